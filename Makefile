@@ -1,0 +1,62 @@
+# evidence-operator: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else is a building block of those two. `make help` lists them.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+SERVERS_DIR ?= $(CURDIR)/target/servers
+TEST_SERVERS_DIR ?= $(CURDIR)/target/servers-make-test
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+.PHONY: tools
+tools: ## Install (build, cache) the pinned kube-apiserver, etcd, kubectl, MinIO, helm
+	tests/servers/install.sh etcd kube-apiserver kubectl minio
+
+.PHONY: servers-up
+servers-up: ## Start etcd, kube-apiserver and MinIO on loopback; env in target/servers/env
+	tests/servers/up.sh --dir $(SERVERS_DIR)
+	@echo "source $(SERVERS_DIR)/env   # to use them from this shell"
+
+.PHONY: servers-down
+servers-down: ## Stop the servers started by servers-up and remove their data
+	tests/servers/down.sh --dir $(SERVERS_DIR)
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## Check formatting and clippy (warnings are errors)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: unit
+unit: ## Unit and property tests (no servers)
+	$(CARGO) test --locked -p evidence-operator
+
+.PHONY: crds
+crds: ## Regenerate crds/ from the Rust types
+	$(CARGO) run --locked -q -p evidence-operator -- crds --out crds/
+
+.PHONY: integration
+integration: ## Integration tests against real servers (started and stopped here)
+	tests/servers/install.sh etcd kube-apiserver kubectl minio > /dev/null
+	trap 'tests/servers/down.sh --dir $(TEST_SERVERS_DIR)' EXIT; \
+	tests/servers/up.sh --dir $(TEST_SERVERS_DIR) --watch $$$$; \
+	EVIDENCE_SERVERS_ENV=$(TEST_SERVERS_DIR)/env $(CARGO) test --locked -p evidence-operator-tests -- --test-threads=4
+
+.PHONY: test
+test: lint unit integration ## Everything CI runs: lint, unit tests, integration tests against real servers
+
+.PHONY: demo
+demo: ## Local control plane + MinIO + operator, clips moving between tiers (Ctrl-C to stop)
+	tests/demo/run.sh
+
+.PHONY: clean-cache
+clean-cache: ## Remove the cached server binaries (~/.cache/evidence-operator)
+	rm -rf "$${EVIDENCE_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/evidence-operator}"

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Install the real test servers (and tools) pinned in versions.env into a cache
+# outside the repository, building them from their Go modules when missing.
+#
+#   tests/servers/install.sh [tool...]      tools: etcd kube-apiserver kubectl minio helm
+#
+# Cache: ${EVIDENCE_CACHE:-$XDG_CACHE_HOME/evidence-operator or ~/.cache/evidence-operator}
+#   bin/<tool>-<version>   the binaries
+#   build/                 throw-away consumer Go modules used to build them
+# If KUBEBUILDER_ASSETS (or TEST_ASSET_KUBE_APISERVER / TEST_ASSET_ETCD /
+# TEST_ASSET_KUBECTL) points at existing envtest binaries, those are used instead.
+# Prints the path of each tool, what it installed, and how long it took.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache="${EVIDENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/evidence-operator}"
+bindir="$cache/bin"
+builddir="$cache/build"
+mkdir -p "$bindir" "$builddir"
+
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+export CGO_ENABLED="${CGO_ENABLED:-0}"
+
+log() { printf '[install] %s\n' "$*" >&2; }
+
+# Run a go command; when the checksum database cannot be reached, retry once without it.
+go_retry() {
+  if ! "$@"; then
+    log "retrying with GOSUMDB=off: $*"
+    GOSUMDB=off "$@"
+  fi
+}
+
+envtest_asset() { # $1 = tool name, $2 = TEST_ASSET_* override
+  local override="${2:-}"
+  if [[ -n "$override" && -x "$override" ]]; then echo "$override"; return 0; fi
+  if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/$1" ]]; then
+    echo "$KUBEBUILDER_ASSETS/$1"; return 0
+  fi
+  return 1
+}
+
+install_if_missing() { # $1 = binary path, $2 = label; rest = build command
+  local path="$1" label="$2"; shift 2
+  [[ -x "$path" ]] && return 0
+  local start=$SECONDS
+  log "installing $label ..."
+  # run the build in a subshell with errexit in force, and check its product
+  if ! ( set -e; "$@" ) || [[ ! -x "$path" ]]; then
+    log "FAILED to install $label (see the messages above)"
+    exit 1
+  fi
+  log "installed $label in $((SECONDS - start))s"
+}
+
+build_kubernetes() { # builds kube-apiserver and kubectl from one consumer module
+  local ver="$KUBERNETES_VERSION" minor="${KUBERNETES_VERSION#v1.}"
+  local staging="v0.${minor}"
+  local mod="$builddir/kubernetes-$ver"
+  rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
+  go_retry go mod download -json "k8s.io/kubernetes@$ver" > download.json
+  local upstream
+  upstream="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$ver.mod"
+  {
+    echo "module evidence-operator/build/kubernetes"
+    echo
+    grep -E '^go [0-9]' "$upstream"
+    grep -E '^godebug ' "$upstream" || true
+    echo
+    echo "require k8s.io/kubernetes $ver"
+    echo
+    echo "replace ("
+    # every staging module k8s.io/kubernetes replaces with ./staging/... is pinned
+    # to its published release of the same minor version
+    sed -n 's#^[[:space:]]*\(k8s.io/[^[:space:]]*\) => ./staging/.*#\1#p' "$upstream" |
+      while read -r m; do echo "	$m => $m $staging"; done
+    echo ")"
+  } > go.mod
+  go_retry go get "k8s.io/kubernetes/cmd/kube-apiserver@$ver" "k8s.io/kubernetes/cmd/kubectl@$ver"
+  local major="${ver#v}"; major="${major%%.*}"
+  local minor_only="${minor%%.*}"
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor_only -X k8s.io/client-go/pkg/version.gitVersion=$ver -X k8s.io/component-base/version.gitTreeState=clean"
+  go build -trimpath -ldflags "$ld" -o "$bindir/kube-apiserver-$ver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+  mv "$bindir/kube-apiserver-$ver.tmp" "$bindir/kube-apiserver-$ver"
+  go build -trimpath -ldflags "$ld" -o "$bindir/kubectl-$ver.tmp" k8s.io/kubernetes/cmd/kubectl
+  mv "$bindir/kubectl-$ver.tmp" "$bindir/kubectl-$ver"
+}
+
+build_etcd() {
+  local ver="$ETCD_VERSION" mod="$builddir/etcd-$ETCD_VERSION"
+  rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
+  printf 'module evidence-operator/build/etcd\n\ngo 1.24\n' > go.mod
+  go_retry go get "go.etcd.io/etcd/server/v3@$ver"
+  go build -trimpath -ldflags "-s -w" -o "$bindir/etcd-$ver.tmp" go.etcd.io/etcd/server/v3
+  mv "$bindir/etcd-$ver.tmp" "$bindir/etcd-$ver"
+}
+
+build_go_install() { # $1 = tool, $2 = module path @ version, $3 = binary name go install writes
+  local tool="$1" pkg="$2" produced="$3" ver="$4"
+  local gobin="$builddir/gobin-$tool-$ver"
+  rm -rf "$gobin" && mkdir -p "$gobin"
+  GOBIN="$gobin" go_retry go install -trimpath -ldflags "-s -w" "$pkg"
+  mv "$gobin/$produced" "$bindir/$tool-$ver"
+  rm -rf "$gobin"
+}
+
+path_of() { # print the path of an installed tool, installing it when missing
+  local tool="$1" p
+  case "$tool" in
+    etcd)
+      if p=$(envtest_asset etcd "${TEST_ASSET_ETCD:-}"); then echo "$p"; return; fi
+      p="$bindir/etcd-$ETCD_VERSION"
+      install_if_missing "$p" "etcd $ETCD_VERSION" build_etcd ;;
+    kube-apiserver)
+      if p=$(envtest_asset kube-apiserver "${TEST_ASSET_KUBE_APISERVER:-}"); then echo "$p"; return; fi
+      p="$bindir/kube-apiserver-$KUBERNETES_VERSION"
+      install_if_missing "$p" "kube-apiserver + kubectl $KUBERNETES_VERSION" build_kubernetes ;;
+    kubectl)
+      if p=$(envtest_asset kubectl "${TEST_ASSET_KUBECTL:-}"); then echo "$p"; return; fi
+      p="$bindir/kubectl-$KUBERNETES_VERSION"
+      install_if_missing "$p" "kube-apiserver + kubectl $KUBERNETES_VERSION" build_kubernetes ;;
+    minio)
+      p="$bindir/minio-$MINIO_VERSION"
+      install_if_missing "$p" "minio $MINIO_VERSION" build_go_install minio "github.com/minio/minio@$MINIO_VERSION" minio "$MINIO_VERSION" ;;
+    helm)
+      p="$bindir/helm-$HELM_VERSION"
+      install_if_missing "$p" "helm $HELM_VERSION" build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm "$HELM_VERSION" ;;
+    *) log "unknown tool: $tool"; return 2 ;;
+  esac
+  echo "$p"
+}
+
+if [[ $# -eq 0 ]]; then set -- etcd kube-apiserver kubectl minio; fi
+total=$SECONDS
+for tool in "$@"; do
+  p="$(path_of "$tool")" || exit 1
+  printf '%s=%s\n' "$tool" "$p"
+done
+log "all requested tools present ($((SECONDS - total))s); cache $(du -sh "$cache" 2>/dev/null | cut -f1) at $cache"

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Start the real test servers on 127.0.0.1, each on a free port:
+#   etcd, kube-apiserver (TLS with a generated CA, a static admin token, RBAC on),
+#   MinIO in region eu-west-2 (the UK store) and a second MinIO in us-east-1
+#   (a non-UK store, for the region-refusal tests).
+# Waits until each answers, then writes <dir>/env (shell-sourceable) with
+#   KUBECONFIG AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+#   EVIDENCE_TEST_NON_UK_ENDPOINT EVIDENCE_TEST_NON_UK_REGION
+# and <dir>/pids (one "name pid" per line) for down.sh.
+#
+#   tests/servers/up.sh [--dir DIR] [--watch PID]
+#     --dir DIR    where data, certificates, logs and env go (default target/servers)
+#     --watch PID  also start a watchdog that stops these servers when PID exits
+#                  (the Rust test harness passes its own PID, so a crashed or killed
+#                  test run never leaves servers behind)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+dir="$root/target/servers"
+watch=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) dir="$2"; shift 2 ;;
+    --watch) watch="$2"; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[servers] %s\n' "$*" >&2; }
+
+if [[ -f "$dir/pids" ]]; then
+  log "servers already recorded in $dir/pids; stopping them first"
+  "$here/down.sh" --dir "$dir"
+fi
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+
+# Tools: installed (or built) on demand, paths printed as tool=path.
+eval "$("$here/install.sh" etcd kube-apiserver kubectl minio | sed 's/^\([a-z-]*\)=/bin_\1=/; s/^bin_kube-apiserver/bin_apiserver/')"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+: > "$dir/pids"
+started=()
+cleanup_on_error() {
+  log "start-up failed; stopping what was started (logs in $dir/*.log)"
+  for f in "$dir"/*.log; do [[ -f "$f" ]] && { echo "--- $f (last lines)" >&2; tail -n 20 "$f" >&2; }; done
+  "$here/down.sh" --dir "$dir" --keep-logs || true
+}
+trap cleanup_on_error ERR
+
+start() { # name, command...; records the PID, logs to <dir>/<name>.log
+  local name="$1"; shift
+  "$@" > "$dir/$name.log" 2>&1 &
+  local pid=$!
+  echo "$name $pid" >> "$dir/pids"
+  started+=("$pid")
+}
+
+wait_for() { # description, timeout seconds, command...
+  local what="$1" timeout="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" > /dev/null 2>&1; do
+    if (( SECONDS >= deadline )); then log "timed out after ${timeout}s waiting for $what"; return 1; fi
+    sleep 0.2
+  done
+}
+
+# --- certificates and credentials -------------------------------------------
+pki="$dir/pki"; mkdir -p "$pki"
+openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=evidence-operator-test-ca" \
+  -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+  -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > "$pki/san.ext"
+openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+  -days 7 -extfile "$pki/san.ext" -out "$pki/apiserver.crt" 2>/dev/null
+openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+admin_token="$(openssl rand -hex 24)"
+echo "$admin_token,evidence-admin,evidence-admin,system:masters" > "$pki/tokens.csv"
+
+# --- etcd ----------------------------------------------------------------------
+etcd_port="$(free_port)"; etcd_peer="$(free_port)"
+start etcd "$bin_etcd" --name evidence-test --data-dir "$dir/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-cluster "evidence-test=http://127.0.0.1:$etcd_peer" --unsafe-no-fsync --quota-backend-bytes 4294967296
+wait_for "etcd on :$etcd_port" 30 curl -sf "http://127.0.0.1:$etcd_port/health"
+log "etcd ready on 127.0.0.1:$etcd_port"
+
+# --- MinIO (UK and non-UK) -----------------------------------------------------
+s3_user="evidence-test"; s3_pass="$(openssl rand -hex 16)"
+start_minio() { # name, region -> echoes port
+  local name="$1" region="$2" port console
+  port="$(free_port)"; console="$(free_port)"
+  mkdir -p "$dir/$name"
+  MINIO_ROOT_USER="$s3_user" MINIO_ROOT_PASSWORD="$s3_pass" MINIO_SITE_REGION="$region" \
+    MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=1 \
+    start "$name" "$bin_minio" server --quiet --address "127.0.0.1:$port" \
+      --console-address "127.0.0.1:$console" "$dir/$name/data"
+  echo "$port"
+}
+minio_port="$(start_minio minio eu-west-2)"
+minio_us_port="$(start_minio minio-us us-east-1)"
+
+# --- kube-apiserver ------------------------------------------------------------
+api_port="$(free_port)"
+start kube-apiserver "$bin_apiserver" \
+  --etcd-servers "http://127.0.0.1:$etcd_port" \
+  --bind-address 127.0.0.1 --secure-port "$api_port" --advertise-address 127.0.0.1 \
+  --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
+  --authorization-mode RBAC --allow-privileged=true \
+  --service-cluster-ip-range 10.0.0.0/24 \
+  --service-account-issuer "https://127.0.0.1:$api_port" \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --disable-admission-plugins ServiceAccount \
+  --enable-priority-and-fairness=false --profiling=false --v=1
+
+kubeconfig="$dir/kubeconfig"
+cat > "$kubeconfig" <<KCFG
+apiVersion: v1
+kind: Config
+clusters:
+- name: evidence-test
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: evidence-admin
+  user:
+    token: $admin_token
+contexts:
+- name: evidence-test
+  context:
+    cluster: evidence-test
+    user: evidence-admin
+    namespace: default
+current-context: evidence-test
+KCFG
+
+wait_for "kube-apiserver on :$api_port" 120 "$bin_kubectl" --kubeconfig "$kubeconfig" get --raw /readyz
+wait_for "default namespace" 60 "$bin_kubectl" --kubeconfig "$kubeconfig" get namespace default
+log "kube-apiserver ready on 127.0.0.1:$api_port"
+wait_for "MinIO (eu-west-2) on :$minio_port" 60 curl -sf "http://127.0.0.1:$minio_port/minio/health/ready"
+wait_for "MinIO (us-east-1) on :$minio_us_port" 60 curl -sf "http://127.0.0.1:$minio_us_port/minio/health/ready"
+log "MinIO ready on 127.0.0.1:$minio_port (eu-west-2) and 127.0.0.1:$minio_us_port (us-east-1)"
+
+cat > "$dir/env" <<ENV
+# written by tests/servers/up.sh; stop with tests/servers/down.sh --dir $dir
+export KUBECONFIG=$kubeconfig
+export AWS_ENDPOINT_URL=http://127.0.0.1:$minio_port
+export AWS_ACCESS_KEY_ID=$s3_user
+export AWS_SECRET_ACCESS_KEY=$s3_pass
+export AWS_REGION=eu-west-2
+export EVIDENCE_TEST_NON_UK_ENDPOINT=http://127.0.0.1:$minio_us_port
+export EVIDENCE_TEST_NON_UK_REGION=us-east-1
+export EVIDENCE_TEST_KUBECTL=$bin_kubectl
+export EVIDENCE_TEST_SERVERS_DIR=$dir
+ENV
+
+if [[ -n "$watch" ]]; then
+  # Detached watchdog: when the watched process exits, stop everything we started.
+  nohup setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" --dir "$3"' \
+    watchdog "$watch" "$here/down.sh" "$dir" > "$dir/watchdog.log" 2>&1 < /dev/null &
+  echo "watchdog $!" >> "$dir/pids"
+fi
+trap - ERR
+log "all servers up; environment in $dir/env"
