@@ -46,6 +46,15 @@ envtest_asset() { # $1 = tool name, $2 = TEST_ASSET_* override
 install_if_missing() { # $1 = binary path, $2 = label; rest = build command
   local path="$1" label="$2"; shift 2
   [[ -x "$path" ]] && return 0
+  # One build of a tool at a time, also across concurrent test runs: wait for the lock,
+  # then look again (another process may have built it meanwhile).
+  local lock="$builddir/.lock-$(basename "$path")"
+  exec {lockfd}> "$lock"
+  if ! flock -n "$lockfd"; then
+    log "waiting for another installation of $label to finish ..."
+    flock "$lockfd"
+  fi
+  if [[ -x "$path" ]]; then exec {lockfd}>&-; return 0; fi
   local start=$SECONDS
   log "installing $label ..."
   # run the build in a subshell with errexit in force, and check its product
@@ -54,6 +63,7 @@ install_if_missing() { # $1 = binary path, $2 = label; rest = build command
     exit 1
   fi
   log "installed $label in $((SECONDS - start))s"
+  exec {lockfd}>&-
 }
 
 build_kubernetes() { # builds kube-apiserver and kubectl from one consumer module
