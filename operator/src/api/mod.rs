@@ -2,6 +2,30 @@
 //! (version `v1alpha1`), their documentation (what `kubectl explain` shows) and their
 //! apply-time validation rules, plus the clip metadata read from S3 object tags.
 //!
+//! | module | what |
+//! |---|---|
+//! | [`retention_policy`] | `RetentionPolicy`: categories, retention, expiry action, cooling, clock, safety floor |
+//! | [`evidence_bucket`] | `EvidenceBucket`: region, endpoint, credentials, tiers, sweep; its status types |
+//! | [`legal_hold`] | `LegalHold`: a case pinning selected clips in the legal-hold tier |
+//! | [`duration`] | the duration strings (`31d`, `6y`, `Forever`, `15m`) and their calendar meaning |
+//! | [`regions`] | the allowed UK regions and how an installation extends them |
+//! | [`crds`] | the generated CRD YAML and region admission policy |
+//! | [`clip`] | clips and the S3 tag keys that carry their metadata |
+//!
 //! Nothing here does I/O; [`crate::engine`] and [`crate::storage`] build on these types.
 
 pub mod clip;
+pub mod crds;
+pub mod duration;
+pub mod evidence_bucket;
+pub mod legal_hold;
+pub mod regions;
+pub mod retention_policy;
+
+pub use duration::{Interval, RetentionDuration};
+pub use evidence_bucket::{EvidenceBucket, EvidenceBucketSpec, EvidenceBucketStatus};
+pub use legal_hold::{HoldSelector, LegalHold, LegalHoldSpec, LegalHoldStatus};
+pub use retention_policy::{
+    CategoryRule, ExpiryAction, RetentionClock, RetentionPolicy, RetentionPolicySpec,
+    RetentionRule,
+};

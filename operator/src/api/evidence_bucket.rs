@@ -1,0 +1,297 @@
+//! `EvidenceBucket`: where one unit's clips live. A UK region, an S3-compatible store,
+//! the buckets of the three tiers (hot, cool, legal-hold), the retention policy that
+//! governs them, and how often the operator sweeps them.
+//!
+//! The status types are defined here for the controller to fill: conditions, per-tier
+//! counts, the last sweep's outcome and when the next one is due.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::{clip::Tier, duration::Interval};
+
+/// The S3 bucket-naming rules in one pattern: 3 to 63 characters, lower-case letters,
+/// digits, dots and dashes, starting and ending with a letter or digit.
+pub const BUCKET_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";
+
+/// The storage for one unit's body-worn video clips: a UK region, an S3-compatible
+/// endpoint, one bucket per tier (hot, cool, legal-hold) and the RetentionPolicy that
+/// decides what moves, what is held and what is deleted.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[kube(
+    group = "evidence.bwv.io",
+    version = "v1alpha1",
+    kind = "EvidenceBucket",
+    namespaced,
+    status = "EvidenceBucketStatus",
+    shortname = "eb",
+    category = "evidence",
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(
+        name = "Policy",
+        type_ = "string",
+        json_path = ".spec.retentionPolicyRef.name"
+    ),
+    printcolumn(
+        name = "Hot",
+        type_ = "integer",
+        description = "Clips in the hot tier",
+        json_path = ".status.tiers.hot.clips"
+    ),
+    printcolumn(
+        name = "Cool",
+        type_ = "integer",
+        description = "Clips in the cool tier",
+        json_path = ".status.tiers.cool.clips"
+    ),
+    printcolumn(
+        name = "Held",
+        type_ = "integer",
+        description = "Clips in the legal-hold tier",
+        json_path = ".status.tiers.legalHold.clips"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceBucketSpec {
+    /// The storage region. Must be a UK region: `eu-west-2` (AWS London), `uksouth`,
+    /// `ukwest` (Azure), `europe-west2` (Google London), or one listed by the
+    /// installation in ConfigMap `evidence-operator-system/evidence-operator-regions`
+    /// (key `extraRegions`) for on-premises stores. The operator also proves, before
+    /// any write, that each bucket really is in this region.
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')")
+        .message("region must be a region name such as eu-west-2: lower-case letters, digits and dashes"))]
+    #[schemars(length(min = 1, max = 63))]
+    pub region: String,
+    /// The S3 endpoint URL, for S3-compatible stores (MinIO, Ceph):
+    /// `https://minio.example.internal:9000`. Absent: the AWS endpoint of `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname() != ''")
+        .message("endpoint must be an http:// or https:// URL with a host"))]
+    #[schemars(length(max = 2048))]
+    pub endpoint: Option<String>,
+    /// Address buckets by path (`https://host/bucket/key`) instead of by virtual host
+    /// (`https://bucket.host/key`). Most MinIO and Ceph installations need `true`.
+    /// Defaults to `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_path_style: Option<bool>,
+    /// The Secret (in this namespace) holding the S3 access key. Absent: the default
+    /// AWS credential chain of the operator's pod (environment, web identity / IRSA,
+    /// instance profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<CredentialsSecretRef>,
+    /// The RetentionPolicy (in this namespace) that governs these clips.
+    pub retention_policy_ref: RetentionPolicyRef,
+    /// The buckets of the three tiers.
+    pub tiers: Tiers,
+    /// How often the operator lists the tiers and applies the policy, such as `15m` or
+    /// `1h` (at least `1m`). Defaults to `1h`. The operator also wakes up earlier when a
+    /// clip becomes due, or when the policy or a legal hold changes.
+    #[serde(default = "default_sweep_interval")]
+    pub sweep_interval: Interval,
+    /// Stop sweeping: nothing is moved, held, released or deleted while `true`.
+    /// Defaults to `false`.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn default_sweep_interval() -> Interval {
+    Interval::hours(1)
+}
+
+/// A reference to a Secret holding S3 credentials.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSecretRef {
+    /// The Secret's name, in the EvidenceBucket's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key in the Secret holding the access key id. Defaults to `AWS_ACCESS_KEY_ID`.
+    #[serde(default = "default_access_key_id_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub access_key_id_key: String,
+    /// The key in the Secret holding the secret access key. Defaults to
+    /// `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default = "default_secret_access_key_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_access_key_key: String,
+}
+
+fn default_access_key_id_key() -> String {
+    "AWS_ACCESS_KEY_ID".to_string()
+}
+
+fn default_secret_access_key_key() -> String {
+    "AWS_SECRET_ACCESS_KEY".to_string()
+}
+
+/// A reference to a RetentionPolicy.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionPolicyRef {
+    /// The RetentionPolicy's name, in the EvidenceBucket's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The buckets of the three tiers. Hot and cool may share a bucket when they differ
+/// in key prefix or in storage class; the legal-hold tier is always a bucket of its own
+/// (with S3 Object Lock enabled).
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.legalHold.bucket != self.hot.bucket && self.legalHold.bucket != self.cool.bucket")
+        .message("the legalHold tier must be a bucket of its own, not the hot or cool bucket")
+        .field_path(".legalHold.bucket"),
+    validation = Rule::new("self.hot.bucket != self.cool.bucket || (has(self.hot.prefix) ? self.hot.prefix : '') != (has(self.cool.prefix) ? self.cool.prefix : '') || (has(self.hot.storageClass) && has(self.cool.storageClass) && self.hot.storageClass != self.cool.storageClass)")
+        .message("hot and cool share a bucket: give them different prefixes, or different storage classes on both")
+        .field_path(".cool")
+)]
+pub struct Tiers {
+    /// Where new uploads land (the docks write here).
+    pub hot: TierLocation,
+    /// Where kept clips go after `coolAfter`: a cheaper storage class, a cheaper bucket,
+    /// or both.
+    pub cool: TierLocation,
+    /// Where clips under legal hold go: a bucket with S3 Object Lock (and so
+    /// versioning) enabled.
+    pub legal_hold: TierLocation,
+}
+
+/// One tier's place in storage.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierLocation {
+    /// The bucket name (S3 naming rules: 3 to 63 lower-case letters, digits, dots and
+    /// dashes, starting and ending with a letter or digit).
+    #[x_kube(
+        validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$') && !self.contains('..')")
+            .message("bucket must follow the S3 naming rules: 3 to 63 lower-case letters, digits, dots and dashes, starting and ending with a letter or digit")
+    )]
+    #[schemars(length(min = 3, max = 63))]
+    pub bucket: String,
+    /// A key prefix within the bucket, such as `clips/`. Clip keys are relative to it,
+    /// and are the same in every tier. Must not start with `/`. Absent: the whole bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self.startsWith('/')").message("prefix must not start with /"))]
+    #[schemars(length(max = 512))]
+    pub prefix: Option<String>,
+    /// The S3 storage class objects are written with in this tier, such as `STANDARD`,
+    /// `STANDARD_IA` or `REDUCED_REDUNDANCY`. Absent: the bucket's default. Archive
+    /// classes that need a restore before reading (`GLACIER`, `DEEP_ARCHIVE`) are
+    /// refused: a move must be able to read and verify every clip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[A-Z][A-Z0-9_]*$')")
+            .message("storageClass is an S3 storage class name such as STANDARD or STANDARD_IA"),
+        validation = Rule::new("!(self in ['GLACIER', 'DEEP_ARCHIVE'])")
+            .message("archive storage classes (GLACIER, DEEP_ARCHIVE) cannot be read without a restore, so clips there cannot be verified")
+    )]
+    #[schemars(length(min = 1, max = 64))]
+    pub storage_class: Option<String>,
+}
+
+/// What the operator last observed and did for this EvidenceBucket.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceBucketStatus {
+    /// Standard conditions. `Ready` is `True` when the region is proven, the policy is
+    /// found and the last sweep completed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Clip counts and sizes per tier, as of the last sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<TierCounts>,
+    /// Clips whose retention has run out under a `Review` rule, waiting for a person's
+    /// decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_review: Option<u64>,
+    /// Clips kept because their metadata is malformed (an unparseable recording time,
+    /// duplicate, oversized or too many tags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malformed: Option<u64>,
+    /// The outcome of the last sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sweep: Option<SweepSummary>,
+    /// When the next sweep is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sweep_time: Option<DateTime<Utc>>,
+}
+
+/// Counts for the three tiers.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierCounts {
+    /// The hot tier.
+    #[serde(default)]
+    pub hot: TierCount,
+    /// The cool tier.
+    #[serde(default)]
+    pub cool: TierCount,
+    /// The legal-hold tier.
+    #[serde(default)]
+    pub legal_hold: TierCount,
+}
+
+impl TierCounts {
+    /// The counts of one tier.
+    pub fn get_mut(&mut self, tier: Tier) -> &mut TierCount {
+        match tier {
+            Tier::Hot => &mut self.hot,
+            Tier::Cool => &mut self.cool,
+            Tier::LegalHold => &mut self.legal_hold,
+        }
+    }
+}
+
+/// How many clips, and how many bytes, one tier holds.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierCount {
+    /// Number of clips.
+    #[serde(default)]
+    pub clips: u64,
+    /// Total size in bytes.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// What one sweep did.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepSummary {
+    /// When the sweep started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    /// When the sweep ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<DateTime<Utc>>,
+    /// Clips moved between tiers (hot to cool, into legal hold).
+    #[serde(default)]
+    pub moved: u64,
+    /// Clips deleted because their retention ran out.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Clips placed under legal hold.
+    #[serde(default)]
+    pub held: u64,
+    /// Clips released from legal hold.
+    #[serde(default)]
+    pub released: u64,
+    /// Clips flagged (for review, or for malformed metadata).
+    #[serde(default)]
+    pub flagged: u64,
+    /// Actions that failed (retried on the next sweep).
+    #[serde(default)]
+    pub failed: u64,
+}

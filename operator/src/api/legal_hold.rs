@@ -1,0 +1,124 @@
+//! `LegalHold`: a case that pins clips in the legal-hold tier of one EvidenceBucket
+//! until it is released (deleted). Which clips it pins is a [`HoldSelector`]; how
+//! a selector matches a clip is defined in [`crate::engine`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// A legal hold for a case: every clip its selector matches is moved to the
+/// legal-hold tier of the referenced EvidenceBucket and locked there (S3 Object Lock
+/// legal hold) until this object is deleted.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[kube(
+    group = "evidence.bwv.io",
+    version = "v1alpha1",
+    kind = "LegalHold",
+    namespaced,
+    status = "LegalHoldStatus",
+    shortname = "lh",
+    category = "evidence",
+    printcolumn(name = "Bucket", type_ = "string", json_path = ".spec.bucketRef.name"),
+    printcolumn(name = "Case", type_ = "string", json_path = ".spec.caseReference"),
+    printcolumn(
+        name = "Held",
+        type_ = "integer",
+        description = "Clips this hold holds",
+        json_path = ".status.heldClips"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LegalHoldSpec {
+    /// The EvidenceBucket (in this namespace) whose clips this hold selects. Cannot be
+    /// changed: create a new LegalHold instead.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("bucketRef is immutable: create a new LegalHold for another bucket"))]
+    pub bucket_ref: BucketRef,
+    /// The case the clips are held for, such as a crime reference number.
+    #[x_kube(validation = Rule::new("self.trim() != ''").message("caseReference must not be blank"))]
+    #[schemars(length(min = 1, max = 128))]
+    pub case_reference: String,
+    /// Why the clips are held, for the audit trail (who asked, under what authority).
+    #[x_kube(validation = Rule::new("self.trim() != ''").message("reason must not be blank"))]
+    #[schemars(length(min = 1, max = 1024))]
+    pub reason: String,
+    /// Which clips are held. A clip is held when it matches ANY of the criteria given
+    /// (explicit keys, tag equality, camera and recording window); at least one must
+    /// be given.
+    pub selector: HoldSelector,
+}
+
+/// A reference to an EvidenceBucket.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketRef {
+    /// The EvidenceBucket's name, in the LegalHold's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Which clips a legal hold selects: the union of the criteria given.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "(has(self.keys) && size(self.keys) > 0) || (has(self.matchTags) && size(self.matchTags) > 0) || has(self.cameraWindow)"
+).message("selector must not be empty: give keys, matchTags or cameraWindow"))]
+pub struct HoldSelector {
+    /// Explicit clip keys (relative to the tier prefix), such as
+    /// `2026/03/01/cam-0042/clip-0001.mp4`. At most 10,000.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, k != '' && !k.startsWith('/'))").message("keys must be non-empty and must not start with /"))]
+    #[schemars(length(max = 10000), inner(length(max = 1024)))]
+    pub keys: Vec<String>,
+    /// Clips whose tags have ALL of these values, such as
+    /// `evidence.bwv.io/case: "01/123456/26"`. Keys are full tag keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, k != '' && size(k) <= 128 && size(self[k]) <= 256)")
+        .message("matchTags keys are 1 to 128 characters and values at most 256 (the S3 tag limits)"))]
+    #[schemars(length(max = 10))]
+    pub match_tags: BTreeMap<String, String>,
+    /// Clips recorded by one camera within a time window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_window: Option<CameraWindow>,
+}
+
+/// One camera and a recording-time window: the clips of that camera whose
+/// `evidence.bwv.io/recorded-at` lies in `[from, to]` (both inclusive). A clip of that
+/// camera whose recording time is missing or unparseable is selected too (a hold
+/// errs on the side of holding).
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.from <= self.to").message("cameraWindow.from must not be after cameraWindow.to"))]
+pub struct CameraWindow {
+    /// The camera id, as in the clip's `evidence.bwv.io/camera` tag.
+    #[x_kube(validation = Rule::new("self.trim() != ''").message("camera must not be blank"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub camera: String,
+    /// Start of the window (RFC 3339), inclusive.
+    pub from: DateTime<Utc>,
+    /// End of the window (RFC 3339), inclusive.
+    pub to: DateTime<Utc>,
+}
+
+/// What the operator last observed about this legal hold.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LegalHoldStatus {
+    /// How many clips this hold currently holds in the legal-hold tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_clips: Option<u64>,
+    /// Standard conditions; `Ready` is `True` when every selected clip is held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

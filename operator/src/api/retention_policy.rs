@@ -1,0 +1,178 @@
+//! `RetentionPolicy`: the weeding rules of a unit. How long each clip category is kept,
+//! what happens when that time runs out, when kept clips go from hot to cool, which
+//! clock retention counts from, and the safety floor below which nothing is deleted.
+//!
+//! The semantics (what the operator does with these rules) live in [`crate::engine`];
+//! this module is the schema and its documentation.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::duration::RetentionDuration;
+
+/// The weeding rules for body-worn video clips: how long each category is kept and
+/// what happens when that time runs out. Referenced by EvidenceBuckets in the same
+/// namespace.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[kube(
+    group = "evidence.bwv.io",
+    version = "v1alpha1",
+    kind = "RetentionPolicy",
+    namespaced,
+    status = "RetentionPolicyStatus",
+    shortname = "rp",
+    category = "evidence",
+    printcolumn(
+        name = "Default",
+        type_ = "string",
+        description = "Retention of clips with no (or an unknown) category",
+        json_path = ".spec.default.retention"
+    ),
+    printcolumn(
+        name = "Cool-After",
+        type_ = "string",
+        json_path = ".spec.coolAfter"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "!has(self.categories) || self.categories.all(c, self.categories.exists_one(d, d.name == c.name))"
+).message("category names must be unique").field_path(".categories"))]
+pub struct RetentionPolicySpec {
+    /// The rule for clips with no category tag, or a category not listed in
+    /// `categories`. Defaults to deleting them 31 days after the clock starts
+    /// (College of Policing guidance for non-evidential footage).
+    #[serde(default = "default_rule")]
+    pub default: RetentionRule,
+    /// Named categories, matched against the clip's `evidence.bwv.io/category` tag
+    /// (ignoring case and surrounding blanks). Names are unique. At most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub categories: Vec<CategoryRule>,
+    /// Age after which clips that are kept move from the hot tier to the cool tier,
+    /// counted on the same clock as retention. `Forever` keeps everything hot.
+    /// Defaults to `30d`.
+    #[serde(default = "default_cool_after")]
+    pub cool_after: RetentionDuration,
+    /// Which clock retention counts from: `RecordedAt` (the default: the clip's
+    /// `evidence.bwv.io/recorded-at` tag, falling back to its upload time when the tag
+    /// is missing) or `Upload` (when the clip reached storage).
+    #[serde(default)]
+    pub retention_clock: RetentionClock,
+    /// The safety floor: no clip younger than this, by its recording time and by its
+    /// upload time, is ever deleted, whatever the rules say. Defaults to `24h`.
+    #[serde(default = "default_minimum_age")]
+    pub minimum_age: RetentionDuration,
+}
+
+/// How long clips are kept and what happens when that time has run out.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionRule {
+    /// How long clips are kept: a duration such as `31d`, `90d`, `6y`, or `Forever`.
+    pub retention: RetentionDuration,
+    /// What happens when the retention has run out: `Delete` (the clip is deleted,
+    /// unless a legal hold holds it or it is younger than `minimumAge`) or `Review`
+    /// (the clip is kept and flagged for a person's decision; never deleted
+    /// automatically). Ignored when retention is `Forever`.
+    pub on_expiry: ExpiryAction,
+}
+
+/// The rule for one named category of clip.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryRule {
+    /// The category name, as officers tag clips (`evidence.bwv.io/category`): lower-case
+    /// letters, digits and dashes, such as `domestic-abuse`.
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')")
+        .message("a category name is lower-case letters, digits and dashes, at most 63 characters, such as domestic-abuse"))]
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// How long clips of this category are kept: a duration such as `31d`, `6y`, or
+    /// `Forever`.
+    pub retention: RetentionDuration,
+    /// What happens when the retention has run out: `Delete` or `Review` (kept and
+    /// flagged for a person's decision, never deleted automatically). Required: there
+    /// is no default for evidential material. Ignored when retention is `Forever`.
+    pub on_expiry: ExpiryAction,
+    /// A free-text note for people reading the policy (for example the MoPI group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+}
+
+/// What happens to a clip whose retention has run out.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash,
+)]
+pub enum ExpiryAction {
+    /// Delete the clip (unless held, or younger than `minimumAge`).
+    Delete,
+    /// Keep the clip and flag it for review by a person (MoPI-style).
+    Review,
+}
+
+/// Which clock a clip's retention counts from.
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+)]
+pub enum RetentionClock {
+    /// The clip's recording time, from its `evidence.bwv.io/recorded-at` tag; the
+    /// upload time when the tag is missing.
+    #[default]
+    RecordedAt,
+    /// The time the clip reached storage.
+    Upload,
+}
+
+/// What the operator last observed about this policy.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionPolicyStatus {
+    /// Standard conditions; `Ready` is `True` when the policy compiles and is in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` these conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+fn default_rule() -> RetentionRule {
+    RetentionRule {
+        retention: RetentionDuration::days(31),
+        on_expiry: ExpiryAction::Delete,
+    }
+}
+
+fn default_cool_after() -> RetentionDuration {
+    RetentionDuration::days(30)
+}
+
+fn default_minimum_age() -> RetentionDuration {
+    RetentionDuration::hours(24)
+}
+
+impl Default for RetentionPolicySpec {
+    /// The policy with every default: delete after 31 days, cool after 30 days,
+    /// counted from recording time, nothing deleted before 24 hours.
+    fn default() -> Self {
+        RetentionPolicySpec {
+            default: default_rule(),
+            categories: Vec::new(),
+            cool_after: default_cool_after(),
+            retention_clock: RetentionClock::default(),
+            minimum_age: default_minimum_age(),
+        }
+    }
+}
