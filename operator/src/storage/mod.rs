@@ -1,2 +1,203 @@
 //! The storage layer: one small trait over the three tiers of an evidence bucket, and
 //! its S3 implementation (verified moves, legal holds, batch deletes, region proof).
+//!
+//! The layer never sees a policy or a CRD: its inputs are a [`BucketConfig`] (where the
+//! tiers are, which regions are allowed) and the shared clip types of
+//! [`crate::api::clip`]. The controller calls [`TierStore`] methods with the actions the
+//! engine planned; everything that protects evidence lives below that line:
+//!
+//! - no write (copy, hold, delete) before the store has proven every tier bucket is in
+//!   an allowed UK region ([`TierStore::verify_region`], cached for a bounded time);
+//! - a move deletes its source only after the copy's full-object SHA-256 matched;
+//! - a move interrupted at any step converges when re-run;
+//! - a legal-hold tier without Object Lock is refused;
+//! - deletes report each key that failed, so nothing is forgotten.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
+//! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
+//! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
+//! | [`retry`] (private) | failure classification, jittered backoff |
+//! | [`metrics`] | [`StorageMetrics`] |
+//! | [`s3`] | [`S3TierStore`] |
+//!
+//! See `docs/storage.md` for the request counts and the design choices.
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod region;
+mod retry;
+pub mod s3;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+pub use self::{
+    config::{
+        BucketConfig, FaultHook, StaticCredentials, StepContext, StoreOptions, TierLocation, Tiers,
+    },
+    error::{MoveStep, StorageError},
+    metrics::StorageMetrics,
+    region::RegionProof,
+    s3::S3TierStore,
+};
+use crate::api::clip::{Clip, Tier};
+
+/// How a move's destination was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The store's own full-object `x-amz-checksum-sha256` of the copy matched.
+    S3Checksum,
+    /// The copy was read back and hashed (multipart copies, stores without checksums).
+    Reread,
+    /// Nothing to verify: the move had already completed in an earlier run.
+    AlreadyComplete,
+}
+
+impl Verification {
+    /// A stable name, for metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::S3Checksum => "s3_checksum",
+            Verification::Reread => "reread",
+            Verification::AlreadyComplete => "already_complete",
+        }
+    }
+}
+
+/// What a move did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveOutcome {
+    /// The clip key.
+    pub key: String,
+    /// The source tier.
+    pub from: Tier,
+    /// The destination tier.
+    pub to: Tier,
+    /// The destination version, where the destination bucket is versioned.
+    pub dst_version_id: Option<String>,
+    /// The verified full-object SHA-256 (hex), now recorded on the destination.
+    pub sha256: String,
+    /// Whether this run copied (false: a verified copy from an earlier run was reused,
+    /// or the move was already complete).
+    pub copied: bool,
+    /// Whether the copy was a multipart copy.
+    pub multipart: bool,
+    /// Bytes copied by this run.
+    pub bytes_copied: u64,
+    /// How the destination was verified.
+    pub verification: Verification,
+    /// Whether this run deleted the source version (false for an in-place storage-class
+    /// change on an unversioned bucket, or a move found already complete).
+    pub source_deleted: bool,
+    /// S3 requests this move made (every attempt, including a region proof when the
+    /// cached one had expired).
+    pub requests: u32,
+}
+
+/// One clip that could not be deleted; it is still there and should be retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteFailure {
+    /// The clip, unchanged.
+    pub clip: Clip,
+    /// The store's error code (e.g. `AccessDenied` for a WORM-protected version), or
+    /// `LegalHoldOn` / `VersionRequired` for clips refused before any request.
+    pub code: String,
+    /// The store's message.
+    pub message: String,
+    /// Whether retrying later can help.
+    pub retryable: bool,
+}
+
+/// What a batch delete did: every clip passed in is in exactly one of the two lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// Deleted clips.
+    pub deleted: Vec<Clip>,
+    /// Clips kept, with the reason.
+    pub failed: Vec<DeleteFailure>,
+    /// S3 requests made.
+    pub requests: u32,
+}
+
+/// The storage tiers of one evidence bucket. Usable as `Arc<dyn TierStore>`.
+#[async_trait]
+pub trait TierStore: Send + Sync {
+    /// Stream every clip of one tier (paginated, bounded concurrency for per-object calls).
+    fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>>;
+
+    /// Prove every tier bucket is in an allowed UK region (cached for a bounded time).
+    async fn verify_region(&self) -> Result<RegionProof, StorageError>;
+
+    /// Copy `clip` to tier `to`, verify SHA-256, then delete the source. To LegalHold: the
+    /// written version gets legal hold ON before the source is deleted. Idempotent/convergent.
+    async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError>;
+
+    /// Set or clear the legal hold on a clip in the legal-hold tier.
+    async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError>;
+
+    /// Batch delete (DeleteObjects, <= 1000 keys a request); per-key failures reported.
+    async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn s3_store_is_usable_as_a_trait_object_and_refuses_non_uk_aws_endpoints() {
+        let cfg = BucketConfig {
+            name: "ns/unit".into(),
+            declared_region: "eu-west-2".into(),
+            endpoint: Some("https://s3.us-east-1.amazonaws.com".into()),
+            force_path_style: false,
+            credentials: Some(StaticCredentials {
+                access_key_id: "a".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+            }),
+            tiers: Tiers {
+                hot: TierLocation::bucket("hot"),
+                cool: TierLocation::bucket("cool"),
+                legal_hold: TierLocation::bucket("lock"),
+            },
+            allowed_regions: vec!["eu-west-2".into()],
+        };
+        let refused = S3TierStore::new(
+            cfg.clone(),
+            StoreOptions::default(),
+            StorageMetrics::unregistered(),
+        )
+        .await;
+        assert!(matches!(refused, Err(StorageError::EndpointNotAllowed { .. })));
+
+        let mut ok = cfg;
+        ok.endpoint = Some("https://s3.eu-west-2.amazonaws.com".into());
+        let store: Arc<dyn TierStore> = Arc::new(
+            S3TierStore::new(ok, StoreOptions::default(), StorageMetrics::unregistered())
+                .await
+                .map_err(|e| e.to_string())
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        // Moving within a tier is refused before any request.
+        let clip = Clip {
+            key: "k".into(),
+            tier: Tier::Hot,
+            version_id: None,
+            size: 1,
+            storage_class: None,
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            tags: vec![],
+            sha256: None,
+            legal_hold: false,
+        };
+        assert!(matches!(
+            store.move_clip(&clip, Tier::Hot).await,
+            Err(StorageError::InvalidInput(_))
+        ));
+    }
+}

@@ -1,0 +1,1486 @@
+//! [`S3TierStore`]: the [`TierStore`] over any S3-compatible store, with aws-sdk-s3.
+//!
+//! Every request goes through one helper ([`S3TierStore::send`]) that holds a permit
+//! of the bucket's concurrency limit, retries throttling and transient failures with
+//! jittered backoff, counts the attempt in the metrics and in the caller's request
+//! count, and classifies the final failure into [`StorageError`]. The SDK's own retries
+//! are off; an interceptor counts the HTTP requests actually sent, as a cross-check.
+//!
+//! Every write (copy, hold, delete) is preceded by the region proof (cached for
+//! `region_cache_ttl`), inside the store, so no caller can forget it.
+//!
+//! ## Checksums: where the SHA-256 is recorded
+//! A clip's full-object SHA-256 lives in its `evidence-sha256` user metadata. When a
+//! source has none (first move after upload), it is computed by streaming the source
+//! version once (or taken from an S3 full-object `x-amz-checksum-sha256`, if the
+//! uploader sent one), and recorded **on the destination of that first move** (the copy
+//! is written with `MetadataDirective=REPLACE` and the checksum added); the source is not
+//! rewritten in place. Rewriting the source would cost a full extra copy of every clip
+//! on upload, create a second version on a versioned bucket (the very data we must not
+//! leave lingering), and be impossible on a held version. Every later move then verifies
+//! end to end against the recorded value.
+//!
+//! ## Move: the steps and why re-running converges
+//! 1. region proof (+ Object Lock check when the destination is the legal-hold tier);
+//! 2. HEAD the source version (refuse if it is under legal hold);
+//! 3. the expected SHA-256 (metadata, S3 full-object checksum, or a streamed hash);
+//! 4. HEAD the destination: if it already holds a copy whose recorded and actual SHA-256
+//!    equal the expected one (an interrupted earlier run), skip the copy;
+//! 5. otherwise copy (`CopyObject`, or `UploadPartCopy` above the multipart threshold),
+//!    with the target storage class, the source's tags and metadata plus the checksum;
+//! 6. verify: size, recorded checksum, and the actual content checksum (S3's
+//!    `x-amz-checksum-sha256` when it is a full-object one, else the destination is read
+//!    back and hashed). A mismatch stops here: the source is never deleted;
+//! 7. into the legal-hold tier: legal hold ON for the written version;
+//! 8. delete the source **version** that was copied (so no data lingers as a
+//!    noncurrent version). For a same-key storage-class change on an unversioned
+//!    bucket the copy replaced the object and there is nothing to delete.
+//!
+//! A run stopped after any step leaves the source in place until step 8, and the
+//! re-run finds the verified destination at step 4.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Instant,
+};
+
+use async_trait::async_trait;
+use aws_sdk_s3::{
+    Client,
+    config::{
+        BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+        http::HttpResponse, interceptors::BeforeTransmitInterceptorContextRef,
+        retry::RetryConfig, timeout::TimeoutConfig,
+    },
+    error::{BoxError, ProvideErrorMetadata, SdkError},
+    types::{
+        ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+        Delete, MetadataDirective, ObjectIdentifier, ObjectLockEnabled, ObjectLockLegalHold,
+        ObjectLockLegalHoldStatus, StorageClass, TaggingDirective,
+    },
+};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::{
+    StreamExt, TryStreamExt,
+    future::ready,
+    stream::{self, BoxStream},
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Semaphore};
+
+use super::{
+    BucketConfig, DeleteFailure, DeleteReport, MoveOutcome, StepContext, StoreOptions,
+    TierLocation, TierStore, Verification,
+    error::{MoveStep, StorageError},
+    metrics::StorageMetrics,
+    region::{CachedProof, RegionProof, check_endpoint, normalize_location},
+    retry::{Failure, FailureKind, backoff},
+};
+use crate::api::clip::{Clip, META_SHA256, Tag, Tier};
+
+const MIN_PART: u64 = 5 * 1024 * 1024;
+const MAX_PARTS: u64 = 10_000;
+const DELETE_BATCH: usize = 1000;
+
+/// Counts the requests one public operation makes (every attempt).
+#[derive(Debug, Default)]
+struct Calls(AtomicU32);
+
+impl Calls {
+    fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// SDK interceptor: counts each HTTP request actually sent (retries included).
+#[derive(Debug)]
+struct CountHttpRequests(StorageMetrics);
+
+impl Intercept for CountHttpRequests {
+    fn name(&self) -> &'static str {
+        "evidence-count-http-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.http_request(context.request().method());
+        Ok(())
+    }
+}
+
+/// What a HEAD told us about one object version.
+#[derive(Debug, Clone)]
+struct Head {
+    version_id: Option<String>,
+    size: u64,
+    class: String,
+    /// The `evidence-sha256` user metadata, when it is a well-formed hex SHA-256.
+    sha_meta: Option<String>,
+    /// S3's own full-object SHA-256 (hex), when the store has one.
+    s3_sha256: Option<String>,
+    metadata: HashMap<String, String>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    legal_hold: bool,
+}
+
+/// One object as listed.
+#[derive(Debug, Clone)]
+struct Listed {
+    key: String,
+    version_id: Option<String>,
+    size: u64,
+    class: Option<String>,
+    last_modified: DateTime<Utc>,
+}
+
+enum Cursor {
+    Start,
+    V2(Option<String>),
+    Versions(Option<String>, Option<String>),
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn to_chrono(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// URL-encode everything but unreserved characters (and `/` when `keep_slash`).
+fn url_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b'/' if keep_slash => out.push('/'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The `x-amz-copy-source` value for one object version.
+fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
+    let mut s = format!("{bucket}/{}", url_encode(key, true));
+    if let Some(v) = version {
+        s.push_str("?versionId=");
+        s.push_str(&url_encode(v, false));
+    }
+    s
+}
+
+/// The `x-amz-tagging` value for a tag set.
+fn tagging_header(tags: &[Tag]) -> String {
+    tags.iter()
+        .map(|t| format!("{}={}", url_encode(&t.key, false), url_encode(&t.value, false)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A full-object SHA-256 from S3's checksum header, as hex; `None` for composite
+/// (multipart) checksums, which are checksums of part checksums.
+fn full_object_sha256(value: Option<&str>, kind: Option<&ChecksumType>) -> Option<String> {
+    let v = value?;
+    if matches!(kind, Some(ChecksumType::Composite)) || v.contains('-') {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+    (bytes.len() == 32).then(|| hex::encode(bytes))
+}
+
+/// The S3 tier store.
+pub struct S3TierStore {
+    cfg: BucketConfig,
+    opts: StoreOptions,
+    metrics: StorageMetrics,
+    client: Client,
+    limits: HashMap<String, Arc<Semaphore>>,
+    region: Mutex<Option<CachedProof>>,
+    object_lock_until: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for S3TierStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3TierStore")
+            .field("cfg", &self.cfg)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3TierStore {
+    /// Build a store. Validates the configuration and refuses a non-UK AWS endpoint;
+    /// makes no request (the region proof runs before the first write).
+    pub async fn new(
+        cfg: BucketConfig,
+        opts: StoreOptions,
+        metrics: StorageMetrics,
+    ) -> Result<Self, StorageError> {
+        cfg.validate()?;
+        check_endpoint(cfg.endpoint.as_deref(), &cfg.allowed_regions)?;
+        if opts.concurrency_per_bucket == 0 || opts.list_concurrency == 0 || opts.max_attempts == 0
+        {
+            return Err(StorageError::Config {
+                name: cfg.name.clone(),
+                reason: "concurrency and attempts must be at least 1".into(),
+            });
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(cfg.declared_region.clone()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(opts.connect_timeout)
+                    .build(),
+            );
+        if let Some(c) = &cfg.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                c.session_token.clone(),
+                None,
+                "evidence-operator",
+            ));
+        }
+        let sdk = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(cfg.force_path_style)
+            .interceptor(CountHttpRequests(metrics.clone()));
+        if let Some(ep) = &cfg.endpoint {
+            builder = builder.endpoint_url(ep.clone());
+        }
+        let client = Client::from_conf(builder.build());
+        let limits = cfg
+            .tiers
+            .buckets()
+            .into_iter()
+            .map(|b| (b, Arc::new(Semaphore::new(opts.concurrency_per_bucket))))
+            .collect();
+        Ok(S3TierStore {
+            cfg,
+            opts,
+            metrics,
+            client,
+            limits,
+            region: Mutex::new(None),
+            object_lock_until: Mutex::new(None),
+        })
+    }
+
+    /// The configuration this store serves.
+    pub fn config(&self) -> &BucketConfig {
+        &self.cfg
+    }
+
+    /// The metrics this store counts into.
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.metrics
+    }
+
+    /// Forget the cached region proof and Object Lock check (the next write re-proves).
+    pub async fn forget_region_proof(&self) {
+        *self.region.lock().await = None;
+        *self.object_lock_until.lock().await = None;
+    }
+
+    /// One S3 request with the bucket's concurrency limit, bounded jittered retries on
+    /// throttling and transient failures, and counting.
+    async fn send<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        bucket: &str,
+        calls: &Calls,
+        mut f: F,
+    ) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let result = {
+                // Buckets outside the configuration (none today) run unlimited.
+                let _permit = match self.limits.get(bucket) {
+                    Some(s) => s.acquire().await.ok(),
+                    None => None,
+                };
+                f().await
+            };
+            calls.inc();
+            let secs = started.elapsed().as_secs_f64();
+            match result {
+                Ok(v) => {
+                    self.metrics.request(op, "ok", secs);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let mut failure = Failure::from_sdk(&e);
+                    failure.attempts = attempt;
+                    self.metrics.request(op, failure.kind.outcome(), secs);
+                    if failure.kind.retryable() && attempt < self.opts.max_attempts {
+                        self.metrics.retry(op);
+                        tracing::debug!(op, bucket, attempt, code = %failure.code, "retrying S3 request");
+                        tokio::time::sleep(backoff(
+                            attempt,
+                            self.opts.backoff_base,
+                            self.opts.backoff_max,
+                        ))
+                        .await;
+                        continue;
+                    }
+                    return Err(failure);
+                }
+            }
+        }
+    }
+
+    fn loc(&self, tier: Tier) -> &TierLocation {
+        self.cfg.tiers.get(tier)
+    }
+
+    /// Prove (or reuse a cached proof) that every tier bucket is in an allowed region.
+    async fn prove(&self, calls: &Calls) -> Result<RegionProof, StorageError> {
+        let mut cached = self.region.lock().await;
+        if let Some(c) = cached.as_ref() {
+            if c.expires > Instant::now() {
+                return Ok(c.proof.clone());
+            }
+        }
+        *cached = None;
+        let allowed = &self.cfg.allowed_regions;
+        check_endpoint(self.cfg.endpoint.as_deref(), allowed)?;
+        let mut buckets = Vec::new();
+        for bucket in self.cfg.tiers.buckets() {
+            let found = match self
+                .send("get_bucket_location", &bucket, calls, || {
+                    self.client.get_bucket_location().bucket(&bucket).send()
+                })
+                .await
+            {
+                Ok(out) => normalize_location(out.location_constraint().map(|c| c.as_str())),
+                // A store that refuses our signature because the bucket is elsewhere tells
+                // us where: that is the finding.
+                Err(f) if f.bucket_region.is_some() => f.bucket_region.unwrap_or_default(),
+                Err(f) => return Err(f.into_error("get_bucket_location", &bucket, None)),
+            };
+            if !allowed.contains(&found) {
+                tracing::warn!(bucket, found, ?allowed, "bucket refused: not in an allowed UK region");
+                return Err(StorageError::RegionNotAllowed {
+                    bucket,
+                    found,
+                    allowed: allowed.clone(),
+                });
+            }
+            buckets.push((bucket, found));
+        }
+        let proof = RegionProof {
+            buckets,
+            allowed: allowed.clone(),
+            checked_at: Utc::now(),
+        };
+        *cached = Some(CachedProof {
+            proof: proof.clone(),
+            expires: Instant::now() + self.opts.region_cache_ttl,
+        });
+        Ok(proof)
+    }
+
+    /// Refuse a legal-hold bucket without Object Lock (cached like the region proof).
+    async fn ensure_object_lock(&self, calls: &Calls) -> Result<(), StorageError> {
+        let mut until = self.object_lock_until.lock().await;
+        if until.is_some_and(|u| u > Instant::now()) {
+            return Ok(());
+        }
+        let bucket = self.loc(Tier::LegalHold).bucket.clone();
+        let enabled = match self
+            .send("get_object_lock_configuration", &bucket, calls, || {
+                self.client
+                    .get_object_lock_configuration()
+                    .bucket(&bucket)
+                    .send()
+            })
+            .await
+        {
+            Ok(out) => {
+                out.object_lock_configuration()
+                    .and_then(|c| c.object_lock_enabled())
+                    == Some(&ObjectLockEnabled::Enabled)
+            }
+            Err(f)
+                if f.code == "ObjectLockConfigurationNotFoundError"
+                    || (f.kind == FailureKind::NotFound && f.code != "NoSuchBucket") =>
+            {
+                false
+            }
+            Err(f) => return Err(f.into_error("get_object_lock_configuration", &bucket, None)),
+        };
+        if !enabled {
+            return Err(StorageError::ObjectLockMissing { bucket });
+        }
+        *until = Some(Instant::now() + self.opts.region_cache_ttl);
+        Ok(())
+    }
+
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        calls: &Calls,
+    ) -> Result<Option<Head>, StorageError> {
+        let res = self
+            .send("head_object", bucket, calls, || {
+                self.client
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_version_id(version.map(str::to_string))
+                    .checksum_mode(ChecksumMode::Enabled)
+                    .send()
+            })
+            .await;
+        let out = match res {
+            Ok(o) => o,
+            Err(f) if f.kind == FailureKind::NotFound => return Ok(None),
+            Err(f) => return Err(f.into_error("head_object", bucket, Some(key))),
+        };
+        let metadata = out.metadata().cloned().unwrap_or_default();
+        let sha_meta = metadata
+            .get(META_SHA256)
+            .map(|s| s.to_ascii_lowercase())
+            .filter(|s| is_sha256_hex(s));
+        Ok(Some(Head {
+            version_id: out.version_id().map(str::to_string),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            class: out
+                .storage_class()
+                .map_or_else(|| "STANDARD".to_string(), |c| c.as_str().to_string()),
+            sha_meta,
+            s3_sha256: full_object_sha256(out.checksum_sha256(), out.checksum_type()),
+            content_type: out.content_type().map(str::to_string),
+            content_encoding: out.content_encoding().map(str::to_string),
+            content_disposition: out.content_disposition().map(str::to_string),
+            content_language: out.content_language().map(str::to_string),
+            cache_control: out.cache_control().map(str::to_string),
+            legal_hold: out.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On),
+            metadata,
+        }))
+    }
+
+    /// Stream one object version and return its SHA-256 (hex) and length.
+    async fn hash_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        calls: &Calls,
+    ) -> Result<(String, u64), StorageError> {
+        let out = self
+            .send("get_object", bucket, calls, || {
+                self.client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_version_id(version.map(str::to_string))
+                    .send()
+            })
+            .await
+            .map_err(|f| f.into_error("get_object", bucket, Some(key)))?;
+        let mut body = out.body;
+        let mut hasher = Sha256::new();
+        let mut n: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StorageError::Read {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                message: e.to_string(),
+            })?;
+            n += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        self.metrics.hashed(n);
+        Ok((hex::encode(hasher.finalize()), n))
+    }
+
+    /// Read the full-object SHA-256 of a clip: the recorded one if there is one, else
+    /// S3's full-object checksum, else computed by streaming the object.
+    pub async fn read_sha256(&self, clip: &Clip) -> Result<String, StorageError> {
+        let calls = Calls::default();
+        let loc = self.loc(clip.tier);
+        let key = loc.object_key(&clip.key);
+        let head = self
+            .head(&loc.bucket, &key, clip.version_id.as_deref(), &calls)
+            .await?
+            .ok_or_else(|| StorageError::NotFound {
+                bucket: loc.bucket.clone(),
+                key: key.clone(),
+            })?;
+        self.source_sha256(&loc.bucket, &key, &head, &calls).await
+    }
+
+    async fn source_sha256(
+        &self,
+        bucket: &str,
+        key: &str,
+        head: &Head,
+        calls: &Calls,
+    ) -> Result<String, StorageError> {
+        if let Some(s) = &head.sha_meta {
+            return Ok(s.clone());
+        }
+        if let Some(s) = &head.s3_sha256 {
+            return Ok(s.clone());
+        }
+        let (sha, n) = self
+            .hash_object(bucket, key, head.version_id.as_deref(), calls)
+            .await?;
+        if n != head.size {
+            return Err(StorageError::Read {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                message: format!("read {n} bytes of a {}-byte object", head.size),
+            });
+        }
+        Ok(sha)
+    }
+
+    /// Check that `head` (or the current object) is a complete copy with SHA-256
+    /// `expected`: size, recorded checksum, and actual content.
+    async fn verify(
+        &self,
+        bucket: &str,
+        key: &str,
+        head: &Head,
+        expected: &str,
+        size: u64,
+        calls: &Calls,
+    ) -> Result<Verification, StorageError> {
+        let mismatch = |found: String| {
+            self.metrics.mismatch();
+            tracing::error!(bucket, key, expected, found, "checksum mismatch; source kept");
+            StorageError::ChecksumMismatch {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                expected: expected.to_string(),
+                found,
+            }
+        };
+        if head.size != size {
+            return Err(mismatch(format!("a {}-byte object (expected {size} bytes)", head.size)));
+        }
+        if head.sha_meta.as_deref() != Some(expected) {
+            return Err(mismatch(format!(
+                "recorded {}",
+                head.sha_meta.as_deref().unwrap_or("none")
+            )));
+        }
+        let (found, how) = match &head.s3_sha256 {
+            Some(s) => (s.clone(), Verification::S3Checksum),
+            None => {
+                let (s, _) = self
+                    .hash_object(bucket, key, head.version_id.as_deref(), calls)
+                    .await?;
+                (s, Verification::Reread)
+            }
+        };
+        self.metrics.verification(how.as_str());
+        if found != expected {
+            return Err(mismatch(found));
+        }
+        Ok(how)
+    }
+
+    async fn step(
+        &self,
+        step: MoveStep,
+        clip_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        dst_version: Option<&str>,
+    ) -> Result<(), StorageError> {
+        if let Some(hook) = &self.opts.fault_hook {
+            let go_on = hook(StepContext {
+                step,
+                clip_key: clip_key.to_string(),
+                dst_bucket: dst_bucket.to_string(),
+                dst_key: dst_key.to_string(),
+                dst_version_id: dst_version.map(str::to_string),
+            })
+            .await;
+            if !go_on {
+                return Err(StorageError::Interrupted {
+                    key: clip_key.to_string(),
+                    step,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// User metadata for the destination: the source's, plus the checksum.
+    fn dst_metadata(head: &Head, sha: &str) -> HashMap<String, String> {
+        let mut m = head.metadata.clone();
+        m.insert(META_SHA256.to_string(), sha.to_string());
+        m
+    }
+
+    /// Single-request server-side copy (up to 5 GiB). Returns the written version.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_single(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src: &Head,
+        dst_bucket: &str,
+        dst_key: &str,
+        class: &str,
+        sha: &str,
+        calls: &Calls,
+    ) -> Result<Option<String>, StorageError> {
+        let source = copy_source(src_bucket, src_key, src.version_id.as_deref());
+        let metadata = Self::dst_metadata(src, sha);
+        let out = self
+            .send("copy_object", dst_bucket, calls, || {
+                self.client
+                    .copy_object()
+                    .bucket(dst_bucket)
+                    .key(dst_key)
+                    .copy_source(&source)
+                    .storage_class(StorageClass::from(class))
+                    .metadata_directive(MetadataDirective::Replace)
+                    .set_metadata(Some(metadata.clone()))
+                    .tagging_directive(TaggingDirective::Copy)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                    .set_content_type(src.content_type.clone())
+                    .set_content_encoding(src.content_encoding.clone())
+                    .set_content_disposition(src.content_disposition.clone())
+                    .set_content_language(src.content_language.clone())
+                    .set_cache_control(src.cache_control.clone())
+                    .send()
+            })
+            .await
+            .map_err(|f| f.into_error("copy_object", dst_bucket, Some(dst_key)))?;
+        Ok(out.version_id().map(str::to_string))
+    }
+
+    /// Multipart server-side copy (`UploadPartCopy`), for objects above the threshold.
+    /// Tags are not copied by UploadPartCopy: they are read from the source and set on
+    /// the upload. An upload that fails is aborted (best effort); a crash leaves an
+    /// incomplete upload, which the bucket's AbortIncompleteMultipartUpload lifecycle
+    /// rule cleans (see docs/storage.md).
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_multipart(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src: &Head,
+        dst_bucket: &str,
+        dst_key: &str,
+        class: &str,
+        sha: &str,
+        calls: &Calls,
+    ) -> Result<Option<String>, StorageError> {
+        let tags = self
+            .send("get_object_tagging", src_bucket, calls, || {
+                self.client
+                    .get_object_tagging()
+                    .bucket(src_bucket)
+                    .key(src_key)
+                    .set_version_id(src.version_id.clone())
+                    .send()
+            })
+            .await
+            .map_err(|f| f.into_error("get_object_tagging", src_bucket, Some(src_key)))?;
+        let tags: Vec<Tag> = tags
+            .tag_set()
+            .iter()
+            .map(|t| Tag::new(t.key(), t.value()))
+            .collect();
+        let tagging = tagging_header(&tags);
+        let metadata = Self::dst_metadata(src, sha);
+        let created = self
+            .send("create_multipart_upload", dst_bucket, calls, || {
+                self.client
+                    .create_multipart_upload()
+                    .bucket(dst_bucket)
+                    .key(dst_key)
+                    .storage_class(StorageClass::from(class))
+                    .set_metadata(Some(metadata.clone()))
+                    .set_tagging((!tagging.is_empty()).then(|| tagging.clone()))
+                    .set_content_type(src.content_type.clone())
+                    .set_content_encoding(src.content_encoding.clone())
+                    .set_content_disposition(src.content_disposition.clone())
+                    .set_content_language(src.content_language.clone())
+                    .set_cache_control(src.cache_control.clone())
+                    .send()
+            })
+            .await
+            .map_err(|f| f.into_error("create_multipart_upload", dst_bucket, Some(dst_key)))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StorageError::Service {
+                op: "create_multipart_upload",
+                bucket: dst_bucket.to_string(),
+                code: "NoUploadId".into(),
+                message: "the store returned no upload id".into(),
+            })?
+            .to_string();
+        let result = self
+            .copy_parts(src_bucket, src_key, src, dst_bucket, dst_key, &upload_id, calls)
+            .await;
+        match result {
+            Ok(version) => Ok(version),
+            Err(e) => {
+                let aborted = self
+                    .send("abort_multipart_upload", dst_bucket, calls, || {
+                        self.client
+                            .abort_multipart_upload()
+                            .bucket(dst_bucket)
+                            .key(dst_key)
+                            .upload_id(&upload_id)
+                            .send()
+                    })
+                    .await;
+                if let Err(f) = aborted {
+                    tracing::warn!(dst_bucket, dst_key, upload_id, code = %f.code, "could not abort multipart upload");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_parts(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src: &Head,
+        dst_bucket: &str,
+        dst_key: &str,
+        upload_id: &str,
+        calls: &Calls,
+    ) -> Result<Option<String>, StorageError> {
+        let size = src.size;
+        let part_size = self
+            .opts
+            .part_size
+            .max(MIN_PART)
+            .max(size.div_ceil(MAX_PARTS));
+        let source = copy_source(src_bucket, src_key, src.version_id.as_deref());
+        let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
+            .map(|i| {
+                let start = i * part_size;
+                let end = (start + part_size).min(size) - 1;
+                (i as i32 + 1, start, end)
+            })
+            .collect();
+        let source = &source;
+        let mut parts: Vec<CompletedPart> = stream::iter(ranges)
+            .map(|(n, start, end)| async move {
+                let out = self
+                    .send("upload_part_copy", dst_bucket, calls, || {
+                        self.client
+                            .upload_part_copy()
+                            .bucket(dst_bucket)
+                            .key(dst_key)
+                            .upload_id(upload_id)
+                            .part_number(n)
+                            .copy_source(source)
+                            .copy_source_range(format!("bytes={start}-{end}"))
+                            .send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("upload_part_copy", dst_bucket, Some(dst_key)))?;
+                let etag = out
+                    .copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .unwrap_or_default()
+                    .to_string();
+                Ok::<_, StorageError>(CompletedPart::builder().e_tag(etag).part_number(n).build())
+            })
+            .buffer_unordered(4)
+            .try_collect()
+            .await?;
+        parts.sort_by_key(|p| p.part_number());
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let out = self
+            .send("complete_multipart_upload", dst_bucket, calls, || {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(dst_bucket)
+                    .key(dst_key)
+                    .upload_id(upload_id)
+                    .multipart_upload(completed.clone())
+                    .send()
+            })
+            .await
+            .map_err(|f| f.into_error("complete_multipart_upload", dst_bucket, Some(dst_key)))?;
+        Ok(out.version_id().map(str::to_string))
+    }
+
+    async fn put_hold(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        on: bool,
+        calls: &Calls,
+    ) -> Result<(), StorageError> {
+        let status = if on {
+            ObjectLockLegalHoldStatus::On
+        } else {
+            ObjectLockLegalHoldStatus::Off
+        };
+        self.send("put_object_legal_hold", bucket, calls, || {
+            self.client
+                .put_object_legal_hold()
+                .bucket(bucket)
+                .key(key)
+                .set_version_id(version.map(str::to_string))
+                .legal_hold(ObjectLockLegalHold::builder().status(status.clone()).build())
+                .send()
+        })
+        .await
+        .map_err(|f| f.into_error("put_object_legal_hold", bucket, Some(key)))?;
+        Ok(())
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        calls: &Calls,
+    ) -> Result<(), StorageError> {
+        self.send("delete_object", bucket, calls, || {
+            self.client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .set_version_id(version.map(str::to_string))
+                .send()
+        })
+        .await
+        .map_err(|f| f.into_error("delete_object", bucket, Some(key)))?;
+        Ok(())
+    }
+
+    async fn move_inner(
+        &self,
+        clip: &Clip,
+        to: Tier,
+        calls: &Calls,
+    ) -> Result<MoveOutcome, StorageError> {
+        let from = clip.tier;
+        if from == to {
+            return Err(StorageError::InvalidInput(format!(
+                "clip {} is already in tier {to}",
+                clip.key
+            )));
+        }
+        let src = self.loc(from).clone();
+        let dst = self.loc(to).clone();
+        let same_object = src.same_objects(&dst);
+        let src_key = src.object_key(&clip.key);
+        let dst_key = dst.object_key(&clip.key);
+        let target_class = dst.class().to_string();
+
+        // 1. No write before the region proof (and the Object Lock check).
+        self.prove(calls).await?;
+        if to == Tier::LegalHold {
+            self.ensure_object_lock(calls).await?;
+        }
+        let mut outcome = MoveOutcome {
+            key: clip.key.clone(),
+            from,
+            to,
+            dst_version_id: None,
+            sha256: String::new(),
+            copied: false,
+            multipart: false,
+            bytes_copied: 0,
+            verification: Verification::AlreadyComplete,
+            source_deleted: false,
+            requests: 0,
+        };
+
+        // 2. The source version.
+        let Some(src_head) = self
+            .head(&src.bucket, &src_key, clip.version_id.as_deref(), calls)
+            .await?
+        else {
+            // Gone: an earlier run may have completed. Only a destination carrying the
+            // clip's recorded checksum counts as done.
+            let dst_head = self.head(&dst.bucket, &dst_key, None, calls).await?;
+            return match dst_head {
+                Some(d)
+                    if d.sha_meta.is_some()
+                        && d.class == target_class
+                        && (clip.sha256.is_none() || d.sha_meta == clip.sha256) =>
+                {
+                    outcome.dst_version_id = d.version_id;
+                    outcome.sha256 = d.sha_meta.unwrap_or_default();
+                    Ok(outcome)
+                }
+                _ => Err(StorageError::NotFound {
+                    bucket: src.bucket.clone(),
+                    key: src_key,
+                }),
+            };
+        };
+        if src_head.legal_hold {
+            return Err(StorageError::Held {
+                bucket: src.bucket.clone(),
+                key: src_key,
+                version: src_head.version_id.unwrap_or_else(|| "null".into()),
+            });
+        }
+        if same_object && src_head.class == target_class {
+            // A storage-class change that is already done.
+            outcome.dst_version_id = src_head.version_id.clone();
+            outcome.sha256 = src_head.sha_meta.clone().unwrap_or_default();
+            return Ok(outcome);
+        }
+
+        // 3. The checksum every copy is verified against.
+        let expected = self
+            .source_sha256(&src.bucket, &src_key, &src_head, calls)
+            .await?;
+        if let Some(listed) = &clip.sha256 {
+            if !listed.eq_ignore_ascii_case(&expected) {
+                self.metrics.mismatch();
+                return Err(StorageError::ChecksumMismatch {
+                    bucket: src.bucket.clone(),
+                    key: src_key,
+                    expected: listed.clone(),
+                    found: expected,
+                });
+            }
+        }
+        outcome.sha256 = expected.clone();
+
+        // 4. A verified copy already there (an interrupted earlier run)?
+        let existing = self.head(&dst.bucket, &dst_key, None, calls).await?;
+        let mut verified: Option<(Option<String>, Verification)> = None;
+        if let Some(d) = existing {
+            let candidate = d.sha_meta.as_deref() == Some(expected.as_str())
+                && d.class == target_class
+                && d.size == src_head.size
+                && !(same_object && d.version_id == src_head.version_id);
+            if candidate {
+                match self
+                    .verify(&dst.bucket, &dst_key, &d, &expected, src_head.size, calls)
+                    .await
+                {
+                    Ok(how) => verified = Some((d.version_id.clone(), how)),
+                    // A wrong copy is not ours to delete; it is overwritten below.
+                    Err(StorageError::ChecksumMismatch { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+
+        // 5-6. Copy and verify.
+        let (dst_version, how) = match verified {
+            Some(v) => v,
+            None => {
+                let multipart = src_head.size > self.opts.multipart_threshold;
+                let version = if multipart {
+                    self.copy_multipart(
+                        &src.bucket, &src_key, &src_head, &dst.bucket, &dst_key, &target_class,
+                        &expected, calls,
+                    )
+                    .await?
+                } else {
+                    self.copy_single(
+                        &src.bucket, &src_key, &src_head, &dst.bucket, &dst_key, &target_class,
+                        &expected, calls,
+                    )
+                    .await?
+                };
+                outcome.copied = true;
+                outcome.multipart = multipart;
+                outcome.bytes_copied = src_head.size;
+                self.metrics.copied(src_head.size);
+                self.step(MoveStep::Copied, &clip.key, &dst.bucket, &dst_key, version.as_deref())
+                    .await?;
+                let head = self
+                    .head(&dst.bucket, &dst_key, version.as_deref(), calls)
+                    .await?
+                    .ok_or_else(|| StorageError::NotFound {
+                        bucket: dst.bucket.clone(),
+                        key: dst_key.clone(),
+                    })?;
+                let how = self
+                    .verify(&dst.bucket, &dst_key, &head, &expected, src_head.size, calls)
+                    .await?;
+                self.step(MoveStep::Verified, &clip.key, &dst.bucket, &dst_key, version.as_deref())
+                    .await?;
+                (version.or(head.version_id), how)
+            }
+        };
+        outcome.dst_version_id = dst_version.clone();
+        outcome.verification = how;
+
+        // 7. Hold the written version.
+        if to == Tier::LegalHold {
+            self.put_hold(&dst.bucket, &dst_key, dst_version.as_deref(), true, calls)
+                .await?;
+            self.step(MoveStep::Held, &clip.key, &dst.bucket, &dst_key, dst_version.as_deref())
+                .await?;
+        }
+
+        // 8. Delete the copied source version, only now.
+        if same_object {
+            // The copy went onto the same key. Versioned: the listed version is now a
+            // noncurrent duplicate; delete exactly it. Unversioned: it was replaced.
+            if let Some(v) = src_head.version_id.as_deref() {
+                if v != "null" && Some(v) != dst_version.as_deref() {
+                    self.delete_version(&src.bucket, &src_key, Some(v), calls)
+                        .await?;
+                    outcome.source_deleted = true;
+                }
+            }
+        } else {
+            self.delete_version(&src.bucket, &src_key, src_head.version_id.as_deref(), calls)
+                .await?;
+            outcome.source_deleted = true;
+        }
+        self.step(
+            MoveStep::SourceDeleted,
+            &clip.key,
+            &dst.bucket,
+            &dst_key,
+            dst_version.as_deref(),
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn list_page(
+        &self,
+        loc: &TierLocation,
+        cursor: Cursor,
+        calls: &Calls,
+    ) -> Result<(Vec<Listed>, Option<Cursor>), StorageError> {
+        let bucket = loc.bucket.as_str();
+        let cursor = match cursor {
+            Cursor::Start => {
+                let v = self
+                    .send("get_bucket_versioning", bucket, calls, || {
+                        self.client.get_bucket_versioning().bucket(bucket).send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
+                if v.status().is_some() {
+                    Cursor::Versions(None, None)
+                } else {
+                    Cursor::V2(None)
+                }
+            }
+            c => c,
+        };
+        match cursor {
+            Cursor::V2(token) => {
+                let out = self
+                    .send("list_objects_v2", bucket, calls, || {
+                        self.client
+                            .list_objects_v2()
+                            .bucket(bucket)
+                            .prefix(&loc.prefix)
+                            .max_keys(self.opts.list_page_size)
+                            .set_continuation_token(token.clone())
+                            .send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("list_objects_v2", bucket, None))?;
+                let items = out
+                    .contents()
+                    .iter()
+                    .filter_map(|o| {
+                        Some(Listed {
+                            key: o.key()?.to_string(),
+                            version_id: None,
+                            size: o.size().unwrap_or(0).max(0) as u64,
+                            class: o.storage_class().map(|c| c.as_str().to_string()),
+                            last_modified: to_chrono(o.last_modified()),
+                        })
+                    })
+                    .collect();
+                let next = match (out.is_truncated(), out.next_continuation_token()) {
+                    (Some(true), Some(t)) => Some(Cursor::V2(Some(t.to_string()))),
+                    _ => None,
+                };
+                Ok((items, next))
+            }
+            Cursor::Versions(key_marker, version_marker) => {
+                let out = self
+                    .send("list_object_versions", bucket, calls, || {
+                        self.client
+                            .list_object_versions()
+                            .bucket(bucket)
+                            .prefix(&loc.prefix)
+                            .max_keys(self.opts.list_page_size)
+                            .set_key_marker(key_marker.clone())
+                            .set_version_id_marker(version_marker.clone())
+                            .send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("list_object_versions", bucket, None))?;
+                // Only current versions are clips; noncurrent ones and delete markers are not.
+                let items = out
+                    .versions()
+                    .iter()
+                    .filter(|v| v.is_latest() == Some(true))
+                    .filter_map(|v| {
+                        Some(Listed {
+                            key: v.key()?.to_string(),
+                            version_id: v.version_id().map(str::to_string),
+                            size: v.size().unwrap_or(0).max(0) as u64,
+                            class: v.storage_class().map(|c| c.as_str().to_string()),
+                            last_modified: to_chrono(v.last_modified()),
+                        })
+                    })
+                    .collect();
+                let next = if out.is_truncated() == Some(true) {
+                    Some(Cursor::Versions(
+                        out.next_key_marker().map(str::to_string),
+                        out.next_version_id_marker().map(str::to_string),
+                    ))
+                } else {
+                    None
+                };
+                Ok((items, next))
+            }
+            Cursor::Start => Ok((Vec::new(), None)),
+        }
+    }
+
+    /// Whether an object listed at `loc` belongs to `tier`: tiers that share a bucket
+    /// and prefix are told apart by storage class.
+    fn belongs(&self, tier: Tier, class: Option<&str>) -> bool {
+        let loc = self.loc(tier);
+        let shared = Tier::ALL
+            .iter()
+            .any(|t| *t != tier && self.loc(*t).same_objects(loc));
+        !shared || class.unwrap_or("STANDARD") == loc.class()
+    }
+
+    /// Per-object calls of a listing. Costs: one `GetObjectTagging` per clip (the plan
+    /// needs the category and recording time); in the legal-hold tier one `HeadObject`
+    /// more (hold status and recorded checksum); in hot/cool a `HeadObject` only when
+    /// `list_checksums` is set. Plus one list request per 1,000 clips and one
+    /// `GetBucketVersioning` per listing.
+    async fn enrich(
+        &self,
+        tier: Tier,
+        item: Listed,
+        calls: &Calls,
+    ) -> Result<Option<Clip>, StorageError> {
+        let loc = self.loc(tier);
+        let bucket = loc.bucket.as_str();
+        let tags = match self
+            .send("get_object_tagging", bucket, calls, || {
+                self.client
+                    .get_object_tagging()
+                    .bucket(bucket)
+                    .key(&item.key)
+                    .set_version_id(item.version_id.clone())
+                    .send()
+            })
+            .await
+        {
+            Ok(out) => out
+                .tag_set()
+                .iter()
+                .map(|t| Tag::new(t.key(), t.value()))
+                .collect(),
+            // Deleted since it was listed: not a clip any more.
+            Err(f) if f.kind == FailureKind::NotFound => return Ok(None),
+            Err(f) => return Err(f.into_error("get_object_tagging", bucket, Some(&item.key))),
+        };
+        let (sha256, legal_hold) = if tier == Tier::LegalHold || self.opts.list_checksums {
+            match self
+                .head(bucket, &item.key, item.version_id.as_deref(), calls)
+                .await?
+            {
+                Some(h) => (h.sha_meta, h.legal_hold),
+                None => return Ok(None),
+            }
+        } else {
+            (None, false)
+        };
+        Ok(Some(Clip {
+            key: item.key[loc.prefix.len()..].to_string(),
+            tier,
+            version_id: item.version_id,
+            size: item.size,
+            storage_class: Some(item.class.unwrap_or_else(|| "STANDARD".into())),
+            last_modified: item.last_modified,
+            tags,
+            sha256,
+            legal_hold,
+        }))
+    }
+}
+
+#[async_trait]
+impl TierStore for S3TierStore {
+    fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>> {
+        let calls = Arc::new(Calls::default());
+        let loc = self.loc(tier).clone();
+        let page_calls = calls.clone();
+        let pages = stream::try_unfold(Some(Cursor::Start), move |cursor| {
+            let loc = loc.clone();
+            let calls = page_calls.clone();
+            async move {
+                match cursor {
+                    None => Ok(None),
+                    Some(c) => {
+                        let (items, next) = self.list_page(&loc, c, &calls).await?;
+                        Ok(Some((items, next)))
+                    }
+                }
+            }
+        });
+        pages
+            .map_ok(|items| stream::iter(items.into_iter().map(Ok::<_, StorageError>)))
+            .try_flatten()
+            .try_filter(move |item| ready(!item.key.ends_with('/') && self.belongs(tier, item.class.as_deref())))
+            .map_ok(move |item| {
+                let calls = calls.clone();
+                async move { self.enrich(tier, item, &calls).await }
+            })
+            .try_buffered(self.opts.list_concurrency)
+            .try_filter_map(|c| ready(Ok(c)))
+            .boxed()
+    }
+
+    async fn verify_region(&self) -> Result<RegionProof, StorageError> {
+        self.prove(&Calls::default()).await
+    }
+
+    async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {
+        let calls = Calls::default();
+        let result = self.move_inner(clip, to, &calls).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.category(),
+        };
+        self.metrics.moved(to.as_str(), outcome);
+        result.map(|mut o| {
+            o.requests = calls.get();
+            o
+        })
+    }
+
+    async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError> {
+        if clip.tier != Tier::LegalHold {
+            return Err(StorageError::InvalidInput(format!(
+                "clip {} is in tier {}, not the legal-hold tier",
+                clip.key, clip.tier
+            )));
+        }
+        let calls = Calls::default();
+        self.prove(&calls).await?;
+        self.ensure_object_lock(&calls).await?;
+        let loc = self.loc(Tier::LegalHold);
+        self.put_hold(
+            &loc.bucket,
+            &loc.object_key(&clip.key),
+            clip.version_id.as_deref(),
+            on,
+            &calls,
+        )
+        .await
+    }
+
+    async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
+        let mut report = DeleteReport::default();
+        if clips.is_empty() {
+            return Ok(report);
+        }
+        let calls = Calls::default();
+        self.prove(&calls).await?;
+        let fail = |c: &Clip, code: &str, message: String, retryable: bool| DeleteFailure {
+            clip: c.clone(),
+            code: code.to_string(),
+            message,
+            retryable,
+        };
+        for tier in Tier::ALL {
+            let loc = self.loc(tier);
+            let bucket = loc.bucket.as_str();
+            let mut sendable: Vec<&Clip> = Vec::new();
+            for c in clips.iter().filter(|c| c.tier == tier) {
+                if c.legal_hold {
+                    report.failed.push(fail(
+                        c,
+                        "LegalHoldOn",
+                        "the clip is under legal hold; release it first".into(),
+                        false,
+                    ));
+                } else if tier == Tier::LegalHold && c.version_id.is_none() {
+                    report.failed.push(fail(
+                        c,
+                        "VersionRequired",
+                        "a legal-hold tier clip is deleted by version only".into(),
+                        false,
+                    ));
+                } else {
+                    sendable.push(c);
+                }
+            }
+            for chunk in sendable.chunks(DELETE_BATCH) {
+                let mut objects = Vec::with_capacity(chunk.len());
+                for c in chunk {
+                    objects.push(
+                        ObjectIdentifier::builder()
+                            .key(loc.object_key(&c.key))
+                            .set_version_id(c.version_id.clone())
+                            .build()
+                            .map_err(|e| StorageError::InvalidInput(e.to_string()))?,
+                    );
+                }
+                let delete = Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| StorageError::InvalidInput(e.to_string()))?;
+                let res = self
+                    .send("delete_objects", bucket, &calls, || {
+                        self.client
+                            .delete_objects()
+                            .bucket(bucket)
+                            .delete(delete.clone())
+                            .send()
+                    })
+                    .await;
+                match res {
+                    Ok(out) => {
+                        let mut errors: HashMap<(String, Option<String>), (String, String)> =
+                            HashMap::new();
+                        for e in out.errors() {
+                            errors.insert(
+                                (
+                                    e.key().unwrap_or_default().to_string(),
+                                    e.version_id().map(str::to_string),
+                                ),
+                                (
+                                    e.code().unwrap_or("unknown").to_string(),
+                                    e.message().unwrap_or_default().to_string(),
+                                ),
+                            );
+                        }
+                        for c in chunk {
+                            let key = loc.object_key(&c.key);
+                            let hit = errors
+                                .get(&(key.clone(), c.version_id.clone()))
+                                .or_else(|| errors.get(&(key.clone(), None)))
+                                .or_else(|| {
+                                    errors
+                                        .iter()
+                                        .find(|((k, _), _)| *k == key)
+                                        .map(|(_, v)| v)
+                                });
+                            match hit {
+                                Some((code, message)) => {
+                                    let retryable =
+                                        super::retry::classify(code, None).retryable();
+                                    report.failed.push(fail(c, code, message.clone(), retryable));
+                                }
+                                None => report.deleted.push((*c).clone()),
+                            }
+                        }
+                    }
+                    Err(f) => {
+                        let retryable = f.kind.retryable();
+                        for c in chunk {
+                            report
+                                .failed
+                                .push(fail(c, &f.code, f.message.clone(), retryable));
+                        }
+                    }
+                }
+            }
+        }
+        self.metrics.deleted("deleted", report.deleted.len() as u64);
+        self.metrics.deleted("failed", report.failed.len() as u64);
+        report.requests = calls.get();
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_encodes_key_and_version() {
+        assert_eq!(
+            copy_source("b", "clips/2026 03/a+b.mp4", Some("v/1=")),
+            "b/clips/2026%2003/a%2Bb.mp4?versionId=v%2F1%3D"
+        );
+        assert_eq!(copy_source("b", "k", None), "b/k");
+    }
+
+    #[test]
+    fn tagging_header_is_query_encoded() {
+        let tags = vec![
+            Tag::new("evidence.bwv.io/category", "domestic abuse"),
+            Tag::new("k", "a&b=c"),
+        ];
+        assert_eq!(
+            tagging_header(&tags),
+            "evidence.bwv.io%2Fcategory=domestic%20abuse&k=a%26b%3Dc"
+        );
+    }
+
+    #[test]
+    fn only_full_object_checksums_verify() {
+        let sha = Sha256::digest(b"clip");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sha);
+        assert_eq!(
+            full_object_sha256(Some(&b64), Some(&ChecksumType::FullObject)),
+            Some(hex::encode(sha))
+        );
+        assert_eq!(full_object_sha256(Some(&b64), None), Some(hex::encode(sha)));
+        assert_eq!(full_object_sha256(Some(&b64), Some(&ChecksumType::Composite)), None);
+        assert_eq!(full_object_sha256(Some(&format!("{b64}-3")), None), None);
+        assert_eq!(full_object_sha256(Some("bm90LWEtc2hh"), None), None);
+        assert_eq!(full_object_sha256(None, None), None);
+    }
+
+    #[test]
+    fn sha_hex_is_validated() {
+        assert!(is_sha256_hex(&"a".repeat(64)));
+        assert!(!is_sha256_hex(&"g".repeat(64)));
+        assert!(!is_sha256_hex("abc"));
+    }
+}
