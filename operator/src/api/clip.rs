@@ -20,6 +20,12 @@ pub const TAG_CAMERA: &str = "evidence.bwv.io/camera";
 /// Tag: the officer (collar number or staff id) who recorded the clip.
 pub const TAG_OFFICER: &str = "evidence.bwv.io/officer";
 
+/// Tag: when the clip first reached storage (RFC 3339), written by the operator when it
+/// moves a clip out of the hot tier (a copy resets `LastModified`, so the upload time
+/// would otherwise be lost). Read by the engine for the `Upload` retention clock and the
+/// safety floor; when absent, the engine uses the (later, so safer) `LastModified`.
+pub const TAG_UPLOADED_AT: &str = "evidence.bwv.io/uploaded-at";
+
 /// S3 limits on object tags (AWS documents these; MinIO enforces the same).
 pub mod tag_limits {
     /// At most this many tags per object.

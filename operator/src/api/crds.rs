@@ -53,7 +53,11 @@ pub struct GeneratedFile {
 
 /// The three CRDs, in a stable order (EvidenceBucket, LegalHold, RetentionPolicy).
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![EvidenceBucket::crd(), LegalHold::crd(), RetentionPolicy::crd()]
+    vec![
+        EvidenceBucket::crd(),
+        LegalHold::crd(),
+        RetentionPolicy::crd(),
+    ]
 }
 
 /// The three CRDs as one multi-document YAML stream, in the order of [`all`].
@@ -241,7 +245,10 @@ mod tests {
     #[test]
     fn crds_have_the_documented_shape() {
         let crds = all();
-        let names: Vec<_> = crds.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+        let names: Vec<_> = crds
+            .iter()
+            .map(|c| c.metadata.name.clone().unwrap())
+            .collect();
         assert_eq!(
             names,
             [
@@ -273,7 +280,10 @@ mod tests {
         let [policy, binding] = <[Value; 2]>::try_from(admission_policy_objects()).unwrap();
         let policy: ValidatingAdmissionPolicy = serde_json::from_value(policy).unwrap();
         let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(binding).unwrap();
-        assert_eq!(binding.spec.unwrap().policy_name.as_deref(), Some(REGION_POLICY_NAME));
+        assert_eq!(
+            binding.spec.unwrap().policy_name.as_deref(),
+            Some(REGION_POLICY_NAME)
+        );
         let expr = &policy.spec.unwrap().validations.unwrap()[0].expression;
         for r in BUILTIN_UK_REGIONS {
             assert!(expr.contains(r));

@@ -127,9 +127,8 @@ impl RetentionDuration {
             RetentionDuration::Forever => return None,
             RetentionDuration::Finite { amount, unit } => (amount, unit),
         };
-        let fixed = |hours: i64| {
-            TimeDelta::try_hours(hours).and_then(|d| start.checked_add_signed(d))
-        };
+        let fixed =
+            |hours: i64| TimeDelta::try_hours(hours).and_then(|d| start.checked_add_signed(d));
         match unit {
             DurationUnit::Hours => fixed(i64::from(amount)),
             DurationUnit::Days => fixed(i64::from(amount) * 24),
@@ -374,12 +373,21 @@ mod tests {
 
     #[test]
     fn calendar_arithmetic_never_ends_early() {
-        assert_eq!(RetentionDuration::years(6).after(t(2020, 1, 15)), Some(t(2026, 1, 15)));
-        assert_eq!(RetentionDuration::years(1).after(t(2024, 2, 29)), Some(t(2025, 3, 1)));
+        assert_eq!(
+            RetentionDuration::years(6).after(t(2020, 1, 15)),
+            Some(t(2026, 1, 15))
+        );
+        assert_eq!(
+            RetentionDuration::years(1).after(t(2024, 2, 29)),
+            Some(t(2025, 3, 1))
+        );
         let one_month = "1mo".parse::<RetentionDuration>().unwrap();
         assert_eq!(one_month.after(t(2026, 1, 31)), Some(t(2026, 3, 1)));
         assert_eq!(one_month.after(t(2026, 1, 28)), Some(t(2026, 2, 28)));
-        assert_eq!(RetentionDuration::days(31).after(t(2026, 1, 2)), Some(t(2026, 2, 2)));
+        assert_eq!(
+            RetentionDuration::days(31).after(t(2026, 1, 2)),
+            Some(t(2026, 2, 2))
+        );
         assert_eq!(RetentionDuration::Forever.after(t(2026, 1, 2)), None);
     }
 

@@ -26,6 +26,5 @@ pub use duration::{Interval, RetentionDuration};
 pub use evidence_bucket::{EvidenceBucket, EvidenceBucketSpec, EvidenceBucketStatus};
 pub use legal_hold::{HoldSelector, LegalHold, LegalHoldSpec, LegalHoldStatus};
 pub use retention_policy::{
-    CategoryRule, ExpiryAction, RetentionClock, RetentionPolicy, RetentionPolicySpec,
-    RetentionRule,
+    CategoryRule, ExpiryAction, RetentionClock, RetentionPolicy, RetentionPolicySpec, RetentionRule,
 };

@@ -29,12 +29,12 @@ use super::duration::RetentionDuration;
         description = "Retention of clips with no (or an unknown) category",
         json_path = ".spec.default.retention"
     ),
+    printcolumn(name = "Cool-After", type_ = "string", json_path = ".spec.coolAfter"),
     printcolumn(
-        name = "Cool-After",
-        type_ = "string",
-        json_path = ".spec.coolAfter"
-    ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
@@ -104,9 +104,7 @@ pub struct CategoryRule {
 }
 
 /// What happens to a clip whose retention has run out.
-#[derive(
-    schemars::JsonSchema, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash,
-)]
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpiryAction {
     /// Delete the clip (unless held, or younger than `minimumAge`).
     Delete,
@@ -116,16 +114,7 @@ pub enum ExpiryAction {
 
 /// Which clock a clip's retention counts from.
 #[derive(
-    schemars::JsonSchema,
-    Serialize,
-    Deserialize,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
+    schemars::JsonSchema, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default,
 )]
 pub enum RetentionClock {
     /// The clip's recording time, from its `evidence.bwv.io/recorded-at` tag; the

@@ -1,0 +1,378 @@
+//! The planner: one policy, the active holds and `now`, compiled once per sweep; then a
+//! decision per clip, in any order, with no state carried from one clip to the next.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    decision::{Action, CategoryMatch, ClockUsed, Decision, MetadataProblem, Reason, RuleContext},
+    holds::{ActiveHold, CompiledHold},
+};
+use crate::api::{
+    clip::{
+        Clip, TAG_CATEGORY, TAG_RECORDED_AT, TAG_UPLOADED_AT, Tier,
+        tag_limits::{MAX_KEY_CHARS, MAX_TAGS, MAX_VALUE_CHARS},
+    },
+    duration::RetentionDuration,
+    retention_policy::{ExpiryAction, RetentionClock, RetentionPolicySpec},
+};
+
+/// Why a policy could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Two categories have the same name (ignoring case and blanks).
+    #[error("retention policy lists category {name:?} more than once")]
+    DuplicateCategory {
+        /// The duplicated name.
+        name: String,
+    },
+    /// A category name is blank.
+    #[error("retention policy has a category with a blank name")]
+    BlankCategory,
+}
+
+/// A compiled retention rule.
+#[derive(Debug, Clone, Copy)]
+struct Rule<'a> {
+    name: Option<&'a str>,
+    retention: RetentionDuration,
+    on_expiry: ExpiryAction,
+}
+
+/// Decides, clip by clip, what should happen. Built once per sweep; [`Planner::plan_clip`]
+/// is pure and per clip, so a sweep streams clips through it with memory independent
+/// of how many there are.
+#[derive(Debug)]
+pub struct Planner<'a> {
+    policy: &'a RetentionPolicySpec,
+    categories: HashMap<String, Rule<'a>>,
+    holds: Vec<CompiledHold<'a>>,
+    now: DateTime<Utc>,
+}
+
+/// The planner's full view of one clip: the decision and when it next changes.
+struct Evaluation {
+    action: Action,
+    reason: Reason,
+    holds: Vec<String>,
+    next_due: Option<DateTime<Utc>>,
+}
+
+/// The clip's times as the policy reads them.
+struct Times {
+    recorded_at: Option<DateTime<Utc>>,
+    upload: DateTime<Utc>,
+}
+
+impl<'a> Planner<'a> {
+    /// Compile a policy and the active holds for planning at `now`.
+    pub fn new(
+        policy: &'a RetentionPolicySpec,
+        holds: &'a [ActiveHold],
+        now: DateTime<Utc>,
+    ) -> Result<Self, EngineError> {
+        let mut categories = HashMap::with_capacity(policy.categories.len());
+        for c in &policy.categories {
+            let key = normalise(&c.name);
+            if key.is_empty() {
+                return Err(EngineError::BlankCategory);
+            }
+            let rule = Rule {
+                name: Some(c.name.as_str()),
+                retention: c.retention,
+                on_expiry: c.on_expiry,
+            };
+            if categories.insert(key, rule).is_some() {
+                return Err(EngineError::DuplicateCategory {
+                    name: c.name.clone(),
+                });
+            }
+        }
+        Ok(Planner {
+            policy,
+            categories,
+            holds: holds.iter().map(CompiledHold::new).collect(),
+            now,
+        })
+    }
+
+    /// The moment this planner plans for.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The decision for one clip. Pure: depends only on the policy, the holds, `now`
+    /// and this clip.
+    pub fn plan_clip(&self, clip: &Clip) -> Decision {
+        let e = self.evaluate(clip);
+        Decision {
+            key: clip.key.clone(),
+            tier: clip.tier,
+            action: e.action,
+            reason: e.reason,
+            holds: e.holds,
+        }
+    }
+
+    /// When this clip's decision next changes by the passing of time alone (it cools,
+    /// its retention runs out, it passes the safety floor); `None` when only a change of
+    /// policy, holds or storage can change it.
+    pub fn next_due(&self, clip: &Clip) -> Option<DateTime<Utc>> {
+        self.evaluate(clip).next_due
+    }
+
+    fn evaluate(&self, clip: &Clip) -> Evaluation {
+        let mut holds: Vec<String> = self
+            .holds
+            .iter()
+            .filter(|h| h.selects(clip))
+            .map(|h| h.name.to_string())
+            .collect();
+        holds.sort_unstable();
+        holds.dedup();
+
+        let fixed = |action, reason, holds| Evaluation {
+            action,
+            reason,
+            holds,
+            next_due: None,
+        };
+
+        // 1. Legal holds come first: a selected clip goes to (and stays in) the
+        //    legal-hold tier, locked, whatever its metadata and retention say.
+        if !holds.is_empty() {
+            return match (clip.tier, clip.legal_hold) {
+                (Tier::LegalHold, true) => fixed(
+                    Action::Keep,
+                    Reason::Held {
+                        holds: holds.clone(),
+                    },
+                    holds,
+                ),
+                (Tier::LegalHold, false) => fixed(
+                    Action::Hold,
+                    Reason::HoldMissing {
+                        holds: holds.clone(),
+                    },
+                    holds,
+                ),
+                (tier, _) => fixed(
+                    Action::MoveToLegalHold,
+                    Reason::SelectedByHold {
+                        tier,
+                        holds: holds.clone(),
+                    },
+                    holds,
+                ),
+            };
+        }
+        if clip.tier == Tier::LegalHold {
+            return fixed(
+                Action::Release,
+                Reason::NoActiveHold {
+                    locked: clip.legal_hold,
+                },
+                holds,
+            );
+        }
+        if clip.legal_hold {
+            return fixed(
+                Action::Keep,
+                Reason::LockedOutsideLegalHoldTier { tier: clip.tier },
+                holds,
+            );
+        }
+
+        // 2. Malformed metadata: kept and flagged, never deleted.
+        let times = match check_metadata(clip) {
+            Ok(times) => times,
+            Err(problem) => return fixed(Action::FlagMalformed, Reason::Malformed(problem), holds),
+        };
+
+        // 3. Retention.
+        let rule = self.rule_for(clip);
+        let (clock, start) = match (self.policy.retention_clock, times.recorded_at) {
+            (RetentionClock::RecordedAt, Some(t)) => (ClockUsed::RecordedAt, t),
+            (RetentionClock::RecordedAt, None) => (ClockUsed::UploadNoRecordedAt, times.upload),
+            (RetentionClock::Upload, _) => (ClockUsed::Upload, times.upload),
+        };
+        let context = RuleContext {
+            category: match rule.name {
+                Some(name) => CategoryMatch::Named(name.to_string()),
+                None => CategoryMatch::Default {
+                    tagged: clip
+                        .tag(TAG_CATEGORY)
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                },
+            },
+            retention: rule.retention,
+            on_expiry: rule.on_expiry,
+            clock,
+            start,
+        };
+        let expiry = rule.retention.after(start);
+        let now = self.now;
+
+        match expiry {
+            Some(expired) if expired <= now => match rule.on_expiry {
+                ExpiryAction::Review => fixed(
+                    Action::FlagForReview,
+                    Reason::ReviewDue {
+                        rule: context,
+                        expired,
+                    },
+                    holds,
+                ),
+                ExpiryAction::Delete => {
+                    let floor = self.deletable_at(&times);
+                    match floor {
+                        Some(t) if t <= now => fixed(
+                            Action::Delete,
+                            Reason::Expired {
+                                rule: context,
+                                expired,
+                            },
+                            holds,
+                        ),
+                        _ => Evaluation {
+                            action: Action::Keep,
+                            reason: Reason::SafetyFloor {
+                                rule: context,
+                                expired,
+                                minimum_age: self.policy.minimum_age,
+                                deletable_at: floor,
+                            },
+                            holds,
+                            next_due: floor,
+                        },
+                    }
+                }
+            },
+            _ => {
+                let cool_at = match clip.tier {
+                    Tier::Hot => self.policy.cool_after.after(start),
+                    _ => None,
+                };
+                match cool_at {
+                    Some(due) if due <= now => Evaluation {
+                        action: Action::MoveToCool,
+                        reason: Reason::CoolAfter {
+                            rule: context,
+                            cool_after: self.policy.cool_after,
+                            due,
+                        },
+                        holds,
+                        next_due: expiry,
+                    },
+                    _ => Evaluation {
+                        action: Action::Keep,
+                        reason: Reason::Retained {
+                            rule: context,
+                            until: expiry,
+                        },
+                        holds,
+                        next_due: earliest(cool_at, expiry),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The rule for a clip: its category's, matched ignoring case and surrounding
+    /// blanks, or the default.
+    fn rule_for(&self, clip: &Clip) -> Rule<'a> {
+        clip.tag(TAG_CATEGORY)
+            .and_then(|c| self.categories.get(&normalise(c)).copied())
+            .unwrap_or(Rule {
+                name: None,
+                retention: self.policy.default.retention,
+                on_expiry: self.policy.default.on_expiry,
+            })
+    }
+
+    /// When the clip is at least `minimumAge` old by both its recording time (when
+    /// known) and its upload time; `None` when never.
+    fn deletable_at(&self, times: &Times) -> Option<DateTime<Utc>> {
+        let by_upload = self.policy.minimum_age.after(times.upload)?;
+        match times.recorded_at {
+            Some(r) => {
+                let by_recording = self.policy.minimum_age.after(r)?;
+                Some(by_upload.max(by_recording))
+            }
+            None => Some(by_upload),
+        }
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Category names match ignoring case and surrounding blanks.
+fn normalise(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+fn parse_time(key: &str, value: &str) -> Result<DateTime<Utc>, MetadataProblem> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| MetadataProblem::BadTime {
+            key: key.to_string(),
+            value: value.chars().take(64).collect(),
+        })
+}
+
+/// Check a clip's tags against the S3 limits and for ambiguity, and read its times.
+///
+/// Upload time: in the hot tier, `LastModified` is the upload. Elsewhere a copy reset
+/// `LastModified`, so the `uploaded-at` tag (written by the operator when it moved the
+/// clip) is used when present and not later than `LastModified`; otherwise
+/// `LastModified`, which is later than the true upload and so errs on keeping.
+fn check_metadata(clip: &Clip) -> Result<Times, MetadataProblem> {
+    if clip.tags.len() > MAX_TAGS {
+        return Err(MetadataProblem::TooManyTags {
+            count: clip.tags.len(),
+        });
+    }
+    for (i, tag) in clip.tags.iter().enumerate() {
+        if tag.key.chars().count() > MAX_KEY_CHARS {
+            return Err(MetadataProblem::KeyTooLong {
+                key: tag.key.chars().take(32).collect(),
+            });
+        }
+        if tag.value.chars().count() > MAX_VALUE_CHARS {
+            return Err(MetadataProblem::ValueTooLong {
+                key: tag.key.clone(),
+            });
+        }
+        if clip.tags[..i].iter().any(|t| t.key == tag.key) {
+            return Err(MetadataProblem::DuplicateTag {
+                key: tag.key.clone(),
+            });
+        }
+    }
+    let recorded_at = clip
+        .tag(TAG_RECORDED_AT)
+        .map(|v| parse_time(TAG_RECORDED_AT, v))
+        .transpose()?;
+    let uploaded_at = clip
+        .tag(TAG_UPLOADED_AT)
+        .map(|v| parse_time(TAG_UPLOADED_AT, v))
+        .transpose()?;
+    let upload = match (clip.tier, uploaded_at) {
+        (Tier::Hot, _) => clip.last_modified,
+        (_, Some(t)) if t <= clip.last_modified => t,
+        _ => clip.last_modified,
+    };
+    Ok(Times {
+        recorded_at,
+        upload,
+    })
+}
