@@ -97,7 +97,10 @@ impl fmt::Debug for StaticCredentials {
         f.debug_struct("StaticCredentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -341,7 +344,10 @@ mod tests {
             legal_hold: TierLocation::bucket("lock"),
         });
         c.declared_region = "us-east-1".into();
-        assert!(matches!(c.validate(), Err(StorageError::RegionNotAllowed { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(StorageError::RegionNotAllowed { .. })
+        ));
     }
 
     #[test]

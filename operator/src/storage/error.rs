@@ -237,7 +237,9 @@ mod tests {
             allowed: vec!["eu-west-2".into()],
         };
         let msg = e.to_string();
-        assert!(msg.contains("clips-hot") && msg.contains("us-east-1") && msg.contains("eu-west-2"));
+        assert!(
+            msg.contains("clips-hot") && msg.contains("us-east-1") && msg.contains("eu-west-2")
+        );
         assert!(!e.retryable());
         assert_eq!(e.category(), "region_not_allowed");
     }

@@ -55,7 +55,9 @@ impl StorageMetrics {
             )?,
             request_duration: HistogramVec::new(
                 HistogramOpts::new("storage_request_duration_seconds", "S3 request duration")
-                    .buckets(vec![0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0]),
+                    .buckets(vec![
+                        0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0,
+                    ]),
                 &["operation"],
             )?,
             bytes_copied: IntCounter::new(
@@ -78,11 +80,17 @@ impl StorageMetrics {
                 &["method"],
             )?,
             moves: IntCounterVec::new(
-                Opts::new("storage_moves_total", "Clip moves, by destination tier and outcome"),
+                Opts::new(
+                    "storage_moves_total",
+                    "Clip moves, by destination tier and outcome",
+                ),
                 &["to", "outcome"],
             )?,
             deletes: IntCounterVec::new(
-                Opts::new("storage_deletes_total", "Clip deletions, by outcome (deleted, failed)"),
+                Opts::new(
+                    "storage_deletes_total",
+                    "Clip deletions, by outcome (deleted, failed)",
+                ),
                 &["outcome"],
             )?,
         })
@@ -206,7 +214,9 @@ impl StorageMetrics {
 
     /// Checksum mismatches seen.
     pub fn checksum_mismatches(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |i| i.checksum_mismatches.get())
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.checksum_mismatches.get())
     }
 }
 
@@ -234,7 +244,7 @@ mod tests {
         assert_eq!(m.requests("copy_object", "ok"), 1);
         assert_eq!(m.bytes_copied(), 42);
         assert_eq!(m.checksum_mismatches(), 1);
-        let names: Vec<String> = reg.gather().iter().map(|f| f.get_name().to_string()).collect();
+        let names: Vec<String> = reg.gather().iter().map(|f| f.name().to_string()).collect();
         assert!(names.contains(&"evidence_operator_storage_requests_total".to_string()));
         // A second registration in the same registry is refused, not silently doubled.
         assert!(StorageMetrics::new(&reg).is_err());

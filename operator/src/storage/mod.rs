@@ -173,7 +173,10 @@ mod tests {
             StorageMetrics::unregistered(),
         )
         .await;
-        assert!(matches!(refused, Err(StorageError::EndpointNotAllowed { .. })));
+        assert!(matches!(
+            refused,
+            Err(StorageError::EndpointNotAllowed { .. })
+        ));
 
         let mut ok = cfg;
         ok.endpoint = Some("https://s3.eu-west-2.amazonaws.com".into());

@@ -56,7 +56,9 @@ fn endpoint_host(endpoint: &str) -> String {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if host.starts_with('[') {
-        host.split(']').next().map_or(host, |h| h.trim_start_matches('['))
+        host.split(']')
+            .next()
+            .map_or(host, |h| h.trim_start_matches('['))
     } else {
         host.split(':').next().unwrap_or(host)
     };
@@ -78,10 +80,10 @@ pub fn aws_endpoint_region(endpoint: &str) -> Option<String> {
         .iter()
         .position(|l| *l == "s3" || l.starts_with("s3-"))?;
     let first = labels[pos];
-    if let Some(rest) = first.strip_prefix("s3-") {
-        if looks_like_region(rest) {
-            return Some(rest.to_string());
-        }
+    if let Some(rest) = first.strip_prefix("s3-")
+        && looks_like_region(rest)
+    {
+        return Some(rest.to_string());
     }
     for l in &labels[pos + 1..] {
         if looks_like_region(l) {
@@ -132,9 +134,15 @@ mod tests {
             ("https://s3.us-east-1.amazonaws.com/", "us-east-1"),
             ("https://s3-eu-west-1.amazonaws.com", "eu-west-1"),
             ("https://clips.s3.us-west-2.amazonaws.com", "us-west-2"),
-            ("https://clips.s3-ap-south-1.amazonaws.com:443/x", "ap-south-1"),
+            (
+                "https://clips.s3-ap-south-1.amazonaws.com:443/x",
+                "ap-south-1",
+            ),
             ("https://s3.dualstack.eu-west-2.amazonaws.com", "eu-west-2"),
-            ("https://s3-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"),
+            (
+                "https://s3-fips.us-gov-west-1.amazonaws.com",
+                "us-gov-west-1",
+            ),
             ("https://s3.amazonaws.com", "us-east-1"),
             ("https://bucket.s3.amazonaws.com", "us-east-1"),
             ("S3.EU-WEST-2.AMAZONAWS.COM", "eu-west-2"),
@@ -161,7 +169,9 @@ mod tests {
     fn non_uk_aws_endpoint_is_refused_with_context() {
         let err = check_endpoint(Some("https://s3.us-east-1.amazonaws.com"), &allowed());
         match err {
-            Err(StorageError::EndpointNotAllowed { region, allowed, .. }) => {
+            Err(StorageError::EndpointNotAllowed {
+                region, allowed, ..
+            }) => {
                 assert_eq!(region, "us-east-1");
                 assert_eq!(allowed, super::tests::allowed());
             }

@@ -107,9 +107,7 @@ impl Failure {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let (status, header_region) = match err {
-            SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
-                raw_status_and_region(err)
-            }
+            SdkError::ServiceError(_) | SdkError::ResponseError(_) => raw_status_and_region(err),
             _ => (None, None),
         };
         let code = err.code().unwrap_or_default().to_string();
@@ -140,7 +138,12 @@ impl Failure {
     }
 
     /// The final error for the caller, with context.
-    pub(crate) fn into_error(self, op: &'static str, bucket: &str, key: Option<&str>) -> StorageError {
+    pub(crate) fn into_error(
+        self,
+        op: &'static str,
+        bucket: &str,
+        key: Option<&str>,
+    ) -> StorageError {
         let bucket = bucket.to_string();
         match self.kind {
             FailureKind::Throttled => StorageError::Throttled {
@@ -215,8 +218,15 @@ mod tests {
         assert_eq!(classify("NoSuchKey", Some(404)), FailureKind::NotFound);
         assert_eq!(classify("", Some(404)), FailureKind::NotFound);
         assert_eq!(classify("AccessDenied", Some(403)), FailureKind::Denied);
-        assert_eq!(classify("InvalidStorageClass", Some(400)), FailureKind::Permanent);
-        for k in [FailureKind::NotFound, FailureKind::Denied, FailureKind::Permanent] {
+        assert_eq!(
+            classify("InvalidStorageClass", Some(400)),
+            FailureKind::Permanent
+        );
+        for k in [
+            FailureKind::NotFound,
+            FailureKind::Denied,
+            FailureKind::Permanent,
+        ] {
             assert!(!k.retryable());
         }
     }

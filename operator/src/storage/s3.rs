@@ -54,8 +54,8 @@ use aws_sdk_s3::{
     Client,
     config::{
         BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-        http::HttpResponse, interceptors::BeforeTransmitInterceptorContextRef,
-        retry::RetryConfig, timeout::TimeoutConfig,
+        http::HttpResponse, interceptors::BeforeTransmitInterceptorContextRef, retry::RetryConfig,
+        timeout::TimeoutConfig,
     },
     error::{BoxError, ProvideErrorMetadata, SdkError},
     types::{
@@ -193,7 +193,13 @@ fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
 /// The `x-amz-tagging` value for a tag set.
 fn tagging_header(tags: &[Tag]) -> String {
     tags.iter()
-        .map(|t| format!("{}={}", url_encode(&t.key, false), url_encode(&t.value, false)))
+        .map(|t| {
+            format!(
+                "{}={}",
+                url_encode(&t.key, false),
+                url_encode(&t.value, false)
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -365,10 +371,10 @@ impl S3TierStore {
     /// Prove (or reuse a cached proof) that every tier bucket is in an allowed region.
     async fn prove(&self, calls: &Calls) -> Result<RegionProof, StorageError> {
         let mut cached = self.region.lock().await;
-        if let Some(c) = cached.as_ref() {
-            if c.expires > Instant::now() {
-                return Ok(c.proof.clone());
-            }
+        if let Some(c) = cached.as_ref()
+            && c.expires > Instant::now()
+        {
+            return Ok(c.proof.clone());
         }
         *cached = None;
         let allowed = &self.cfg.allowed_regions;
@@ -388,7 +394,12 @@ impl S3TierStore {
                 Err(f) => return Err(f.into_error("get_bucket_location", &bucket, None)),
             };
             if !allowed.contains(&found) {
-                tracing::warn!(bucket, found, ?allowed, "bucket refused: not in an allowed UK region");
+                tracing::warn!(
+                    bucket,
+                    found,
+                    ?allowed,
+                    "bucket refused: not in an allowed UK region"
+                );
                 return Err(StorageError::RegionNotAllowed {
                     bucket,
                     found,
@@ -581,7 +592,13 @@ impl S3TierStore {
     ) -> Result<Verification, StorageError> {
         let mismatch = |found: String| {
             self.metrics.mismatch();
-            tracing::error!(bucket, key, expected, found, "checksum mismatch; source kept");
+            tracing::error!(
+                bucket,
+                key,
+                expected,
+                found,
+                "checksum mismatch; source kept"
+            );
             StorageError::ChecksumMismatch {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
@@ -590,7 +607,10 @@ impl S3TierStore {
             }
         };
         if head.size != size {
-            return Err(mismatch(format!("a {}-byte object (expected {size} bytes)", head.size)));
+            return Err(mismatch(format!(
+                "a {}-byte object (expected {size} bytes)",
+                head.size
+            )));
         }
         if head.sha_meta.as_deref() != Some(expected) {
             return Err(mismatch(format!(
@@ -750,7 +770,9 @@ impl S3TierStore {
             })?
             .to_string();
         let result = self
-            .copy_parts(src_bucket, src_key, src, dst_bucket, dst_key, &upload_id, calls)
+            .copy_parts(
+                src_bucket, src_key, src, dst_bucket, dst_key, &upload_id, calls,
+            )
             .await;
         match result {
             Ok(version) => Ok(version),
@@ -863,7 +885,11 @@ impl S3TierStore {
                 .bucket(bucket)
                 .key(key)
                 .set_version_id(version.map(str::to_string))
-                .legal_hold(ObjectLockLegalHold::builder().status(status.clone()).build())
+                .legal_hold(
+                    ObjectLockLegalHold::builder()
+                        .status(status.clone())
+                        .build(),
+                )
                 .send()
         })
         .await
@@ -972,16 +998,16 @@ impl S3TierStore {
         let expected = self
             .source_sha256(&src.bucket, &src_key, &src_head, calls)
             .await?;
-        if let Some(listed) = &clip.sha256 {
-            if !listed.eq_ignore_ascii_case(&expected) {
-                self.metrics.mismatch();
-                return Err(StorageError::ChecksumMismatch {
-                    bucket: src.bucket.clone(),
-                    key: src_key,
-                    expected: listed.clone(),
-                    found: expected,
-                });
-            }
+        if let Some(listed) = &clip.sha256
+            && !listed.eq_ignore_ascii_case(&expected)
+        {
+            self.metrics.mismatch();
+            return Err(StorageError::ChecksumMismatch {
+                bucket: src.bucket.clone(),
+                key: src_key,
+                expected: listed.clone(),
+                found: expected,
+            });
         }
         outcome.sha256 = expected.clone();
 
@@ -1013,14 +1039,26 @@ impl S3TierStore {
                 let multipart = src_head.size > self.opts.multipart_threshold;
                 let version = if multipart {
                     self.copy_multipart(
-                        &src.bucket, &src_key, &src_head, &dst.bucket, &dst_key, &target_class,
-                        &expected, calls,
+                        &src.bucket,
+                        &src_key,
+                        &src_head,
+                        &dst.bucket,
+                        &dst_key,
+                        &target_class,
+                        &expected,
+                        calls,
                     )
                     .await?
                 } else {
                     self.copy_single(
-                        &src.bucket, &src_key, &src_head, &dst.bucket, &dst_key, &target_class,
-                        &expected, calls,
+                        &src.bucket,
+                        &src_key,
+                        &src_head,
+                        &dst.bucket,
+                        &dst_key,
+                        &target_class,
+                        &expected,
+                        calls,
                     )
                     .await?
                 };
@@ -1028,8 +1066,14 @@ impl S3TierStore {
                 outcome.multipart = multipart;
                 outcome.bytes_copied = src_head.size;
                 self.metrics.copied(src_head.size);
-                self.step(MoveStep::Copied, &clip.key, &dst.bucket, &dst_key, version.as_deref())
-                    .await?;
+                self.step(
+                    MoveStep::Copied,
+                    &clip.key,
+                    &dst.bucket,
+                    &dst_key,
+                    version.as_deref(),
+                )
+                .await?;
                 let head = self
                     .head(&dst.bucket, &dst_key, version.as_deref(), calls)
                     .await?
@@ -1038,10 +1082,23 @@ impl S3TierStore {
                         key: dst_key.clone(),
                     })?;
                 let how = self
-                    .verify(&dst.bucket, &dst_key, &head, &expected, src_head.size, calls)
+                    .verify(
+                        &dst.bucket,
+                        &dst_key,
+                        &head,
+                        &expected,
+                        src_head.size,
+                        calls,
+                    )
                     .await?;
-                self.step(MoveStep::Verified, &clip.key, &dst.bucket, &dst_key, version.as_deref())
-                    .await?;
+                self.step(
+                    MoveStep::Verified,
+                    &clip.key,
+                    &dst.bucket,
+                    &dst_key,
+                    version.as_deref(),
+                )
+                .await?;
                 (version.or(head.version_id), how)
             }
         };
@@ -1052,20 +1109,27 @@ impl S3TierStore {
         if to == Tier::LegalHold {
             self.put_hold(&dst.bucket, &dst_key, dst_version.as_deref(), true, calls)
                 .await?;
-            self.step(MoveStep::Held, &clip.key, &dst.bucket, &dst_key, dst_version.as_deref())
-                .await?;
+            self.step(
+                MoveStep::Held,
+                &clip.key,
+                &dst.bucket,
+                &dst_key,
+                dst_version.as_deref(),
+            )
+            .await?;
         }
 
         // 8. Delete the copied source version, only now.
         if same_object {
             // The copy went onto the same key. Versioned: the listed version is now a
             // noncurrent duplicate; delete exactly it. Unversioned: it was replaced.
-            if let Some(v) = src_head.version_id.as_deref() {
-                if v != "null" && Some(v) != dst_version.as_deref() {
-                    self.delete_version(&src.bucket, &src_key, Some(v), calls)
-                        .await?;
-                    outcome.source_deleted = true;
-                }
+            if let Some(v) = src_head.version_id.as_deref()
+                && v != "null"
+                && Some(v) != dst_version.as_deref()
+            {
+                self.delete_version(&src.bucket, &src_key, Some(v), calls)
+                    .await?;
+                outcome.source_deleted = true;
             }
         } else {
             self.delete_version(&src.bucket, &src_key, src_head.version_id.as_deref(), calls)
@@ -1272,7 +1336,9 @@ impl TierStore for S3TierStore {
         pages
             .map_ok(|items| stream::iter(items.into_iter().map(Ok::<_, StorageError>)))
             .try_flatten()
-            .try_filter(move |item| ready(!item.key.ends_with('/') && self.belongs(tier, item.class.as_deref())))
+            .try_filter(move |item| {
+                ready(!item.key.ends_with('/') && self.belongs(tier, item.class.as_deref()))
+            })
             .map_ok(move |item| {
                 let calls = calls.clone();
                 async move { self.enrich(tier, item, &calls).await }
@@ -1404,16 +1470,14 @@ impl TierStore for S3TierStore {
                                 .get(&(key.clone(), c.version_id.clone()))
                                 .or_else(|| errors.get(&(key.clone(), None)))
                                 .or_else(|| {
-                                    errors
-                                        .iter()
-                                        .find(|((k, _), _)| *k == key)
-                                        .map(|(_, v)| v)
+                                    errors.iter().find(|((k, _), _)| *k == key).map(|(_, v)| v)
                                 });
                             match hit {
                                 Some((code, message)) => {
-                                    let retryable =
-                                        super::retry::classify(code, None).retryable();
-                                    report.failed.push(fail(c, code, message.clone(), retryable));
+                                    let retryable = super::retry::classify(code, None).retryable();
+                                    report
+                                        .failed
+                                        .push(fail(c, code, message.clone(), retryable));
                                 }
                                 None => report.deleted.push((*c).clone()),
                             }
@@ -1471,7 +1535,10 @@ mod tests {
             Some(hex::encode(sha))
         );
         assert_eq!(full_object_sha256(Some(&b64), None), Some(hex::encode(sha)));
-        assert_eq!(full_object_sha256(Some(&b64), Some(&ChecksumType::Composite)), None);
+        assert_eq!(
+            full_object_sha256(Some(&b64), Some(&ChecksumType::Composite)),
+            None
+        );
         assert_eq!(full_object_sha256(Some(&format!("{b64}-3")), None), None);
         assert_eq!(full_object_sha256(Some("bm90LWEtc2hh"), None), None);
         assert_eq!(full_object_sha256(None, None), None);

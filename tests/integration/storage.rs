@@ -1,0 +1,876 @@
+//! The storage layer against the real MinIO servers: a conformance suite generic over
+//! `TierStore` (run here on `S3TierStore`), and the S3-specific checks: pagination,
+//! storage-class changes, legal holds, batch deletes, checksum mismatch, interrupted
+//! moves, multipart copy, region refusal, Object Lock refusal. It also measures
+//! requests per moved / deleted clip and moves per second (printed, not asserted).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use aws_sdk_s3::{
+    Client,
+    primitives::ByteStream,
+    types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
+};
+use evidence_operator::{
+    api::clip::{Clip, META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT, Tag, Tier},
+    storage::{
+        BucketConfig, FaultHook, MoveStep, S3TierStore, StaticCredentials, StepContext,
+        StorageError, StorageMetrics, StoreOptions, TierLocation, TierStore, Tiers, Verification,
+    },
+};
+use evidence_operator_tests::{servers, unique_name};
+use futures::{FutureExt, StreamExt, TryStreamExt, stream};
+use sha2::{Digest, Sha256};
+
+// ---------------------------------------------------------------------------------
+// Fixture: how the conformance suite seeds and inspects a backend without the trait.
+// ---------------------------------------------------------------------------------
+
+/// What a conformance run needs from a backend besides the trait: seed clips and look
+/// at what is really stored. Another backend implements this for its own store.
+trait Fixture {
+    /// Write a clip into a tier (no recorded checksum), with tags.
+    async fn put(&self, tier: Tier, key: &str, data: &[u8], tags: &[Tag]) -> Result<()>;
+    /// Every stored version of a clip key in a tier: (version id, sha256 of content,
+    /// legal hold on). Delete markers are not versions.
+    async fn versions(&self, tier: Tier, key: &str) -> Result<Vec<(String, String, bool)>>;
+}
+
+struct MinioFixture {
+    s3: Client,
+    tiers: Tiers,
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+fn clip_data(key: &str, len: usize) -> Vec<u8> {
+    let seed = Sha256::digest(key.as_bytes());
+    (0..len).map(|i| seed[i % 32] ^ (i / 32) as u8).collect()
+}
+
+fn tags_for(category: &str) -> Vec<Tag> {
+    vec![
+        Tag::new(TAG_CATEGORY, category),
+        Tag::new(TAG_RECORDED_AT, "2026-03-01T14:05:00Z"),
+    ]
+}
+
+impl Fixture for MinioFixture {
+    async fn put(&self, tier: Tier, key: &str, data: &[u8], tags: &[Tag]) -> Result<()> {
+        let loc = self.tiers.get(tier);
+        let tagging = tags
+            .iter()
+            .map(|t| format!("{}={}", enc(&t.key), enc(&t.value)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.s3
+            .put_object()
+            .bucket(&loc.bucket)
+            .key(loc.object_key(key))
+            .body(ByteStream::from(data.to_vec()))
+            .content_type("video/mp4")
+            .metadata("camera-firmware", "7.2")
+            .set_tagging((!tagging.is_empty()).then_some(tagging))
+            .send()
+            .await
+            .with_context(|| format!("put {key}"))?;
+        Ok(())
+    }
+
+    async fn versions(&self, tier: Tier, key: &str) -> Result<Vec<(String, String, bool)>> {
+        let loc = self.tiers.get(tier);
+        let full = loc.object_key(key);
+        let out = self
+            .s3
+            .list_object_versions()
+            .bucket(&loc.bucket)
+            .prefix(&full)
+            .send()
+            .await?;
+        let mut found = Vec::new();
+        for v in out
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(full.as_str()))
+        {
+            let vid = v.version_id().unwrap_or("null").to_string();
+            let obj = self
+                .s3
+                .get_object()
+                .bucket(&loc.bucket)
+                .key(&full)
+                .version_id(&vid)
+                .send()
+                .await?;
+            let held = obj.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On);
+            let body = obj.body.collect().await?.into_bytes();
+            found.push((vid, sha_hex(&body), held));
+        }
+        Ok(found)
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// The conformance suite, generic over the trait.
+// ---------------------------------------------------------------------------------
+
+async fn collect(store: &(impl TierStore + ?Sized), tier: Tier) -> Result<HashMap<String, Clip>> {
+    let clips: Vec<Clip> = store.list(tier).try_collect().await?;
+    Ok(clips.into_iter().map(|c| (c.key.clone(), c)).collect())
+}
+
+/// Operations every `TierStore` must get right: list with tags, move hot→cool→legal
+/// hold with the checksum recorded and verified, hold and release, batch delete.
+async fn conformance<S: TierStore + ?Sized, F: Fixture>(store: &S, fx: &F) -> Result<()> {
+    let data_a = clip_data("a", 3000);
+    let data_b = clip_data("b", 1234);
+    fx.put(
+        Tier::Hot,
+        "2026/03/a.mp4",
+        &data_a,
+        &tags_for("domestic-abuse"),
+    )
+    .await?;
+    fx.put(
+        Tier::Hot,
+        "2026/03/b.mp4",
+        &data_b,
+        &tags_for("non-evidential"),
+    )
+    .await?;
+
+    // List: both clips, with tags and sizes, keys relative to the tier prefix.
+    let hot = collect(store, Tier::Hot).await?;
+    ensure!(hot.len() == 2, "hot lists 2 clips, got {:?}", hot.keys());
+    let a = hot.get("2026/03/a.mp4").context("clip a listed")?;
+    ensure!(a.tier == Tier::Hot && a.size == 3000);
+    ensure!(
+        a.tag(TAG_CATEGORY) == Some("domestic-abuse"),
+        "tags: {:?}",
+        a.tags
+    );
+    ensure!(!a.legal_hold);
+
+    // Proof before writes.
+    let proof = store.verify_region().await?;
+    ensure!(!proof.buckets.is_empty());
+
+    // hot → cool: copied, verified, recorded; source gone.
+    let moved = store.move_clip(a, Tier::Cool).await?;
+    ensure!(moved.copied && moved.source_deleted, "{moved:?}");
+    ensure!(
+        moved.sha256 == sha_hex(&data_a),
+        "sha recorded is the content's"
+    );
+    ensure!(moved.verification != Verification::AlreadyComplete);
+    ensure!(
+        fx.versions(Tier::Hot, "2026/03/a.mp4").await?.is_empty(),
+        "hot source deleted"
+    );
+    let cool = collect(store, Tier::Cool).await?;
+    let a_cool = cool.get("2026/03/a.mp4").context("a in cool")?;
+    ensure!(
+        a_cool.tag(TAG_CATEGORY) == Some("domestic-abuse"),
+        "tags travel with the clip"
+    );
+
+    // cool → legal hold: held, exactly one version, content intact.
+    let held = store.move_clip(a_cool, Tier::LegalHold).await?;
+    ensure!(
+        held.dst_version_id.is_some(),
+        "legal-hold tier is versioned"
+    );
+    let lh = collect(store, Tier::LegalHold).await?;
+    let a_lh = lh.get("2026/03/a.mp4").context("a in legal hold")?;
+    ensure!(a_lh.legal_hold, "held after the move");
+    ensure!(a_lh.sha256.as_deref() == Some(sha_hex(&data_a).as_str()));
+    ensure!(a_lh.version_id == held.dst_version_id);
+    let versions = fx.versions(Tier::LegalHold, "2026/03/a.mp4").await?;
+    ensure!(versions.len() == 1 && versions[0].1 == sha_hex(&data_a) && versions[0].2);
+    ensure!(
+        collect(store, Tier::Cool).await?.is_empty(),
+        "cool source deleted"
+    );
+
+    // A held clip is refused by delete_clips without a request reaching the store.
+    let report = store.delete_clips(std::slice::from_ref(a_lh)).await?;
+    ensure!(report.deleted.is_empty() && report.failed.len() == 1);
+
+    // Release, then delete both clips in one call.
+    store.set_legal_hold(a_lh, false).await?;
+    let lh = collect(store, Tier::LegalHold).await?;
+    let a_lh = lh.get("2026/03/a.mp4").context("a still in legal hold")?;
+    ensure!(!a_lh.legal_hold, "released");
+    let b = hot.get("2026/03/b.mp4").context("b")?;
+    let report = store.delete_clips(&[b.clone(), a_lh.clone()]).await?;
+    ensure!(report.failed.is_empty(), "{:?}", report.failed);
+    ensure!(report.deleted.len() == 2);
+    ensure!(collect(store, Tier::Hot).await?.is_empty());
+    ensure!(collect(store, Tier::LegalHold).await?.is_empty());
+    ensure!(
+        fx.versions(Tier::LegalHold, "2026/03/a.mp4")
+            .await?
+            .is_empty(),
+        "no version lingers"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// MinIO set-up.
+// ---------------------------------------------------------------------------------
+
+async fn create_bucket(s3: &Client, name: &str, region: &str, lock: bool) -> Result<()> {
+    let mut req = s3
+        .create_bucket()
+        .bucket(name)
+        .object_lock_enabled_for_bucket(lock);
+    if region != "us-east-1" {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    req.send()
+        .await
+        .with_context(|| format!("create bucket {name}"))?;
+    Ok(())
+}
+
+struct Setup {
+    store: S3TierStore,
+    fx: MinioFixture,
+    cfg: BucketConfig,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// hot, cool and legal-hold in three buckets (legal hold with Object Lock).
+    Separate,
+    /// cool = the hot bucket with REDUCED_REDUNDANCY.
+    CoolIsStorageClass,
+    /// the legal-hold bucket has no Object Lock.
+    NoObjectLock,
+}
+
+fn config(tiers: Tiers, endpoint: &str) -> BucketConfig {
+    let s = servers();
+    BucketConfig {
+        name: "test/unit".into(),
+        declared_region: "eu-west-2".into(),
+        endpoint: Some(endpoint.to_string()),
+        force_path_style: true,
+        credentials: Some(StaticCredentials {
+            access_key_id: s.s3_access_key.clone(),
+            secret_access_key: s.s3_secret_key.clone(),
+            session_token: None,
+        }),
+        tiers,
+        allowed_regions: vec!["eu-west-2".into()],
+    }
+}
+
+async fn setup(layout: Layout, opts: StoreOptions) -> Result<Setup> {
+    let s = servers();
+    let s3 = s.s3_client();
+    let hot = unique_name("hot");
+    let cool = unique_name("cool");
+    let lock = unique_name("lock");
+    create_bucket(&s3, &hot, &s.s3_region, false).await?;
+    create_bucket(&s3, &lock, &s.s3_region, layout != Layout::NoObjectLock).await?;
+    let cool_loc = if layout == Layout::CoolIsStorageClass {
+        TierLocation {
+            bucket: hot.clone(),
+            prefix: "clips/".into(),
+            storage_class: Some("REDUCED_REDUNDANCY".into()),
+        }
+    } else {
+        create_bucket(&s3, &cool, &s.s3_region, false).await?;
+        TierLocation::bucket(&cool)
+    };
+    let tiers = Tiers {
+        hot: TierLocation {
+            bucket: hot,
+            prefix: "clips/".into(),
+            storage_class: None,
+        },
+        cool: cool_loc,
+        legal_hold: TierLocation::bucket(&lock),
+    };
+    let cfg = config(tiers.clone(), &s.s3_endpoint);
+    let store = S3TierStore::new(cfg.clone(), opts, StorageMetrics::unregistered()).await?;
+    Ok(Setup {
+        store,
+        fx: MinioFixture { s3, tiers },
+        cfg,
+    })
+}
+
+async fn store_with(cfg: &BucketConfig, opts: StoreOptions) -> Result<S3TierStore> {
+    Ok(S3TierStore::new(cfg.clone(), opts, StorageMetrics::unregistered()).await?)
+}
+
+fn stop_after(step: MoveStep) -> FaultHook {
+    Arc::new(move |ctx: StepContext| async move { ctx.step != step }.boxed())
+}
+
+async fn seed_one(fx: &MinioFixture, key: &str, len: usize) -> Result<Vec<u8>> {
+    let data = clip_data(key, len);
+    fx.put(Tier::Hot, key, &data, &tags_for("murder")).await?;
+    Ok(data)
+}
+
+async fn listed(store: &S3TierStore, tier: Tier, key: &str) -> Result<Clip> {
+    collect(store, tier)
+        .await?
+        .remove(key)
+        .with_context(|| format!("{key} listed in {tier}"))
+}
+
+// ---------------------------------------------------------------------------------
+// Tests.
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn conformance_suite_passes_on_minio() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    conformance(&s.store, &s.fx).await?;
+    // Behind a trait object too.
+    let dyn_store: Arc<dyn TierStore> = Arc::new(s.store);
+    ensure!(collect(dyn_store.as_ref(), Tier::Hot).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_paginates_over_more_than_a_thousand_clips() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    let n = 1_100;
+    stream::iter(0..n)
+        .map(|i| {
+            let fx = &s.fx;
+            async move {
+                fx.put(
+                    Tier::Hot,
+                    &format!("p/{i:05}.mp4"),
+                    b"x",
+                    &tags_for("theft"),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    // An object outside the tier prefix is not a clip of the tier.
+    s.fx.s3
+        .put_object()
+        .bucket(&s.cfg.tiers.hot.bucket)
+        .key("elsewhere.mp4")
+        .body(ByteStream::from_static(b"y"))
+        .send()
+        .await?;
+    let before = s.store.metrics().requests("list_objects_v2", "ok");
+    let clips = collect(&s.store, Tier::Hot).await?;
+    ensure!(clips.len() == n, "listed {} of {n}", clips.len());
+    ensure!(clips.values().all(|c| c.tag(TAG_CATEGORY) == Some("theft")));
+    let pages = s.store.metrics().requests("list_objects_v2", "ok") - before;
+    ensure!(pages == 2, "{n} clips take 2 pages of 1000, took {pages}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn same_bucket_storage_class_change_is_a_copy_onto_the_same_key() -> Result<()> {
+    let s = setup(Layout::CoolIsStorageClass, StoreOptions::default()).await?;
+    let (store, cfg) = (&s.store, &s.cfg);
+    let data = seed_one(&s.fx, "rrs.mp4", 4096).await?;
+    let clip = listed(store, Tier::Hot, "rrs.mp4").await?;
+    ensure!(
+        collect(store, Tier::Cool).await?.is_empty(),
+        "STANDARD objects are hot"
+    );
+    let out = store.move_clip(&clip, Tier::Cool).await?;
+    ensure!(
+        out.copied && !out.source_deleted,
+        "unversioned: replaced in place: {out:?}"
+    );
+    let cool = listed(store, Tier::Cool, "rrs.mp4").await?;
+    ensure!(cool.storage_class.as_deref() == Some("REDUCED_REDUNDANCY"));
+    ensure!(
+        cool.tag(TAG_CATEGORY) == Some("murder"),
+        "tags kept: {:?}",
+        cool.tags
+    );
+    ensure!(collect(store, Tier::Hot).await?.is_empty());
+    let head =
+        s.fx.s3
+            .head_object()
+            .bucket(&cfg.tiers.hot.bucket)
+            .key("clips/rrs.mp4")
+            .send()
+            .await?;
+    ensure!(head.metadata().and_then(|m| m.get(META_SHA256)) == Some(&sha_hex(&data)));
+    ensure!(
+        head.metadata()
+            .and_then(|m| m.get("camera-firmware"))
+            .map(String::as_str)
+            == Some("7.2")
+    );
+    ensure!(head.content_type() == Some("video/mp4"));
+    // Re-running is a no-op.
+    let again = store.move_clip(&clip, Tier::Cool).await?;
+    ensure!(!again.copied && !again.source_deleted);
+    ensure!(s.fx.versions(Tier::Hot, "rrs.mp4").await?.len() == 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn batch_delete_of_2500_clips_uses_three_requests() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    let n = 2_500;
+    stream::iter(0..n)
+        .map(|i| {
+            let fx = &s.fx;
+            async move { fx.put(Tier::Hot, &format!("d/{i:05}.mp4"), b"z", &[]).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let clips: Vec<Clip> = collect(&s.store, Tier::Hot).await?.into_values().collect();
+    ensure!(clips.len() == n);
+    s.store.verify_region().await?; // proof cached: count only the deletes
+    let before = s.store.metrics().http_requests_total();
+    let report = s.store.delete_clips(&clips).await?;
+    let http = s.store.metrics().http_requests_total() - before;
+    ensure!(
+        report.failed.is_empty(),
+        "{:?}",
+        &report.failed[..report.failed.len().min(3)]
+    );
+    ensure!(report.deleted.len() == n);
+    ensure!(
+        report.requests == 3 && http == 3,
+        "requests {} http {http}",
+        report.requests
+    );
+    ensure!(collect(&s.store, Tier::Hot).await?.is_empty());
+    println!(
+        "MEASURE delete: {n} clips, {} requests, {:.4} requests per deleted clip",
+        report.requests,
+        f64::from(report.requests) / n as f64
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_held_version_refused_by_the_server_is_reported_and_kept() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    seed_one(&s.fx, "held.mp4", 2048).await?;
+    seed_one(&s.fx, "free.mp4", 10).await?;
+    let clip = listed(&s.store, Tier::Hot, "held.mp4").await?;
+    s.store.move_clip(&clip, Tier::LegalHold).await?;
+    let mut held = listed(&s.store, Tier::LegalHold, "held.mp4").await?;
+    ensure!(held.legal_hold);
+    // A stale view (hold not seen) must still not lose the clip: the server refuses.
+    held.legal_hold = false;
+    let free = listed(&s.store, Tier::Hot, "free.mp4").await?;
+    let report = s.store.delete_clips(&[held.clone(), free]).await?;
+    ensure!(report.deleted.len() == 1 && report.deleted[0].key == "free.mp4");
+    ensure!(report.failed.len() == 1, "{:?}", report.failed);
+    let f = &report.failed[0];
+    ensure!(f.clip.key == "held.mp4" && !f.retryable, "{f:?}");
+    // MinIO answers InvalidRequest "Object is WORM protected", AWS AccessDenied.
+    ensure!(
+        f.code == "AccessDenied" || f.message.contains("WORM"),
+        "server code: {} {}",
+        f.code,
+        f.message
+    );
+    let versions = s.fx.versions(Tier::LegalHold, "held.mp4").await?;
+    ensure!(
+        versions.len() == 1 && versions[0].2,
+        "still there and held: {versions:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_corrupted_copy_fails_verification_and_the_source_stays() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    let data = seed_one(&s.fx, "corrupt.mp4", 5000).await?;
+    let clip = listed(&s.store, Tier::Hot, "corrupt.mp4").await?;
+    let s3 = s.fx.s3.clone();
+    let corrupt: FaultHook = Arc::new(move |ctx: StepContext| {
+        let s3 = s3.clone();
+        async move {
+            if ctx.step == MoveStep::Copied {
+                // Same size, one byte different, metadata copied: only content differs.
+                let head = s3
+                    .head_object()
+                    .bucket(&ctx.dst_bucket)
+                    .key(&ctx.dst_key)
+                    .send()
+                    .await
+                    .unwrap();
+                let obj = s3
+                    .get_object()
+                    .bucket(&ctx.dst_bucket)
+                    .key(&ctx.dst_key)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut bytes = obj.body.collect().await.unwrap().into_bytes().to_vec();
+                bytes[100] ^= 0xff;
+                s3.put_object()
+                    .bucket(&ctx.dst_bucket)
+                    .key(&ctx.dst_key)
+                    .set_metadata(head.metadata().cloned())
+                    .body(ByteStream::from(bytes))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            true
+        }
+        .boxed()
+    });
+    let opts = StoreOptions {
+        fault_hook: Some(corrupt),
+        ..StoreOptions::default()
+    };
+    let store = store_with(&s.cfg, opts).await?;
+    let err = store.move_clip(&clip, Tier::Cool).await.unwrap_err();
+    ensure!(
+        matches!(err, StorageError::ChecksumMismatch { .. }),
+        "{err}"
+    );
+    ensure!(err.retryable());
+    ensure!(store.metrics().checksum_mismatches() == 1);
+    let src = s.fx.versions(Tier::Hot, "corrupt.mp4").await?;
+    ensure!(
+        src.len() == 1 && src[0].1 == sha_hex(&data),
+        "source intact"
+    );
+
+    // The next run (no corruption) detects the bad copy, recopies and completes.
+    let out = s.store.move_clip(&clip, Tier::Cool).await?;
+    ensure!(out.copied && out.source_deleted);
+    let dst = s.fx.versions(Tier::Cool, "corrupt.mp4").await?;
+    ensure!(dst.len() == 1 && dst[0].1 == sha_hex(&data));
+    ensure!(s.fx.versions(Tier::Hot, "corrupt.mp4").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn interrupted_moves_converge_with_exactly_one_verified_held_copy() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    for step in [MoveStep::Copied, MoveStep::Verified, MoveStep::Held] {
+        let key = format!("crash-{step}.mp4");
+        let data = seed_one(&s.fx, &key, 7000).await?;
+        let clip = listed(&s.store, Tier::Hot, &key).await?;
+        let crashing = store_with(
+            &s.cfg,
+            StoreOptions {
+                fault_hook: Some(stop_after(step)),
+                ..StoreOptions::default()
+            },
+        )
+        .await?;
+        let err = crashing
+            .move_clip(&clip, Tier::LegalHold)
+            .await
+            .unwrap_err();
+        ensure!(
+            matches!(err, StorageError::Interrupted { step: got, .. } if got == step),
+            "{err}"
+        );
+        drop(crashing); // the "process" is gone
+        let src = s.fx.versions(Tier::Hot, &key).await?;
+        ensure!(
+            src.len() == 1 && src[0].1 == sha_hex(&data),
+            "{step}: source kept"
+        );
+
+        // A fresh store re-runs the move from the same (stale) listing.
+        let out = s.store.move_clip(&clip, Tier::LegalHold).await?;
+        ensure!(
+            !out.copied,
+            "{step}: the verified copy is reused, not redone: {out:?}"
+        );
+        ensure!(out.source_deleted, "{step}");
+        let dst = s.fx.versions(Tier::LegalHold, &key).await?;
+        ensure!(dst.len() == 1, "{step}: exactly one copy, got {dst:?}");
+        ensure!(
+            dst[0].1 == sha_hex(&data) && dst[0].2,
+            "{step}: verified and held"
+        );
+        ensure!(
+            s.fx.versions(Tier::Hot, &key).await?.is_empty(),
+            "{step}: source deleted"
+        );
+
+        // And a third run, after completion, changes nothing.
+        let again = s.store.move_clip(&clip, Tier::LegalHold).await?;
+        ensure!(!again.copied && !again.source_deleted);
+        ensure!(s.fx.versions(Tier::LegalHold, &key).await?.len() == 1);
+    }
+    // Interrupted after the source delete's predecessor on a cross-bucket cool move too.
+    let key = "crash-cool.mp4";
+    let data = seed_one(&s.fx, key, 900).await?;
+    let clip = listed(&s.store, Tier::Hot, key).await?;
+    let crashing = store_with(
+        &s.cfg,
+        StoreOptions {
+            fault_hook: Some(stop_after(MoveStep::Copied)),
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    ensure!(crashing.move_clip(&clip, Tier::Cool).await.is_err());
+    let out = s.store.move_clip(&clip, Tier::Cool).await?;
+    ensure!(!out.copied && out.source_deleted);
+    let dst = s.fx.versions(Tier::Cool, key).await?;
+    ensure!(dst.len() == 1 && dst[0].1 == sha_hex(&data));
+    Ok(())
+}
+
+#[tokio::test]
+async fn large_clips_use_multipart_copy_and_are_verified_by_rereading() -> Result<()> {
+    let opts = StoreOptions {
+        multipart_threshold: 5 * 1024 * 1024,
+        part_size: 5 * 1024 * 1024,
+        ..StoreOptions::default()
+    };
+    let s = setup(Layout::Separate, opts).await?;
+    let data = seed_one(&s.fx, "big.mp4", 12 * 1024 * 1024).await?;
+    let clip = listed(&s.store, Tier::Hot, "big.mp4").await?;
+    let out = s.store.move_clip(&clip, Tier::LegalHold).await?;
+    ensure!(out.multipart && out.copied, "{out:?}");
+    ensure!(out.verification == Verification::Reread, "{out:?}");
+    ensure!(out.sha256 == sha_hex(&data));
+    let dst = listed(&s.store, Tier::LegalHold, "big.mp4").await?;
+    ensure!(dst.legal_hold && dst.sha256.as_deref() == Some(sha_hex(&data).as_str()));
+    ensure!(
+        dst.tag(TAG_CATEGORY) == Some("murder"),
+        "tags carried: {:?}",
+        dst.tags
+    );
+    ensure!(dst.size == data.len() as u64);
+    let versions = s.fx.versions(Tier::LegalHold, "big.mp4").await?;
+    ensure!(versions.len() == 1 && versions[0].1 == sha_hex(&data));
+    ensure!(s.fx.versions(Tier::Hot, "big.mp4").await?.is_empty());
+    // 3 parts: 5 + 5 + 2 MiB.
+    ensure!(s.store.metrics().requests("upload_part_copy", "ok") == 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_non_uk_bucket_is_refused_and_nothing_is_written() -> Result<()> {
+    let srv = servers();
+    let us = srv.non_uk_s3_client();
+    let (hot, cool, lock) = (
+        unique_name("ushot"),
+        unique_name("uscool"),
+        unique_name("uslock"),
+    );
+    create_bucket(&us, &hot, &srv.non_uk_region, false).await?;
+    create_bucket(&us, &cool, &srv.non_uk_region, false).await?;
+    create_bucket(&us, &lock, &srv.non_uk_region, true).await?;
+    let tiers = Tiers {
+        hot: TierLocation::bucket(&hot),
+        cool: TierLocation::bucket(&cool),
+        legal_hold: TierLocation::bucket(&lock),
+    };
+    let fx = MinioFixture {
+        s3: us.clone(),
+        tiers: tiers.clone(),
+    };
+    let data = clip_data("us", 100);
+    fx.put(Tier::Hot, "us.mp4", &data, &tags_for("murder"))
+        .await?;
+    // The configuration claims eu-west-2; the store says otherwise.
+    let cfg = config(tiers, &srv.non_uk_endpoint);
+    let store = store_with(&cfg, StoreOptions::default()).await?;
+    let clip = Clip {
+        key: "us.mp4".into(),
+        tier: Tier::Hot,
+        version_id: None,
+        size: 100,
+        storage_class: None,
+        last_modified: chrono::Utc::now(),
+        tags: tags_for("murder"),
+        sha256: None,
+        legal_hold: false,
+    };
+    for result in [
+        store.verify_region().await.map(|_| ()),
+        store.move_clip(&clip, Tier::Cool).await.map(|_| ()),
+        store
+            .delete_clips(std::slice::from_ref(&clip))
+            .await
+            .map(|_| ()),
+    ] {
+        match result {
+            Err(StorageError::RegionNotAllowed {
+                bucket,
+                found,
+                allowed,
+            }) => {
+                ensure!(bucket == hot && found == "us-east-1" && allowed == ["eu-west-2"]);
+            }
+            other => bail!("expected RegionNotAllowed, got {other:?}"),
+        }
+    }
+    let msg = store.verify_region().await.unwrap_err().to_string();
+    ensure!(
+        msg.contains(&hot) && msg.contains("us-east-1") && msg.contains("eu-west-2"),
+        "{msg}"
+    );
+    ensure!(
+        fx.versions(Tier::Hot, "us.mp4").await?.len() == 1,
+        "source untouched"
+    );
+    ensure!(
+        fx.versions(Tier::Cool, "us.mp4").await?.is_empty(),
+        "nothing written"
+    );
+    // Only reads happened: no copy, delete or hold request was sent.
+    let m = store.metrics();
+    for op in [
+        "copy_object",
+        "delete_object",
+        "delete_objects",
+        "put_object_legal_hold",
+    ] {
+        ensure!(
+            m.requests(op, "ok") + m.requests(op, "error") == 0,
+            "{op} sent"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_legal_hold_tier_without_object_lock_is_refused() -> Result<()> {
+    let s = setup(Layout::NoObjectLock, StoreOptions::default()).await?;
+    let data = seed_one(&s.fx, "nolock.mp4", 321).await?;
+    let clip = listed(&s.store, Tier::Hot, "nolock.mp4").await?;
+    let err = s.store.move_clip(&clip, Tier::LegalHold).await.unwrap_err();
+    match &err {
+        StorageError::ObjectLockMissing { bucket } => {
+            ensure!(*bucket == s.cfg.tiers.legal_hold.bucket);
+        }
+        other => bail!("expected ObjectLockMissing, got {other:?}"),
+    }
+    ensure!(err.to_string().contains("Object Lock"));
+    let src = s.fx.versions(Tier::Hot, "nolock.mp4").await?;
+    ensure!(src.len() == 1 && src[0].1 == sha_hex(&data));
+    ensure!(
+        s.fx.versions(Tier::LegalHold, "nolock.mp4")
+            .await?
+            .is_empty()
+    );
+    // Other tiers still work.
+    ensure!(s.store.move_clip(&clip, Tier::Cool).await?.source_deleted);
+    Ok(())
+}
+
+#[tokio::test]
+async fn measure_requests_per_move_and_moves_per_second() -> Result<()> {
+    let s = setup(Layout::Separate, StoreOptions::default()).await?;
+    let n = 200;
+    let size = 256 * 1024;
+    stream::iter(0..n)
+        .map(|i| {
+            let fx = &s.fx;
+            async move {
+                fx.put(
+                    Tier::Hot,
+                    &format!("m/{i:04}.mp4"),
+                    &clip_data(&i.to_string(), size),
+                    &tags_for("theft"),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let clips: Vec<Clip> = collect(&s.store, Tier::Hot).await?.into_values().collect();
+    s.store.verify_region().await?;
+
+    // One move, counted by the store and by the HTTP interceptor.
+    let m = s.store.metrics();
+    let before = m.http_requests_total();
+    let first = s.store.move_clip(&clips[0], Tier::Cool).await?;
+    let http_first = m.http_requests_total() - before;
+    ensure!(
+        u64::from(first.requests) == http_first,
+        "{} vs {http_first}",
+        first.requests
+    );
+    // Second move of the same clip, now with a recorded checksum: cool → legal hold.
+    let cool = listed(&s.store, Tier::Cool, &clips[0].key).await?;
+    let before = m.http_requests_total();
+    let second = s.store.move_clip(&cool, Tier::LegalHold).await?;
+    let http_second = m.http_requests_total() - before;
+    println!(
+        "MEASURE move hot->cool (first move, checksum computed by streaming, verified by S3 checksum={}): {} requests",
+        first.verification == Verification::S3Checksum,
+        first.requests
+    );
+    println!(
+        "MEASURE move cool->legal-hold (checksum recorded, +hold): {} requests (http {http_second})",
+        second.requests
+    );
+
+    let concurrency = 16;
+    let done = AtomicUsize::new(0);
+    let started = Instant::now();
+    stream::iter(clips[1..].iter())
+        .map(|c| {
+            let store = &s.store;
+            let done = &done;
+            async move {
+                store.move_clip(c, Tier::Cool).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, StorageError>(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let moved = done.load(Ordering::Relaxed);
+    ensure!(moved == n - 1);
+    println!(
+        "MEASURE throughput: {moved} clips of {} KiB hot->cool at concurrency {concurrency}: {:.1} s, {:.1} clips/s",
+        size / 1024,
+        secs,
+        moved as f64 / secs
+    );
+    ensure!(collect(&s.store, Tier::Hot).await?.is_empty());
+    Ok(())
+}
