@@ -872,5 +872,36 @@ async fn measure_requests_per_move_and_moves_per_second() -> Result<()> {
         moved as f64 / secs
     );
     ensure!(collect(&s.store, Tier::Hot).await?.is_empty());
+
+    // Steady state (region proof and Object Lock check cached, checksum recorded):
+    // one more cool -> legal-hold move, counted per operation.
+    let ops = [
+        "get_bucket_location",
+        "get_object_lock_configuration",
+        "head_object",
+        "get_object",
+        "copy_object",
+        "put_object_legal_hold",
+        "delete_object",
+    ];
+    let count = |op: &str| m.requests(op, "ok") + m.requests(op, "not_found");
+    let cool = listed(&s.store, Tier::Cool, &clips[1].key).await?;
+    let before: Vec<u64> = ops.iter().map(|op| count(op)).collect();
+    let before_move = m.http_requests_total();
+    let steady = s.store.move_clip(&cool, Tier::LegalHold).await?;
+    let http_move = m.http_requests_total() - before_move;
+    let breakdown: Vec<String> = ops
+        .iter()
+        .zip(before)
+        .map(|(op, b)| (op, count(op) - b))
+        .filter(|(_, n)| *n > 0)
+        .map(|(op, n)| format!("{op}={n}"))
+        .collect();
+    ensure!(u64::from(steady.requests) == http_move);
+    println!(
+        "MEASURE move cool->legal-hold steady state: {} requests (http {http_move}): {}",
+        steady.requests,
+        breakdown.join(" ")
+    );
     Ok(())
 }
