@@ -903,5 +903,15 @@ async fn measure_requests_per_move_and_moves_per_second() -> Result<()> {
         steady.requests,
         breakdown.join(" ")
     );
+    // Steady state without a hold: cool -> hot, checksum recorded.
+    let cool = listed(&s.store, Tier::Cool, &clips[2].key).await?;
+    let before_move = m.http_requests_total();
+    let back = s.store.move_clip(&cool, Tier::Hot).await?;
+    let http_move = m.http_requests_total() - before_move;
+    ensure!(u64::from(back.requests) == http_move && back.source_deleted);
+    println!(
+        "MEASURE move cool->hot steady state: {} requests (http {http_move})",
+        back.requests
+    );
     Ok(())
 }
