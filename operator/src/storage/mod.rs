@@ -203,4 +203,46 @@ mod tests {
             Err(StorageError::InvalidInput(_))
         ));
     }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_a_bounded_number_of_times_then_reported() {
+        // Nothing listens on port 1: every attempt is a connection failure (transient).
+        let cfg = BucketConfig {
+            name: "ns/unit".into(),
+            declared_region: "eu-west-2".into(),
+            endpoint: Some("http://127.0.0.1:1".into()),
+            force_path_style: true,
+            credentials: Some(StaticCredentials {
+                access_key_id: "a".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+            }),
+            tiers: Tiers {
+                hot: TierLocation::bucket("hot"),
+                cool: TierLocation::bucket("cool"),
+                legal_hold: TierLocation::bucket("lock"),
+            },
+            allowed_regions: vec!["eu-west-2".into()],
+        };
+        let opts = StoreOptions {
+            max_attempts: 3,
+            backoff_base: std::time::Duration::from_millis(1),
+            backoff_max: std::time::Duration::from_millis(5),
+            ..StoreOptions::default()
+        };
+        let metrics = StorageMetrics::unregistered();
+        let store = S3TierStore::new(cfg, opts, metrics.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        match store.verify_region().await {
+            Err(e @ StorageError::Transient { attempts: 3, .. }) => assert!(e.retryable()),
+            other => panic!("expected Transient after 3 attempts, got {other:?}"),
+        }
+        assert_eq!(metrics.requests("get_bucket_location", "transient"), 3);
+        assert_eq!(
+            metrics.http_requests_total(),
+            3,
+            "each attempt is one HTTP request"
+        );
+    }
 }
