@@ -18,7 +18,7 @@
 //! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
 //! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
 //! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
-//! | [`retry`] (private) | failure classification, jittered backoff |
+//! | `retry` (private) | failure classification, jittered backoff |
 //! | [`metrics`] | [`StorageMetrics`] |
 //! | [`s3`] | [`S3TierStore`] |
 //!

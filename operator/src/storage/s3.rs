@@ -1,6 +1,6 @@
 //! [`S3TierStore`]: the [`TierStore`] over any S3-compatible store, with aws-sdk-s3.
 //!
-//! Every request goes through one helper ([`S3TierStore::send`]) that holds a permit
+//! Every request goes through one helper (`S3TierStore::send`) that holds a permit
 //! of the bucket's concurrency limit, retries throttling and transient failures with
 //! jittered backoff, counts the attempt in the metrics and in the caller's request
 //! count, and classifies the final failure into [`StorageError`]. The SDK's own retries
