@@ -17,5 +17,6 @@ pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod metrics;
+pub mod server;
 pub mod storage;
 pub mod telemetry;

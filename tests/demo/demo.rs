@@ -49,7 +49,9 @@ async fn main() -> Result<()> {
     let s3 = servers.s3_client();
     match args.first().map(String::as_str) {
         Some("seed") => {
-            let count: usize = arg(&args, "--count").unwrap_or_else(|| "300".into()).parse()?;
+            let count: usize = arg(&args, "--count")
+                .unwrap_or_else(|| "300".into())
+                .parse()?;
             seed(&s3, &prefix, count).await
         }
         Some("watch") => {
@@ -76,11 +78,14 @@ fn buckets(prefix: &str) -> [(String, &'static str); 3] {
 
 async fn seed(s3: &Client, prefix: &str, count: usize) -> Result<()> {
     for (bucket, tier) in buckets(prefix) {
-        let mut req = s3.create_bucket().bucket(&bucket).create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                .build(),
-        );
+        let mut req = s3
+            .create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                    .build(),
+            );
         if tier == "legal-hold" {
             req = req.object_lock_enabled_for_bucket(true);
         }
@@ -115,7 +120,10 @@ async fn seed(s3: &Client, prefix: &str, count: usize) -> Result<()> {
             recorded.format("%Y%m%dT%H%M%S")
         );
         let mut tags = vec![
-            (TAG_RECORDED_AT, recorded.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            (
+                TAG_RECORDED_AT,
+                recorded.to_rfc3339_opts(SecondsFormat::Secs, true),
+            ),
             (TAG_CAMERA, camera.clone()),
             (TAG_OFFICER, format!("PC{}", 1000 + (i % 97))),
         ];
@@ -188,7 +196,12 @@ async fn count_tier(s3: &Client, bucket: &str, check_holds: bool) -> Result<Tier
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
             out.clips += 1;
-            let tags = s3.get_object_tagging().bucket(bucket).key(key).send().await?;
+            let tags = s3
+                .get_object_tagging()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await?;
             let category = tags
                 .tag_set()
                 .iter()
@@ -197,13 +210,17 @@ async fn count_tier(s3: &Client, bucket: &str, check_holds: bool) -> Result<Tier
                 .unwrap_or_else(|| "(none)".into());
             *out.by_category.entry(category).or_default() += 1;
             if check_holds {
-                let hold = s3.get_object_legal_hold().bucket(bucket).key(key).send().await;
-                if let Ok(h) = hold {
-                    if h.legal_hold().and_then(|l| l.status())
-                        == Some(&ObjectLockLegalHoldStatus::On)
-                    {
-                        out.held += 1;
-                    }
+                let hold = s3
+                    .get_object_legal_hold()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await;
+                let on = hold
+                    .ok()
+                    .and_then(|h| h.legal_hold().and_then(|l| l.status()).cloned());
+                if on == Some(ObjectLockLegalHoldStatus::On) {
+                    out.held += 1;
                 }
             }
         }
@@ -266,10 +283,12 @@ async fn watch(s3: &Client, prefix: &str, extras: &WatchExtras) -> Result<()> {
                 println!("\n{}", String::from_utf8_lossy(&out.stdout));
             }
         }
-        if let Some(timeline) = &extras.timeline {
-            if let Ok(text) = std::fs::read_to_string(timeline) {
-                println!("timeline:\n{text}");
-            }
+        if let Some(text) = extras
+            .timeline
+            .as_ref()
+            .and_then(|t| std::fs::read_to_string(t).ok())
+        {
+            println!("timeline:\n{text}");
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }

@@ -61,7 +61,9 @@ pub fn servers() -> &'static Servers {
     static SERVERS: OnceLock<Servers> = OnceLock::new();
     SERVERS.get_or_init(|| match acquire() {
         Ok(s) => s,
-        Err(e) => panic!("the integration tests need the real test servers, and none could be had: {e:#}"),
+        Err(e) => {
+            panic!("the integration tests need the real test servers, and none could be had: {e:#}")
+        }
     })
 }
 
@@ -87,7 +89,10 @@ fn acquire() -> Result<Servers> {
         .status()
         .with_context(|| format!("running {}", script.display()))?;
     if !status.success() {
-        bail!("{} failed ({status}); see its messages above", script.display());
+        bail!(
+            "{} failed ({status}); see its messages above",
+            script.display()
+        );
     }
     Servers::from_env_file(&dir.join("env"))
 }
@@ -112,8 +117,8 @@ fn pids_alive(pids: &Path) -> bool {
 impl Servers {
     /// Parse an env file written by `tests/servers/up.sh`.
     pub fn from_env_file(path: &Path) -> Result<Servers> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let vars: HashMap<&str, &str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
@@ -188,10 +193,8 @@ impl Servers {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .with_context(|| format!("spawning {}", self.kubectl.display()))?;
-        if let Some(mut pipe) = child.stdin.take() {
-            if let Some(input) = stdin {
-                pipe.write_all(input.as_bytes())?;
-            }
+        if let (Some(mut pipe), Some(input)) = (child.stdin.take(), stdin) {
+            pipe.write_all(input.as_bytes())?;
         }
         let out = child.wait_with_output()?;
         Ok((
@@ -200,6 +203,44 @@ impl Servers {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         ))
     }
+}
+
+/// Install (server-side apply, idempotent) the operator's CRDs, generated from the Rust
+/// types, and wait until the API server serves them.
+pub async fn ensure_crds(client: &kube::Client) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    for crd in evidence_operator::api::crds::all() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply("evidence-operator-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("applying CRD {name}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let current = api.get(&name).await?;
+            let established = current
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+            if established {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("CRD {name} not established after 30s");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
 }
 
 /// A name unique to this test process and call, safe for namespaces and bucket names

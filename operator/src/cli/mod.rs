@@ -1,7 +1,203 @@
-//! The binary's command line.
-use std::process::ExitCode;
+//! The binary's command line: `evidence-operator <command>`. Every flag can also be set
+//! from the environment (the variable is shown in `--help`).
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// Keeps police body-worn video evidence in the right S3 storage tier (hot, cool,
+/// legal-hold) for as long as the law needs it, and not a day longer, and never outside
+/// the UK. Reconciles the `evidence.bwv.io/v1alpha1` resources EvidenceBucket,
+/// RetentionPolicy and LegalHold.
+#[derive(Debug, Parser)]
+#[command(name = "evidence-operator", version, about, long_about = None)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(
+        long,
+        env = "EVIDENCE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the operator: watch the resources and keep storage matching policy.
+    Run(Box<RunArgs>),
+    /// Print the CustomResourceDefinitions (YAML), or write every generated manifest
+    /// (`crds/<plural>.yaml`, `deploy/admission/*.yaml`) under a directory.
+    Crds {
+        /// Write the generated files under this directory (the repository root
+        /// regenerates the checked-in copies) instead of printing the CRDs.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// Flags of `evidence-operator run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Extra regions (beyond eu-west-2, uksouth, ukwest, europe-west2) that this
+    /// installation declares to be in the UK, e.g. an on-premises MinIO's region.
+    /// Comma-separated.
+    #[arg(long, env = "EVIDENCE_ALLOWED_REGIONS", value_delimiter = ',')]
+    pub allowed_regions: Vec<String>,
+    /// Only watch these namespaces (comma-separated); all namespaces when empty.
+    #[arg(long, env = "EVIDENCE_WATCH_NAMESPACE", value_delimiter = ',')]
+    pub watch_namespace: Vec<String>,
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, env = "EVIDENCE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Elect a leader through a coordination.k8s.io Lease, so that only one of several
+    /// replicas acts. Turn off only when running a single replica.
+    #[arg(long, env = "EVIDENCE_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "EVIDENCE_LEASE_NAME", default_value = "evidence-operator")]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease (in a pod: its own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease and in events (in a pod: its name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long the Lease stays valid after the leader's last renewal.
+    #[arg(long, env = "EVIDENCE_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// The leader steps down when it could not renew the Lease for this long
+    /// (must be shorter than --lease-duration).
+    #[arg(long, env = "EVIDENCE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+    /// How often candidates try to take the Lease, and the leader renews it.
+    #[arg(long, env = "EVIDENCE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+    /// On SIGTERM, how long in-flight moves may take to finish before they are abandoned
+    /// (an abandoned move is safe: the source is only deleted after a verified copy, and
+    /// the next sweep converges).
+    #[arg(long, env = "EVIDENCE_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Clips moved at the same time, per bucket.
+    #[arg(long, env = "EVIDENCE_MOVE_CONCURRENCY", default_value_t = 16)]
+    pub move_concurrency: usize,
+    /// Objects larger than this are copied with multipart copy (UploadPartCopy).
+    /// S3's CopyObject limit is 5 GiB.
+    #[arg(long, env = "EVIDENCE_MULTIPART_THRESHOLD", default_value_t = 5 * 1024 * 1024 * 1024)]
+    pub multipart_threshold: u64,
+    /// The shortest wait between two sweeps of one bucket, whatever becomes due sooner.
+    #[arg(long, env = "EVIDENCE_MIN_REQUEUE", default_value = "5s", value_parser = parse_duration)]
+    pub min_requeue: Duration,
+}
+
+/// Parse `500ms`, `15s`, `10m`, `2h` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 15s, 10m or 2h"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    crate::telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Crds { out } => crds(out),
+        Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(crate::controller::run(*args)),
+            Err(e) => Err(anyhow::Error::new(e).context("starting the async runtime")),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn crds(out: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    use std::io::Write;
+    match out {
+        None => {
+            let yaml = crate::api::crds::render_yaml()?;
+            std::io::stdout().write_all(yaml.as_bytes())?;
+        }
+        Some(root) => {
+            for file in crate::api::crds::files()? {
+                let path = root.join(&file.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, file.contents)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("7d").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn help_documents_every_run_flag() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let run = cmd
+            .find_subcommand_mut("run")
+            .map(|c| c.render_long_help().to_string());
+        let help = run.unwrap_or_default();
+        for flag in [
+            "--allowed-regions",
+            "--leader-elect",
+            "--metrics-addr",
+            "--shutdown-timeout",
+        ] {
+            assert!(help.contains(flag), "run --help lacks {flag}:\n{help}");
+        }
+        assert!(
+            help.contains("EVIDENCE_ALLOWED_REGIONS"),
+            "env vars are shown"
+        );
+    }
 }

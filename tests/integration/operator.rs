@@ -1,0 +1,745 @@
+//! The operator end to end: the real kube-apiserver and MinIO, the operator running
+//! in-process (the same `run_with` the binary calls), assertions on S3 state and status.
+//!
+//! The operator's clock is shifted two days forward (a library-only override, never a
+//! flag) so that clips uploaded a moment ago are past the 24-hour safety floor, which
+//! counts from upload time as well as recording time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus,
+};
+use chrono::{SecondsFormat, Utc};
+use clap::Parser;
+use evidence_operator::{
+    api::{
+        EvidenceBucket, LegalHold, RetentionPolicy,
+        clip::{TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
+    },
+    cli::{Cli, Command},
+    controller::{self, Overrides},
+    metrics::Metrics,
+    server::Health,
+};
+use evidence_operator_tests::{Servers, servers, unique_name};
+use k8s_openapi::api::{
+    coordination::v1::Lease,
+    core::v1::{Namespace, Secret},
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const DAY: i64 = 24 * 3600;
+
+/// One tenant: a namespace, three buckets, a credentials Secret.
+struct Tenant {
+    ns: String,
+    client: Client,
+    s3: aws_sdk_s3::Client,
+    hot: String,
+    cool: String,
+    lock: String,
+}
+
+impl Tenant {
+    async fn new(prefix: &str) -> Result<Tenant> {
+        Self::on(prefix, servers(), false).await
+    }
+
+    async fn on(prefix: &str, s: &Servers, non_uk: bool) -> Result<Tenant> {
+        let client = s.kube_client().await?;
+        evidence_operator_tests::ensure_crds(&client).await?;
+        let ns = unique_name(prefix);
+        let nss: Api<Namespace> = Api::all(client.clone());
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": ns } }))?,
+        )
+        .await?;
+        let s3 = if non_uk {
+            s.non_uk_s3_client()
+        } else {
+            s.s3_client()
+        };
+        let t = Tenant {
+            hot: format!("{ns}-hot"),
+            cool: format!("{ns}-cool"),
+            lock: format!("{ns}-lock"),
+            ns,
+            client,
+            s3,
+        };
+        for (bucket, lock) in [(&t.hot, false), (&t.cool, false), (&t.lock, true)] {
+            let mut req = t.s3.create_bucket().bucket(bucket);
+            if !non_uk {
+                req = req.create_bucket_configuration(
+                    CreateBucketConfiguration::builder()
+                        .location_constraint(BucketLocationConstraint::EuWest2)
+                        .build(),
+                );
+            }
+            if lock {
+                req = req.object_lock_enabled_for_bucket(true);
+            }
+            req.send()
+                .await
+                .with_context(|| format!("creating {bucket}"))?;
+        }
+        let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.ns);
+        secrets
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": { "name": "s3" },
+                    "stringData": {
+                        "AWS_ACCESS_KEY_ID": s.s3_access_key,
+                        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+                    }
+                }))?,
+            )
+            .await?;
+        Ok(t)
+    }
+
+    async fn apply_policy(&self, name: &str, spec: serde_json::Value) -> Result<()> {
+        let api: Api<RetentionPolicy> = Api::namespaced(self.client.clone(), &self.ns);
+        let doc = json!({
+            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "RetentionPolicy",
+            "metadata": { "name": name }, "spec": spec,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&doc),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_bucket(&self, name: &str, endpoint: &str, interval: &str) -> Result<()> {
+        let api: Api<EvidenceBucket> = Api::namespaced(self.client.clone(), &self.ns);
+        let doc = json!({
+            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "EvidenceBucket",
+            "metadata": { "name": name },
+            "spec": {
+                "region": "eu-west-2",
+                "endpoint": endpoint,
+                "forcePathStyle": true,
+                "credentialsSecretRef": { "name": "s3" },
+                "retentionPolicyRef": { "name": "policy" },
+                "tiers": {
+                    "hot": { "bucket": self.hot },
+                    "cool": { "bucket": self.cool },
+                    "legalHold": { "bucket": self.lock },
+                },
+                "sweepInterval": interval,
+            }
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&doc),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_hold(&self, name: &str, selector: serde_json::Value) -> Result<()> {
+        let api: Api<LegalHold> = Api::namespaced(self.client.clone(), &self.ns);
+        let doc = json!({
+            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "LegalHold",
+            "metadata": { "name": name },
+            "spec": {
+                "bucketRef": { "name": "unit" },
+                "caseReference": format!("CASE/{name}"),
+                "reason": "integration test",
+                "selector": selector,
+            }
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&doc),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Upload a clip to the hot tier, recorded `age_days` ago, with extra tags.
+    async fn put_clip(
+        &self,
+        key: &str,
+        category: Option<&str>,
+        age_days: i64,
+        extra: &[(&str, &str)],
+    ) -> Result<()> {
+        let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut tags = vec![
+            (TAG_RECORDED_AT.to_string(), recorded),
+            (TAG_CAMERA.to_string(), "cam-007".to_string()),
+        ];
+        if let Some(c) = category {
+            tags.push((TAG_CATEGORY.to_string(), c.to_string()));
+        }
+        for (k, v) in extra {
+            tags.push(((*k).to_string(), (*v).to_string()));
+        }
+        self.put_raw(key, &tags).await
+    }
+
+    async fn put_raw(&self, key: &str, tags: &[(String, String)]) -> Result<()> {
+        let query = tags
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.s3
+            .put_object()
+            .bucket(&self.hot)
+            .key(key)
+            .tagging(query)
+            .body(format!("clip {key}").repeat(100).into_bytes().into())
+            .send()
+            .await
+            .with_context(|| format!("uploading {key}"))?;
+        Ok(())
+    }
+
+    async fn keys(&self, bucket: &str) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for o in page?.contents() {
+                if let Some(k) = o.key() {
+                    out.insert(k.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn held(&self, key: &str) -> Result<bool> {
+        let r = self
+            .s3
+            .get_object_legal_hold()
+            .bucket(&self.lock)
+            .key(key)
+            .send()
+            .await?;
+        Ok(r.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))
+    }
+
+    async fn bucket_status(&self, name: &str) -> Result<serde_json::Value> {
+        let api: Api<EvidenceBucket> = Api::namespaced(self.client.clone(), &self.ns);
+        Ok(serde_json::to_value(api.get(name).await?.status)?)
+    }
+
+    async fn condition(&self, name: &str, type_: &str) -> Result<Option<(String, String, String)>> {
+        let status = self.bucket_status(name).await?;
+        Ok(status["conditions"].as_array().and_then(|cs| {
+            cs.iter().find(|c| c["type"] == type_).map(|c| {
+                (
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                    c["reason"].as_str().unwrap_or_default().to_string(),
+                    c["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+        }))
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn test_policy() -> serde_json::Value {
+    json!({
+        "default": { "retention": "31d", "onExpiry": "Delete" },
+        "categories": [
+            { "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" },
+            { "name": "mopi-group-3", "retention": "6y", "onExpiry": "Review" },
+        ],
+        "coolAfter": "30d",
+        "minimumAge": "24h",
+    })
+}
+
+/// An operator running in-process.
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<()>>,
+    metrics: Metrics,
+}
+
+impl Running {
+    async fn stop(self) -> Result<()> {
+        self.shutdown.cancel();
+        self.task.await?
+    }
+
+    fn reconciles(&self) -> u64 {
+        self.metrics
+            .reconciles
+            .with_label_values(&["evidencebucket"])
+            .get()
+    }
+}
+
+async fn start_operator(ns: &str, extra: &[&str]) -> Result<Running> {
+    let mut argv = vec![
+        "evidence-operator",
+        "run",
+        "--watch-namespace",
+        ns,
+        "--min-requeue",
+        "1s",
+        "--lease-namespace",
+        ns,
+    ];
+    argv.extend_from_slice(extra);
+    if !extra.iter().any(|a| a.starts_with("--leader-elect")) {
+        argv.push("--leader-elect=false");
+    }
+    let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
+        bail!("not a run command");
+    };
+    let args = *args;
+    let client = servers().kube_client().await?;
+    let metrics = Metrics::new()?;
+    let health = Health::new(metrics.clone());
+    let shutdown = CancellationToken::new();
+    let overrides = Overrides {
+        clock_offset: chrono::TimeDelta::days(2),
+    };
+    let task = tokio::spawn(controller::run_with(
+        client,
+        args,
+        overrides,
+        metrics.clone(),
+        health,
+        shutdown.clone(),
+    ));
+    Ok(Running {
+        shutdown,
+        task,
+        metrics,
+    })
+}
+
+/// Poll `f` until it returns `Some`, or fail after `timeout` with the last state.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
+    let t = Tenant::new("op-life").await?;
+    t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
+        .await?;
+    t.put_clip("young-non-evidential.mp4", Some("non-evidential"), 5, &[])
+        .await?;
+    t.put_clip("uncategorised-old.mp4", None, 45, &[]).await?;
+    t.put_clip(
+        "force-old.mp4",
+        Some("use-of-force"),
+        60,
+        &[(TAG_CASE, "CASE-9")],
+    )
+    .await?;
+    t.put_clip(
+        "force-young.mp4",
+        Some("use-of-force"),
+        3,
+        &[(TAG_CASE, "CASE-9")],
+    )
+    .await?;
+    t.put_clip("group3-expired.mp4", Some("mopi-group-3"), 7 * 365, &[])
+        .await?;
+    t.put_raw(
+        "malformed.mp4",
+        &[
+            (TAG_RECORDED_AT.to_string(), "last tuesday".to_string()),
+            (TAG_CATEGORY.to_string(), "non-evidential".to_string()),
+        ],
+    )
+    .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    let op = start_operator(&t.ns, &[]).await?;
+
+    // First sweep: expire, cool, flag.
+    eventually(Duration::from_secs(60), "the first sweep", || async {
+        let ready = t.condition("unit", "Ready").await?;
+        Ok(ready.filter(|r| r.0 == "True").map(|_| ()))
+    })
+    .await?;
+    let hot = t.keys(&t.hot).await?;
+    let cool = t.keys(&t.cool).await?;
+    assert!(
+        !hot.contains("old-non-evidential.mp4") && !cool.contains("old-non-evidential.mp4"),
+        "expired clip deleted"
+    );
+    assert!(
+        !hot.contains("uncategorised-old.mp4"),
+        "the default rule deletes uncategorised clips after 31d"
+    );
+    assert!(
+        hot.contains("young-non-evidential.mp4"),
+        "young clip kept: {hot:?}"
+    );
+    assert!(
+        cool.contains("force-old.mp4") && !hot.contains("force-old.mp4"),
+        "kept clip moved cool: {hot:?} {cool:?}"
+    );
+    assert!(
+        hot.contains("force-young.mp4"),
+        "young evidential clip stays hot"
+    );
+    assert!(
+        hot.contains("group3-expired.mp4") || cool.contains("group3-expired.mp4"),
+        "review clip kept"
+    );
+    assert!(hot.contains("malformed.mp4"), "malformed clip kept");
+    let status = t.bucket_status("unit").await?;
+    assert_eq!(
+        status["pendingReview"].as_u64(),
+        Some(1),
+        "review flagged: {status}"
+    );
+    assert_eq!(
+        status["malformed"].as_u64(),
+        Some(1),
+        "malformed flagged: {status}"
+    );
+    assert_eq!(status["lastSweep"]["failed"].as_u64(), Some(0), "{status}");
+    assert_eq!(status["observedGeneration"].as_i64(), Some(1));
+    assert_eq!(
+        status["tiers"]["hot"]["clips"].as_u64(),
+        Some(4),
+        "{status}"
+    );
+    assert_eq!(
+        status["tiers"]["cool"]["clips"].as_u64(),
+        Some(1),
+        "{status}"
+    );
+    let actions = |kind: &str| op.metrics.actions.with_label_values(&[kind, "ok"]).get();
+    assert_eq!(actions("deleted"), 2, "two expired clips deleted");
+    assert_eq!(actions("moved"), 1, "one kept clip moved cool");
+    let (rv, _, _) = t
+        .condition("unit", "RegionVerified")
+        .await?
+        .context("RegionVerified")?;
+    assert_eq!(rv, "True");
+
+    // Two holds: one by case tag (both CASE-9 clips), one by key (one of them).
+    t.apply_hold("by-case", json!({ "matchTags": { TAG_CASE: "CASE-9" } }))
+        .await?;
+    t.apply_hold("by-key", json!({ "keys": ["force-old.mp4"] }))
+        .await?;
+    eventually(
+        Duration::from_secs(60),
+        "both CASE-9 clips held",
+        || async {
+            let lock = t.keys(&t.lock).await?;
+            if lock.contains("force-old.mp4")
+                && lock.contains("force-young.mp4")
+                && t.held("force-old.mp4").await?
+                && t.held("force-young.mp4").await?
+            {
+                Ok(Some(()))
+            } else {
+                Ok(None)
+            }
+        },
+    )
+    .await?;
+    assert!(
+        !t.keys(&t.hot).await?.contains("force-young.mp4"),
+        "moved, not copied"
+    );
+    assert!(
+        !t.keys(&t.cool).await?.contains("force-old.mp4"),
+        "moved, not copied"
+    );
+    let holds: Api<LegalHold> = Api::namespaced(t.client.clone(), &t.ns);
+    eventually(Duration::from_secs(30), "heldClips reported", || async {
+        let h = holds.get("by-case").await?;
+        Ok(h.status.and_then(|s| s.held_clips).filter(|n| *n == 2))
+    })
+    .await?;
+
+    // Releasing the case hold: force-young returns to cool; force-old stays (by-key).
+    holds.delete("by-case", &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(60), "by-case released", || async {
+        let gone = holds.get_opt("by-case").await?.is_none();
+        let cool = t.keys(&t.cool).await?;
+        Ok((gone && cool.contains("force-young.mp4")).then_some(()))
+    })
+    .await?;
+    assert!(
+        t.held("force-old.mp4").await?,
+        "still held by the other hold"
+    );
+    assert!(t.keys(&t.lock).await?.contains("force-old.mp4"));
+    holds.delete("by-key", &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(60), "by-key released", || async {
+        let gone = holds.get_opt("by-key").await?.is_none();
+        let cool = t.keys(&t.cool).await?;
+        Ok((gone && cool.contains("force-old.mp4")).then_some(()))
+    })
+    .await?;
+    op.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bucket_outside_the_uk_is_refused_and_nothing_is_written() -> Result<()> {
+    let s = servers();
+    // Declared eu-west-2, but the store actually answers us-east-1.
+    let t = Tenant::on("op-nonuk", s, true).await?;
+    t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
+        .await?;
+    t.put_clip("force-old.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &s.non_uk_endpoint, "1h").await?;
+    let op = start_operator(&t.ns, &[]).await?;
+    let (status, reason, message) =
+        eventually(Duration::from_secs(60), "RegionVerified=False", || async {
+            Ok(t.condition("unit", "RegionVerified")
+                .await?
+                .filter(|c| c.0 == "False"))
+        })
+        .await?;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "RegionNotAllowed")
+    );
+    assert!(
+        message.contains("us-east-1") && message.contains(&t.hot),
+        "says which bucket and region: {message}"
+    );
+    let (stalled, _, _) = t.condition("unit", "Stalled").await?.context("Stalled")?;
+    assert_eq!(stalled, "True");
+    // Give a wrong operator time to act, then check nothing moved or went.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(t.keys(&t.hot).await?.len(), 2, "nothing deleted or moved");
+    assert!(t.keys(&t.cool).await?.is_empty(), "nothing written");
+    assert!(t.keys(&t.lock).await?.is_empty(), "nothing written");
+    let text = op.metrics.render()?;
+    assert!(
+        text.contains("evidence_operator_region_violations_total"),
+        "metric exported"
+    );
+    op.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_policy_change_replans_the_buckets_that_use_it() -> Result<()> {
+    let t = Tenant::new("op-replan").await?;
+    t.put_clip("force-old.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    let mut policy = test_policy();
+    policy["coolAfter"] = json!("Forever");
+    t.apply_policy("policy", policy.clone()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    let op = start_operator(&t.ns, &[]).await?;
+    eventually(Duration::from_secs(60), "first sweep", || async {
+        Ok(t.condition("unit", "Ready")
+            .await?
+            .filter(|c| c.0 == "True"))
+    })
+    .await?;
+    assert!(
+        t.keys(&t.hot).await?.contains("force-old.mp4"),
+        "coolAfter Forever keeps it hot"
+    );
+    // The sweep interval is an hour: only the policy watch can trigger the next sweep.
+    policy["coolAfter"] = json!("30d");
+    t.apply_policy("policy", policy).await?;
+    eventually(
+        Duration::from_secs(60),
+        "re-planned after the policy change",
+        || async {
+            Ok(t.keys(&t.cool)
+                .await?
+                .contains("force-old.mp4")
+                .then_some(()))
+        },
+    )
+    .await?;
+    op.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restarted_mid_sweep_the_operator_converges_and_loses_nothing() -> Result<()> {
+    let t = Tenant::new("op-restart").await?;
+    let n = 200;
+    let keys: Vec<String> = (0..n).map(|i| format!("clips/force-{i:04}.mp4")).collect();
+    futures::future::try_join_all(
+        keys.iter()
+            .map(|k| t.put_clip(k, Some("use-of-force"), 60, &[])),
+    )
+    .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    let op = start_operator(&t.ns, &["--move-concurrency", "2"]).await?;
+    // Stop it as soon as some (not all) clips have moved.
+    eventually(Duration::from_secs(60), "the first moves", || async {
+        Ok((!t.keys(&t.cool).await?.is_empty()).then_some(()))
+    })
+    .await?;
+    op.stop().await?;
+    let hot = t.keys(&t.hot).await?;
+    let cool = t.keys(&t.cool).await?;
+    let all: BTreeSet<String> = hot.union(&cool).cloned().collect();
+    assert_eq!(
+        all.len(),
+        n,
+        "every clip in at least one tier after the stop"
+    );
+    // A new operator picks up and finishes.
+    let op = start_operator(&t.ns, &[]).await?;
+    eventually(Duration::from_secs(120), "all clips cool", || async {
+        let hot = t.keys(&t.hot).await?;
+        let cool = t.keys(&t.cool).await?;
+        let union: BTreeSet<String> = hot.union(&cool).cloned().collect();
+        assert_eq!(union.len(), n, "no clip lost at any time");
+        Ok((hot.is_empty() && cool.len() == n).then_some(()))
+    })
+    .await?;
+    op.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_replicas_only_the_leader_acts_and_the_standby_takes_over() -> Result<()> {
+    let t = Tenant::new("op-ha").await?;
+    t.put_clip("force-old.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1m").await?;
+    let lease = [
+        "--leader-elect=true",
+        "--lease-name",
+        "evidence-operator-test",
+        "--lease-duration",
+        "4s",
+        "--renew-deadline",
+        "3s",
+        "--retry-period",
+        "500ms",
+    ];
+    let mut a_args = lease.to_vec();
+    a_args.extend(["--identity", "replica-a"]);
+    let mut b_args = lease.to_vec();
+    b_args.extend(["--identity", "replica-b"]);
+    let a = start_operator(&t.ns, &a_args).await?;
+    let b = start_operator(&t.ns, &b_args).await?;
+    let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
+    let leader = eventually(Duration::from_secs(30), "a leader", || async {
+        Ok(leases
+            .get_opt("evidence-operator-test")
+            .await?
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity))
+    })
+    .await?;
+    eventually(
+        Duration::from_secs(30),
+        "the leader's first sweep",
+        || async {
+            Ok(t.keys(&t.cool)
+                .await?
+                .contains("force-old.mp4")
+                .then_some(()))
+        },
+    )
+    .await?;
+    // A while of leading, renewing and reconciling: only the leader reconciles.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (leading, standby) = if leader == "replica-a" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(leading.reconciles() > 0, "the leader reconciles");
+    assert_eq!(standby.reconciles(), 0, "the standby never acts");
+    let standby_identity = if leader == "replica-a" {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+
+    // The leader shuts down (releasing the lease); the standby takes over quickly.
+    let stopped = Instant::now();
+    leading.stop().await?;
+    eventually(Duration::from_secs(20), "the standby leads", || async {
+        let holder = leases
+            .get_opt("evidence-operator-test")
+            .await?
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity);
+        Ok((holder.as_deref() == Some(standby_identity)).then_some(()))
+    })
+    .await?;
+    let takeover = stopped.elapsed();
+    eventually(
+        Duration::from_secs(20),
+        "the new leader reconciles",
+        || async { Ok((standby.reconciles() > 0).then_some(())) },
+    )
+    .await?;
+    eprintln!("takeover after graceful shutdown: {takeover:?}");
+    assert!(
+        takeover < Duration::from_secs(10),
+        "fast takeover: {takeover:?}"
+    );
+    standby.stop().await?;
+    Ok(())
+}
