@@ -1,10 +1,17 @@
 //! `evidence-demo`: the data side of `make demo`.
 //!
-//! - `evidence-demo seed --env FILE --namespace NS --prefix P --count N` creates the hot,
-//!   cool and legal-hold buckets in the local MinIO (legal-hold with Object Lock) and
-//!   uploads N small synthetic clips, tagged with categories, cameras, officers, cases
-//!   and recording times spread over the past months and years.
-//! - `evidence-demo watch --env FILE --prefix P` prints a live table of clips per tier
+//! The buckets and keys are those of `deploy/examples/evidencebucket.yaml`: hot and cool
+//! share bucket `met-bwv-westminster` under the prefixes `hot/` and `cool/`, and the
+//! legal-hold tier is `met-bwv-westminster-legal-hold` (Object Lock).
+//!
+//! - `evidence-demo seed --env FILE --count N` creates the buckets in the local MinIO
+//!   and uploads N small synthetic clips to the hot tier, tagged with categories,
+//!   cameras, officers, cases and recording times spread over months and years, plus
+//!   the clips `deploy/examples/legalhold.yaml` selects.
+//! - `evidence-demo operate --env FILE --namespace NS` runs the operator in-process, with
+//!   its clock two days ahead, so that clips uploaded a moment ago are past the 24-hour
+//!   safety floor (which counts from upload time too) and the lifecycle shows at once.
+//! - `evidence-demo watch --env FILE` prints a live table of clips per tier and category
 //!   (and how many are under legal hold) every two seconds until interrupted.
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
@@ -12,14 +19,27 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use anyhow::{Context, Result, bail};
 use aws_sdk_s3::{
     Client,
-    types::{CreateBucketConfiguration, ObjectLockLegalHoldStatus, Tag, Tagging},
+    types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
 };
-use chrono::{SecondsFormat, Utc};
-use evidence_operator::api::clip::{
-    TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT,
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use clap::Parser;
+use evidence_operator::{
+    api::clip::{TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT},
+    cli::{Cli, Command},
+    controller::{self, Overrides},
+    metrics::Metrics,
+    server::Health,
 };
 use evidence_operator_tests::Servers;
 use futures::{StreamExt, TryStreamExt, stream};
+use tokio_util::sync::CancellationToken;
+
+/// The hot and cool tiers' bucket, as in deploy/examples/evidencebucket.yaml.
+const BUCKET: &str = "met-bwv-westminster";
+/// The legal-hold tier's bucket.
+const HOLD_BUCKET: &str = "met-bwv-westminster-legal-hold";
+/// The case deploy/examples/legalhold.yaml holds.
+const CASE: &str = "01/123456/26";
 
 /// (category, weight, maximum age in days of its synthetic recordings)
 const MIX: &[(&str, u32, i64)] = &[
@@ -45,14 +65,17 @@ async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = PathBuf::from(arg(&args, "--env").context("--env FILE is required")?);
     let servers = Servers::from_env_file(&env)?;
-    let prefix = arg(&args, "--prefix").unwrap_or_else(|| "demo".into());
     let s3 = servers.s3_client();
     match args.first().map(String::as_str) {
         Some("seed") => {
             let count: usize = arg(&args, "--count")
                 .unwrap_or_else(|| "300".into())
                 .parse()?;
-            seed(&s3, &prefix, count).await
+            seed(&s3, count).await
+        }
+        Some("operate") => {
+            let ns = arg(&args, "--namespace").context("--namespace NS is required")?;
+            operate(&servers, &ns).await
         }
         Some("watch") => {
             let extras = WatchExtras {
@@ -61,101 +84,139 @@ async fn main() -> Result<()> {
                 namespace: arg(&args, "--namespace"),
                 kubeconfig: servers.kubeconfig.clone(),
             };
-            watch(&s3, &prefix, &extras).await
+            watch(&s3, &extras).await
         }
-        _ => bail!("usage: evidence-demo (seed|watch) --env FILE [--prefix P] [--count N]"),
+        _ => bail!(
+            "usage: evidence-demo (seed|operate|watch) --env FILE [--count N] [--namespace NS]"
+        ),
     }
 }
 
-/// Bucket names of the three tiers.
-fn buckets(prefix: &str) -> [(String, &'static str); 3] {
-    [
-        (format!("{prefix}-hot"), "hot"),
-        (format!("{prefix}-cool"), "cool"),
-        (format!("{prefix}-legal-hold"), "legal-hold"),
+/// One synthetic clip: key (without tier prefix) and tags.
+fn clip(i: usize, now: DateTime<Utc>) -> (String, Vec<(&'static str, String)>) {
+    let total_weight: u32 = MIX.iter().map(|m| m.1).sum();
+    // a deterministic spread, so every run of the demo looks the same
+    let pick = (i as u32).wrapping_mul(7919) % total_weight;
+    let mut acc = 0;
+    let (category, _, max_days) = MIX
+        .iter()
+        .find(|m| {
+            acc += m.1;
+            pick < acc
+        })
+        .copied()
+        .unwrap_or(MIX[0]);
+    let age_minutes = ((i as i64 * 104_729) % (max_days * 24 * 60)).max(60);
+    let recorded = now - chrono::Duration::minutes(age_minutes);
+    let camera = format!("BWV-{:04}", 1 + i % 40);
+    let mut tags = vec![
+        (
+            TAG_RECORDED_AT,
+            recorded.to_rfc3339_opts(SecondsFormat::Secs, true),
+        ),
+        (TAG_CAMERA, camera.clone()),
+        (TAG_OFFICER, format!("PC{}", 1000 + (i % 97))),
+    ];
+    if !category.is_empty() {
+        tags.push((TAG_CATEGORY, category.to_string()));
+    }
+    if category != "non-evidential" && !category.is_empty() && i % 9 == 0 {
+        tags.push((TAG_CASE, CASE.to_string()));
+    }
+    let key = format!("{}/{camera}/clip-{i:04}.mp4", recorded.format("%Y/%m/%d"));
+    (key, tags)
+}
+
+/// The clips deploy/examples/legalhold.yaml names or selects by camera and window.
+fn example_clips() -> Vec<(String, Vec<(&'static str, String)>)> {
+    let at = |h: u32, m: u32| {
+        Utc.with_ymd_and_hms(2026, 3, 1, h, m, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    let mk = |key: &str, camera: &str, when: String, category: &str| {
+        (
+            key.to_string(),
+            vec![
+                (TAG_RECORDED_AT, when),
+                (TAG_CAMERA, camera.to_string()),
+                (TAG_CATEGORY, category.to_string()),
+            ],
+        )
+    };
+    vec![
+        mk(
+            "2026/03/01/BWV-0042/clip-0001.mp4",
+            "BWV-0042",
+            at(13, 5),
+            "use-of-force",
+        ),
+        mk(
+            "2026/03/01/BWV-0042/clip-0002.mp4",
+            "BWV-0042",
+            at(14, 40),
+            "non-evidential",
+        ),
+        mk(
+            "2026/03/01/BWV-0042/clip-0003.mp4",
+            "BWV-0042",
+            at(16, 10),
+            "non-evidential",
+        ),
+        mk(
+            "2026/03/01/BWV-0042/clip-0004.mp4",
+            "BWV-0042",
+            at(18, 0),
+            "non-evidential",
+        ),
+        mk(
+            "2026/03/01/BWV-0017/clip-0009.mp4",
+            "BWV-0017",
+            at(13, 20),
+            "stop-and-search",
+        ),
     ]
 }
 
-async fn seed(s3: &Client, prefix: &str, count: usize) -> Result<()> {
-    for (bucket, tier) in buckets(prefix) {
+async fn seed(s3: &Client, count: usize) -> Result<()> {
+    for (bucket, lock) in [(BUCKET, false), (HOLD_BUCKET, true)] {
         let mut req = s3
             .create_bucket()
-            .bucket(&bucket)
+            .bucket(bucket)
             .create_bucket_configuration(
                 CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                    .location_constraint(BucketLocationConstraint::EuWest2)
                     .build(),
             );
-        if tier == "legal-hold" {
+        if lock {
             req = req.object_lock_enabled_for_bucket(true);
         }
         match req.send().await {
-            Ok(_) => println!("created bucket {bucket} ({tier})"),
+            Ok(_) => println!(
+                "created bucket {bucket}{}",
+                if lock { " (Object Lock)" } else { "" }
+            ),
             Err(e) if format!("{e:?}").contains("BucketAlreadyOwnedByYou") => {
                 println!("bucket {bucket} exists")
             }
             Err(e) => return Err(e).with_context(|| format!("creating bucket {bucket}")),
         }
     }
-    let hot = format!("{prefix}-hot");
-    let total_weight: u32 = MIX.iter().map(|m| m.1).sum();
     let now = Utc::now();
-    let uploads = (0..count).map(|i| {
-        // a deterministic spread, so every run of the demo looks the same
-        let pick = (i as u32 * 7919) % total_weight;
-        let mut acc = 0;
-        let (category, _, max_days) = MIX
-            .iter()
-            .find(|m| {
-                acc += m.1;
-                pick < acc
-            })
-            .copied()
-            .unwrap_or(MIX[0]);
-        let age_minutes = ((i as i64 * 104_729) % (max_days * 24 * 60)).max(60);
-        let recorded = now - chrono::Duration::minutes(age_minutes);
-        let camera = format!("cam-{:03}", i % 40);
-        let key = format!(
-            "clips/{camera}/{}-{i:05}.mp4",
-            recorded.format("%Y%m%dT%H%M%S")
-        );
-        let mut tags = vec![
-            (
-                TAG_RECORDED_AT,
-                recorded.to_rfc3339_opts(SecondsFormat::Secs, true),
-            ),
-            (TAG_CAMERA, camera.clone()),
-            (TAG_OFFICER, format!("PC{}", 1000 + (i % 97))),
-        ];
-        if !category.is_empty() {
-            tags.push((TAG_CATEGORY, category.to_string()));
-        }
-        if category != "non-evidential" && !category.is_empty() && i % 3 == 0 {
-            tags.push((TAG_CASE, format!("CASE-{}", 100 + i % 5)));
-        }
-        (key, tags, i)
-    });
-    let hot_ref = &hot;
-    stream::iter(uploads)
-        .map(|(key, tags, i)| async move {
-            let tagging = Tagging::builder()
-                .set_tag_set(Some(
-                    tags.iter()
-                        .map(|(k, v)| Tag::builder().key(*k).value(v).build())
-                        .collect::<Result<Vec<_>, _>>()?,
-                ))
-                .build()?;
-            let tag_query = tagging
-                .tag_set()
+    let clips = (0..count).map(|i| clip(i, now)).chain(example_clips());
+    let uploaded = stream::iter(clips)
+        .map(|(key, tags)| async move {
+            let tagging = tags
                 .iter()
-                .map(|t| format!("{}={}", urlencode(t.key()), urlencode(t.value())))
+                .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
                 .collect::<Vec<_>>()
                 .join("&");
-            let body = format!("synthetic body-worn video clip {i}\n").repeat(64);
+            let body = format!("synthetic body-worn video clip {key}\n").repeat(64);
             s3.put_object()
-                .bucket(hot_ref)
-                .key(&key)
-                .tagging(tag_query)
+                .bucket(BUCKET)
+                .key(format!("hot/{key}"))
+                .tagging(tagging)
                 .content_type("video/mp4")
                 .body(body.into_bytes().into())
                 .send()
@@ -166,8 +227,37 @@ async fn seed(s3: &Client, prefix: &str, count: usize) -> Result<()> {
         .buffer_unordered(16)
         .try_collect::<Vec<_>>()
         .await?;
-    println!("uploaded {count} clips to {hot}");
+    println!("uploaded {} clips to s3://{BUCKET}/hot/", uploaded.len());
     Ok(())
+}
+
+async fn operate(servers: &Servers, ns: &str) -> Result<()> {
+    let argv = [
+        "evidence-operator",
+        "run",
+        "--watch-namespace",
+        ns,
+        "--leader-elect=false",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ];
+    let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
+        bail!("not a run command");
+    };
+    evidence_operator::telemetry::init(evidence_operator::telemetry::LogFormat::Text);
+    let client = servers.kube_client().await?;
+    let metrics = Metrics::new()?;
+    let health = Health::new(metrics.clone());
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let overrides = Overrides {
+        clock_offset: chrono::TimeDelta::days(2),
+    };
+    controller::run_with(client, *args, overrides, metrics, health, shutdown).await
 }
 
 fn urlencode(s: &str) -> String {
@@ -188,20 +278,29 @@ struct TierCount {
     by_category: BTreeMap<String, usize>,
 }
 
-async fn count_tier(s3: &Client, bucket: &str, check_holds: bool) -> Result<TierCount> {
+async fn count_tier(
+    s3: &Client,
+    bucket: &str,
+    prefix: &str,
+    check_holds: bool,
+) -> Result<TierCount> {
     let mut out = TierCount::default();
-    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
-        let page = page.with_context(|| format!("listing {bucket}"))?;
+        let page = page.with_context(|| format!("listing {bucket}/{prefix}"))?;
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
+            // A clip moved away between the listing and this call is counted where it
+            // lands, at the next refresh.
+            let Ok(tags) = s3.get_object_tagging().bucket(bucket).key(key).send().await else {
+                continue;
+            };
             out.clips += 1;
-            let tags = s3
-                .get_object_tagging()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await?;
             let category = tags
                 .tag_set()
                 .iter()
@@ -236,43 +335,41 @@ struct WatchExtras {
     kubeconfig: PathBuf,
 }
 
-async fn watch(s3: &Client, prefix: &str, extras: &WatchExtras) -> Result<()> {
+async fn watch(s3: &Client, extras: &WatchExtras) -> Result<()> {
     loop {
-        let mut counts = Vec::new();
-        for (bucket, tier) in buckets(prefix) {
-            counts.push((tier, count_tier(s3, &bucket, tier == "legal-hold").await?));
-        }
+        let counts = [
+            ("hot", count_tier(s3, BUCKET, "hot/", false).await?),
+            ("cool", count_tier(s3, BUCKET, "cool/", false).await?),
+            ("legal-hold", count_tier(s3, HOLD_BUCKET, "", true).await?),
+        ];
         let mut categories: Vec<String> = counts
             .iter()
             .flat_map(|(_, c)| c.by_category.keys().cloned())
             .collect();
         categories.sort();
         categories.dedup();
-        print!("\x1b[2J\x1b[H");
-        println!(
-            "evidence-operator demo  {}   (Ctrl-C to stop)\n",
-            Utc::now().format("%H:%M:%S")
+        let mut screen = String::from("\x1b[2J\x1b[H");
+        screen += &format!(
+            "evidence-operator demo  {}   (Ctrl-C to stop)\n\n{:<18}",
+            Utc::now().format("%H:%M:%S"),
+            "category"
         );
-        print!("{:<18}", "category");
         for (tier, _) in &counts {
-            print!("{tier:>12}");
+            screen += &format!("{tier:>12}");
         }
-        println!();
+        screen += "\n";
         for cat in &categories {
-            print!("{cat:<18}");
+            screen += &format!("{cat:<18}");
             for (_, c) in &counts {
-                print!("{:>12}", c.by_category.get(cat).copied().unwrap_or(0));
+                screen += &format!("{:>12}", c.by_category.get(cat).copied().unwrap_or(0));
             }
-            println!();
+            screen += "\n";
         }
-        print!("{:<18}", "TOTAL");
+        screen += &format!("{:<18}", "TOTAL");
         for (_, c) in &counts {
-            print!("{:>12}", c.clips);
+            screen += &format!("{:>12}", c.clips);
         }
-        println!();
-        if let Some((_, held)) = counts.iter().find(|(t, _)| *t == "legal-hold") {
-            println!("\nunder S3 legal hold: {}", held.held);
-        }
+        screen += &format!("\n\nunder S3 legal hold: {}\n", counts[2].1.held);
         if let (Some(kubectl), Some(ns)) = (&extras.kubectl, &extras.namespace) {
             let out = std::process::Command::new(kubectl)
                 .arg("--kubeconfig")
@@ -280,7 +377,7 @@ async fn watch(s3: &Client, prefix: &str, extras: &WatchExtras) -> Result<()> {
                 .args(["-n", ns, "get", "evidencebuckets,legalholds"])
                 .output();
             if let Ok(out) = out {
-                println!("\n{}", String::from_utf8_lossy(&out.stdout));
+                screen += &format!("\n{}", String::from_utf8_lossy(&out.stdout));
             }
         }
         if let Some(text) = extras
@@ -288,8 +385,9 @@ async fn watch(s3: &Client, prefix: &str, extras: &WatchExtras) -> Result<()> {
             .as_ref()
             .and_then(|t| std::fs::read_to_string(t).ok())
         {
-            println!("timeline:\n{text}");
+            screen += &format!("\ntimeline:\n{text}");
         }
+        print!("{screen}");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

@@ -43,42 +43,44 @@ log "starting kube-apiserver, etcd and MinIO (first time: builds them, 10-20 min
 k() { "$EVIDENCE_TEST_KUBECTL" "$@"; }
 
 log "creating buckets and uploading $count synthetic clips ..."
-"$bin/evidence-demo" seed --env "$servers/env" --prefix demo --count "$count"
+"$bin/evidence-demo" seed --env "$servers/env" --count "$count"
 
 log "installing the CRDs and the example resources ..."
 k apply --server-side -f "$root/crds/" > /dev/null
 k wait --for condition=established --timeout=60s -f "$root/crds/" > /dev/null
-k create namespace "$ns" --dry-run=client -o yaml | k apply -f - > /dev/null
-k apply -n "$ns" -f "$root/deploy/examples/retentionpolicy-met.yaml"
-k -n "$ns" create secret generic minio-credentials \
-  --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
-  --from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
-  --dry-run=client -o yaml | k apply -f - > /dev/null
-# The example bucket, pointed at the local MinIO and its demo buckets.
-sed -e "s#^\(\s*endpoint:\).*#\1 $AWS_ENDPOINT_URL#" \
-    -e "s#^\(\s*sweepInterval:\).*#\1 20s#" \
-    "$root/deploy/examples/evidencebucket-minio.yaml" | k apply -n "$ns" -f -
+k apply -f "$root/deploy/examples/00-namespace.yaml"
+k apply -f "$root/deploy/examples/retentionpolicy-met.yaml"
+# The credentials Secret template, filled with the local MinIO's keys.
+sed -e "s#AWS_ACCESS_KEY_ID: .*#AWS_ACCESS_KEY_ID: $AWS_ACCESS_KEY_ID#" \
+    -e "s#AWS_SECRET_ACCESS_KEY: .*#AWS_SECRET_ACCESS_KEY: $AWS_SECRET_ACCESS_KEY#" \
+    "$root/deploy/examples/credentials-secret.yaml" | k apply -f -
+# The example bucket, pointed at the local MinIO: its endpoint, path-style addressing,
+# and REDUCED_REDUNDANCY for the cool tier (MinIO knows no STANDARD_IA).
+sed -e "s|# endpoint: .*|endpoint: $AWS_ENDPOINT_URL|" \
+    -e "s|# forcePathStyle: true|forcePathStyle: true|" \
+    -e "s|storageClass: STANDARD_IA|storageClass: REDUCED_REDUNDANCY|" \
+    -e "s|sweepInterval: .*|sweepInterval: 1m|" \
+    "$root/deploy/examples/evidencebucket.yaml" | k apply -f -
 
 log "starting the operator (log: $dir/operator.log) ..."
-"$bin/evidence-operator" run --metrics-addr 127.0.0.1:0 --leader-elect=false \
-  > "$dir/operator.log" 2>&1 &
+"$bin/evidence-demo" operate --env "$servers/env" --namespace "$ns" > "$dir/operator.log" 2>&1 &
 pids+=($!)
 
 timeline="$dir/timeline.txt"
 : > "$timeline"
 (
   note() { echo "$(date +%H:%M:%S)  $*" >> "$timeline"; }
-  note "operator started: first sweep deletes expired non-evidential clips, moves kept ones to cool"
-  sleep 40
-  note "applying deploy/examples/legalhold.yaml: its clips move into the legal-hold tier, held"
-  k apply -n "$ns" -f "$root/deploy/examples/legalhold.yaml" > /dev/null
-  sleep 45
-  note "deleting the LegalHold: its clips are released back to cool (normal retention)"
-  k delete -n "$ns" -f "$root/deploy/examples/legalhold.yaml" --wait=false > /dev/null
+  note "operator started: expired non-evidential clips are deleted, kept clips older than 30 days move to cool, clips past review flagged"
+  sleep "${DEMO_HOLD_AFTER:-30}"
+  note "applying deploy/examples/legalhold.yaml (case 01/123456/26): its clips move into the legal-hold tier, held"
+  k apply -f "$root/deploy/examples/legalhold.yaml" > /dev/null
+  sleep "${DEMO_RELEASE_AFTER:-40}"
+  note "deleting the LegalHold: its clips are released back to cool, under normal retention again"
+  k delete -f "$root/deploy/examples/legalhold.yaml" --wait=false > /dev/null
   sleep 30
   note "lifecycle complete; the operator keeps sweeping (Ctrl-C to stop)"
 ) &
 pids+=($!)
 
-"$bin/evidence-demo" watch --env "$servers/env" --prefix demo --timeline "$timeline" \
+"$bin/evidence-demo" watch --env "$servers/env" --timeline "$timeline" \
   --kubectl "$EVIDENCE_TEST_KUBECTL" --namespace "$ns"
