@@ -325,6 +325,16 @@ pub async fn run_with(
     };
     info!(identity = %identity, allowed_regions = ?settings.allowed_regions, "starting evidence-operator");
 
+    if args.leader_elect
+        && !(args.retry_period < args.renew_deadline && args.renew_deadline < args.lease_duration)
+    {
+        anyhow::bail!(
+            "leader election needs --retry-period ({:?}) < --renew-deadline ({:?}) < --lease-duration ({:?})",
+            args.retry_period,
+            args.renew_deadline,
+            args.lease_duration
+        );
+    }
     let (lead_tx, mut lead_rx) = watch::channel(!args.leader_elect);
     let election_stop = CancellationToken::new();
     let election = if args.leader_elect {
