@@ -5,6 +5,10 @@
 //! The status types are defined here for the controller to fill: conditions, per-tier
 //! counts, the last sweep's outcome and when the next one is due.
 
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeated
+// `type_ = "string"` arguments as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};

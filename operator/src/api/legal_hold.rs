@@ -2,6 +2,10 @@
 //! until it is released (deleted). Which clips it pins is a [`HoldSelector`]; how
 //! a selector matches a clip is defined in [`crate::engine`].
 
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeated
+// `type_ = "string"` arguments as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

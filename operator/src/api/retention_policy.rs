@@ -5,6 +5,10 @@
 //! The semantics (what the operator does with these rules) live in [`crate::engine`];
 //! this module is the schema and its documentation.
 
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeated
+// `type_ = "string"` arguments as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
