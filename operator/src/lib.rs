@@ -7,12 +7,14 @@
 //! |----------------|-----------------------------------------------------------------------|
 //! | [`api`]        | the CRD types (`EvidenceBucket`, `RetentionPolicy`, `LegalHold`), their docs and CEL rules, clip tag keys |
 //! | [`engine`]     | retention semantics: policy + holds + clips + `now` → a plan. Pure: no I/O, no clock |
+//! | [`audit`]      | the tamper-evident audit trail: hash-chained records in Object Lock storage, verifier, custody reports |
 //! | [`storage`]    | the tier store trait and its S3 implementation: list, verified move, hold, delete, region proof |
 //! | [`controller`] | thin reconcile drivers: read → plan → apply → status                    |
 //! | [`cli`]        | the binary's subcommands and their flags                                |
 //! | [`metrics`], [`telemetry`] | the Prometheus registry and tracing setup                   |
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod controller;
 pub mod engine;
