@@ -15,7 +15,7 @@ help: ## List the targets
 
 .PHONY: tools
 tools: ## Install (build, cache) the pinned kube-apiserver, etcd, kubectl, MinIO, helm
-	tests/servers/install.sh etcd kube-apiserver kubectl minio
+	tests/servers/install.sh etcd kube-apiserver kubectl minio helm
 
 .PHONY: servers-up
 servers-up: ## Start etcd, kube-apiserver and MinIO on loopback; env in target/servers/env
@@ -45,7 +45,7 @@ crds: ## Regenerate crds/ from the Rust types
 
 .PHONY: integration
 integration: ## Integration tests against real servers (started and stopped here)
-	tests/servers/install.sh etcd kube-apiserver kubectl minio > /dev/null
+	tests/servers/install.sh etcd kube-apiserver kubectl minio helm > /dev/null
 	trap 'tests/servers/down.sh --dir $(TEST_SERVERS_DIR)' EXIT; \
 	tests/servers/up.sh --dir $(TEST_SERVERS_DIR) --watch $$$$; \
 	EVIDENCE_SERVERS_ENV=$(TEST_SERVERS_DIR)/env $(CARGO) test --locked -p evidence-operator-tests -- --test-threads=4
