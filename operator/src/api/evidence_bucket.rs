@@ -28,6 +28,7 @@ pub const BUCKET_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";
     group = "evidence.bwv.io",
     version = "v1alpha1",
     kind = "EvidenceBucket",
+    doc = "Where one unit's body-worn video clips live: a UK region, an S3-compatible store, the hot, cool and legal-hold buckets, and the RetentionPolicy that governs them.",
     namespaced,
     status = "EvidenceBucketStatus",
     shortname = "eb",

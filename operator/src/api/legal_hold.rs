@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
     group = "evidence.bwv.io",
     version = "v1alpha1",
     kind = "LegalHold",
+    doc = "A legal hold for a case: the clips its selector matches are kept in the legal-hold tier, locked, until this object is deleted.",
     namespaced,
     status = "LegalHoldStatus",
     shortname = "lh",

@@ -23,6 +23,7 @@ use super::duration::RetentionDuration;
     group = "evidence.bwv.io",
     version = "v1alpha1",
     kind = "RetentionPolicy",
+    doc = "The weeding rules for body-worn video clips: how long each category is kept, what happens when that time runs out, when kept clips go cool, and the safety floor.",
     namespaced,
     status = "RetentionPolicyStatus",
     shortname = "rp",
