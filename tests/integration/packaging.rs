@@ -185,7 +185,7 @@ fn chart_crds_and_admission_policy_are_the_generated_ones() {
                 .unwrap_or_else(|e| panic!("charts/evidence-operator/crds/{rest}: {e}"));
             assert_eq!(
                 in_chart, file.contents,
-                "charts/evidence-operator/crds/{rest} differs from {p}: cp crds/*.yaml charts/evidence-operator/crds/"
+                "charts/evidence-operator/crds/{rest} differs from {p}: run deploy/render.sh"
             );
         }
         if p == "deploy/admission/uk-regions.yaml" {
@@ -194,7 +194,7 @@ fn chart_crds_and_admission_policy_are_the_generated_ones() {
                     .unwrap();
             assert_eq!(
                 in_chart, file.contents,
-                "charts/evidence-operator/files/admission/uk-regions.yaml differs from {p}"
+                "charts/evidence-operator/files/admission/uk-regions.yaml differs from {p}: run deploy/render.sh"
             );
         }
     }
