@@ -715,6 +715,7 @@ proptest! {
         let planner = Planner::new(&p, &[], now).unwrap();
         for c in &clips {
             let d = planner.plan_clip(c);
+            prop_assert_eq!(planner.plan_with_due(c), (d.clone(), planner.next_due(c)));
             let Some(due) = planner.next_due(c) else { continue };
             prop_assert!(due > now, "{} due {} not after now {}", d, due, now);
             let span = (due - now).num_seconds();
