@@ -9,6 +9,8 @@
 //! | [`chain`] | verifying a chain (pure): the first break, with a reason |
 //! | [`store`] | [`AuditLog`]: writing batches (conditional create, retention) and reading them |
 //! | [`report`] | filtering records and the chain-of-custody report of one clip |
+//! | [`integrity`] | the integrity sweep's re-read and compare |
+//! | [`metrics`] | [`AuditMetrics`] |
 //!
 //! The controller writes a sweep chunk's records **before** it counts the chunk's
 //! actions as done; if the write fails the sweep stops. The head of the chain is found
@@ -16,6 +18,8 @@
 //! See `docs/audit.md`.
 
 pub mod chain;
+pub mod integrity;
+pub mod metrics;
 pub mod record;
 pub mod report;
 pub mod store;
@@ -24,6 +28,7 @@ use async_trait::async_trait;
 
 pub use self::{
     chain::{Break, StoredObject, Verification, verify},
+    metrics::AuditMetrics,
     record::{Actor, AuditAction, ClipRef, Entry, ObjectInfo, Record},
     store::{AuditLog, AuditTarget, Head, Receipt},
 };

@@ -94,7 +94,13 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-fn request_error<E>(op: &'static str, bucket: &str, key: Option<&str>, e: SdkError<E>) -> AuditError
+/// Map an SDK error to [`AuditError::Request`].
+pub(crate) fn request_error<E>(
+    op: &'static str,
+    bucket: &str,
+    key: Option<&str>,
+    e: SdkError<E>,
+) -> AuditError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -148,6 +154,11 @@ impl AuditLog {
         Self::with_client(client_for(cfg).await, target)
     }
 
+    /// The S3 client (the integrity sweep reads clips with it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The target.
     pub fn target(&self) -> &AuditTarget {
         &self.target
@@ -156,6 +167,17 @@ impl AuditLog {
     /// The head as last known in memory, if any (no request).
     pub async fn cached_head(&self) -> Option<Head> {
         self.head.lock().await.clone()
+    }
+
+    /// The head: the cached one, else found in storage (and cached).
+    pub async fn head(&self) -> Result<Head, AuditError> {
+        let mut cache = self.head.lock().await;
+        if let Some(h) = cache.clone() {
+            return Ok(h);
+        }
+        let h = self.find_head().await?;
+        *cache = Some(h.clone());
+        Ok(h)
     }
 
     /// Forget the cached head: the next write finds it in storage.

@@ -23,10 +23,18 @@ use tracing::{info, warn};
 use super::{
     Context, Error, MANAGER, api_for, error_policy, key_of,
     status::{self, Cond, POLICY_RESOLVED, READY, RECONCILING, REGION_VERIFIED, STALLED},
-    sweep::{self, SweepOptions, SweepOutcome},
+    sweep::{self, SweepAudit, SweepOptions, SweepOutcome},
 };
 use crate::{
-    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions},
+    api::{
+        EvidenceBucket, LegalHold, RetentionPolicy,
+        clip::{Clip, Tier},
+        regions,
+    },
+    audit::{
+        AuditAction, AuditLog, AuditSink, AuditTarget, BucketAudit, Entry, ObjectInfo, Receipt,
+        integrity::{Integrity, measure},
+    },
     engine::{ActiveHold, Planner},
     storage::{
         BucketConfig, S3TierStore, StaticCredentials, StorageError, TierLocation, TierStore, Tiers,
@@ -194,8 +202,8 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         }
     };
 
-    let store = match store_for(eb, ctx).await {
-        Ok(store) => store,
+    let (store, audit_log) = match store_for(eb, ctx).await {
+        Ok(found) => found,
         Err(Error::Invalid { reason, message }) => {
             let mut conds = status::stalled(reason, &message).to_vec();
             conds.push(Cond::yes(
@@ -247,12 +255,103 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         Err(e) => return Err(e.into()),
     }
 
+    // Policy changes seen since the last record (written before any action they cause).
+    let sink = CountingSink {
+        inner: BucketAudit {
+            log: audit_log.as_ref(),
+            actor: ctx.settings.actor(),
+            bucket: key.clone(),
+        },
+        ctx,
+    };
+    let mut audit_head = None;
+    let (policy_entries, seen) = policy_entries(ctx, &key, &policy, &mine).await;
+    if !policy_entries.is_empty() {
+        match sink.record(policy_entries).await {
+            Ok(receipt) => {
+                audit_head = receipt.map(|r| (r.batch, r.head));
+                ctx.policies_recorded
+                    .lock()
+                    .await
+                    .entry(key.clone())
+                    .or_default()
+                    .extend(seen);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
     // Sweep.
     let started = Timestamp::now();
     let opts = SweepOptions {
         concurrency: ctx.settings.move_concurrency,
+        skip: audit_skips(eb, ctx),
+        integrity_sample: ctx.settings.integrity_sample,
     };
-    let outcome = sweep::sweep(store.as_ref(), &planner, &opts, &ctx.draining).await?;
+    let releasing_holds: Vec<ActiveHold> = mine
+        .iter()
+        .filter(|h| h.metadata.deletion_timestamp.is_some())
+        .map(|h| ActiveHold {
+            name: h.name_any(),
+            case_reference: h.spec.case_reference.clone(),
+            selector: h.spec.selector.clone(),
+        })
+        .collect();
+    let releasing = if releasing_holds.is_empty() {
+        None
+    } else {
+        Planner::new(&policy.spec, &releasing_holds, now).ok()
+    };
+    let flagged_before = ctx
+        .flags_recorded
+        .lock()
+        .await
+        .get(&key)
+        .cloned()
+        .unwrap_or_default();
+    let sweep_audit = SweepAudit {
+        sink: &sink,
+        cases: mine
+            .iter()
+            .map(|h| (h.name_any(), h.spec.case_reference.clone()))
+            .collect(),
+        releasing: releasing.as_ref(),
+        flagged_before: &flagged_before,
+    };
+    let swept = sweep::sweep(store.as_ref(), &planner, &opts, &ctx.draining, &sweep_audit).await;
+    let mut outcome = match swept {
+        Ok(o) => o,
+        Err(e) => {
+            if matches!(e, sweep::SweepError::Audit(_)) {
+                let message = format!("{e}; the sweep stopped so that no action goes unrecorded");
+                ctx.event(eb, EventType::Warning, "AuditWriteFailed", "Audit", message)
+                    .await;
+            }
+            return Err(e.into());
+        }
+    };
+    if !outcome.flags_recorded.is_empty() {
+        ctx.flags_recorded
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .extend(outcome.flags_recorded.drain(..));
+    }
+    if let Some(h) = outcome.audit_head.clone() {
+        audit_head = Some(h);
+    }
+
+    // Integrity sweep (opt-in): re-read a sample, compare, record; never delete.
+    let integrity = if ctx.settings.integrity_sample > 0 && !ctx.draining.is_cancelled() {
+        let found = integrity_sweep(&audit_log, &sink, ctx, eb, &outcome.sample).await?;
+        if let Some(h) = found.head.clone() {
+            audit_head = Some(h);
+        }
+        Some(found)
+    } else {
+        None
+    };
     let finished = Timestamp::now();
     info!(bucket = %key, moved = outcome.moved, held = outcome.held, released = outcome.released,
           deleted = outcome.deleted, flagged = outcome.flagged, failed = outcome.failed,
@@ -291,6 +390,27 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         format!("using RetentionPolicy {policy_name}"),
     );
     let summary = summary_text(&outcome);
+    let audit_cond = audit_condition(&audit_log, audit_head).await;
+    let integrity_cond = integrity.as_ref().map(|i| {
+        if i.mismatches.is_empty() {
+            Cond::yes(
+                INTEGRITY_VERIFIED,
+                "SampleMatched",
+                format!("{} sampled clip(s) re-read; every SHA-256 matched the recorded one", i.checked),
+            )
+        } else {
+            Cond::no(
+                INTEGRITY_VERIFIED,
+                "ChecksumMismatch",
+                format!(
+                    "{} of {} sampled clip(s) do not match their recorded SHA-256 (kept, never deleted for this): {}",
+                    i.mismatches.len(),
+                    i.checked,
+                    i.mismatches.join(", ")
+                ),
+            )
+        }
+    });
     let conds = if outcome.failed == 0 && !outcome.interrupted {
         vec![
             Cond::yes(
@@ -302,6 +422,7 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
             Cond::no(STALLED, "SweepComplete", "making progress"),
             region_ok,
             policy_ok,
+            audit_cond,
         ]
     } else {
         let why = if outcome.interrupted {
@@ -319,8 +440,11 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
             Cond::no(STALLED, "RetryPending", "retrying"),
             region_ok,
             policy_ok,
+            audit_cond,
         ]
     };
+    let mut conds = conds;
+    conds.extend(integrity_cond);
     let sweep_status = json!({
         "lastSweep": {
             "startTime": started.to_string(),
@@ -569,7 +693,10 @@ async fn patch_status(
 }
 
 /// The storage of a bucket: built once, rebuilt when its spec or credentials change.
-async fn store_for(eb: &EvidenceBucket, ctx: &Context) -> Result<Arc<dyn TierStore>, Error> {
+async fn store_for(
+    eb: &EvidenceBucket,
+    ctx: &Context,
+) -> Result<(Arc<dyn TierStore>, Arc<AuditLog>), Error> {
     let ns = eb.namespace().unwrap_or_default();
     let credentials = match &eb.spec.credentials_secret_ref {
         None => None,
@@ -627,9 +754,10 @@ async fn store_for(eb: &EvidenceBucket, ctx: &Context) -> Result<Arc<dyn TierSto
     let fingerprint = format!("{cfg:?}");
     let key = key_of(eb);
     let mut stores = ctx.stores.lock().await;
-    if let Some((_, store)) = stores.get(&key).filter(|(fp, _)| *fp == fingerprint) {
-        return Ok(store.clone());
+    if let Some((_, store, audit)) = stores.get(&key).filter(|(fp, _, _)| *fp == fingerprint) {
+        return Ok((store.clone(), audit.clone()));
     }
+    let audit = Arc::new(AuditLog::connect(&cfg, audit_target(eb, ctx)).await?);
     let store: Arc<dyn TierStore> = Arc::new(
         S3TierStore::new(
             cfg,
@@ -638,6 +766,348 @@ async fn store_for(eb: &EvidenceBucket, ctx: &Context) -> Result<Arc<dyn TierSto
         )
         .await?,
     );
-    stores.insert(key, (fingerprint, store.clone()));
-    Ok(store)
+    stores.insert(key, (fingerprint, store.clone(), audit.clone()));
+    Ok((store, audit))
+}
+
+/// Where a bucket's audit chain lives: `<audit prefix><namespace>/<name>/` in its
+/// legal-hold bucket, with COMPLIANCE retention.
+pub fn audit_target(eb: &EvidenceBucket, ctx: &Context) -> AuditTarget {
+    AuditTarget {
+        bucket: eb.spec.tiers.legal_hold.bucket.clone(),
+        prefix: format!(
+            "{}{}/{}/",
+            ctx.settings.audit_prefix,
+            eb.namespace().unwrap_or_default(),
+            eb.name_any()
+        ),
+        retention: Some(ctx.settings.audit_retention),
+    }
+}
+
+/// The key prefixes (relative to each tier's prefix) that hold audit chains, not clips.
+fn audit_skips(eb: &EvidenceBucket, ctx: &Context) -> Vec<(Tier, String)> {
+    let root = &ctx.settings.audit_prefix;
+    let tiers = &eb.spec.tiers;
+    [
+        (Tier::Hot, &tiers.hot),
+        (Tier::Cool, &tiers.cool),
+        (Tier::LegalHold, &tiers.legal_hold),
+    ]
+    .into_iter()
+    .filter(|(_, t)| t.bucket == tiers.legal_hold.bucket)
+    .filter_map(|(tier, t)| {
+        let prefix = t.prefix.clone().unwrap_or_default();
+        root.strip_prefix(prefix.as_str())
+            .map(|rel| (tier, rel.to_string()))
+    })
+    .collect()
+}
+
+/// Condition type: the audit trail records this bucket's actions; the message names the
+/// chain and its head (`batch=<n> hash=<sha256>`), which `audit verify --bucket` checks.
+pub const AUDIT_TRAIL: &str = "AuditTrail";
+/// Condition type: the last integrity sweep's sample matched the recorded SHA-256s.
+pub const INTEGRITY_VERIFIED: &str = "IntegrityVerified";
+
+/// An [`AuditSink`] that also counts what it wrote.
+struct CountingSink<'a> {
+    inner: BucketAudit<'a>,
+    ctx: &'a Context,
+}
+
+#[async_trait::async_trait]
+impl AuditSink for CountingSink<'_> {
+    async fn record(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Option<Receipt>, crate::audit::AuditError> {
+        let actions: Vec<AuditAction> = entries.iter().map(|e| e.action).collect();
+        let result = self.inner.record(entries).await;
+        match &result {
+            Ok(Some(_)) => {
+                for a in actions {
+                    self.ctx
+                        .audit_metrics
+                        .records
+                        .with_label_values(&[a.as_str()])
+                        .inc();
+                }
+                self.ctx
+                    .audit_metrics
+                    .batches
+                    .with_label_values(&[&self.inner.bucket])
+                    .inc();
+            }
+            Ok(None) => {}
+            Err(_) => self
+                .ctx
+                .audit_metrics
+                .write_failures
+                .with_label_values(&[&self.inner.bucket])
+                .inc(),
+        }
+        result
+    }
+}
+
+/// Who manages an object's spec, from `metadata.managedFields`: every manager of a
+/// non-status field, and the one with the latest change to `spec`.
+fn managers(meta: &kube::api::ObjectMeta) -> (Vec<String>, Option<String>) {
+    let mut all = Vec::new();
+    let mut latest: Option<(String, String)> = None;
+    for mf in meta.managed_fields.iter().flatten() {
+        if mf.subresource.as_deref().is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        let Some(name) = mf.manager.clone() else {
+            continue;
+        };
+        let touches_spec = mf
+            .fields_v1
+            .as_ref()
+            .and_then(|f| serde_json::to_string(&f.0).ok())
+            .is_some_and(|f| f.contains("\"f:spec\""));
+        if !touches_spec {
+            continue;
+        }
+        if !all.contains(&name) {
+            all.push(name.clone());
+        }
+        let time = mf
+            .time
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default();
+        if latest.as_ref().is_none_or(|(t, _)| time >= *t) {
+            latest = Some((time, name));
+        }
+    }
+    all.sort();
+    (all, latest.map(|(_, n)| n))
+}
+
+/// Audit entries for the policy and holds whose current generation this replica has not
+/// recorded yet; and the (uid, generation) pairs to remember once they are written.
+async fn policy_entries(
+    ctx: &Context,
+    key: &str,
+    policy: &RetentionPolicy,
+    holds: &[&LegalHold],
+) -> (Vec<Entry>, Vec<(String, i64)>) {
+    let recorded = ctx
+        .policies_recorded
+        .lock()
+        .await
+        .get(key)
+        .cloned()
+        .unwrap_or_default();
+    let mut objects: Vec<(&kube::api::ObjectMeta, &str, Option<&str>)> =
+        vec![(&policy.metadata, "RetentionPolicy", None)];
+    for h in holds {
+        objects.push((
+            &h.metadata,
+            "LegalHold",
+            Some(h.spec.case_reference.as_str()),
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut seen = Vec::new();
+    for (meta, kind, case) in objects {
+        let Some(uid) = meta.uid.clone() else {
+            continue;
+        };
+        let generation = meta.generation.unwrap_or(0);
+        let name = format!(
+            "{}/{}",
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default()
+        );
+        let (all, changed_by) = managers(meta);
+        let before = recorded.get(&uid).copied();
+        let (action, reason, mark) = if let Some(t) = &meta.deletion_timestamp {
+            if before == Some(-1) {
+                continue;
+            }
+            (
+                AuditAction::PolicyDeleted,
+                format!(
+                    "{kind} {name} deleted at {} (the API server's audit log names the requester)",
+                    t.0
+                ),
+                -1,
+            )
+        } else {
+            match before {
+                Some(g) if g == generation => continue,
+                Some(g) => (
+                    AuditAction::PolicyChanged,
+                    format!("{kind} {name} changed: generation {g} -> {generation}"),
+                    generation,
+                ),
+                None if generation <= 1 => (
+                    AuditAction::PolicyCreated,
+                    format!("{kind} {name} in force (generation {generation})"),
+                    generation,
+                ),
+                None => (
+                    AuditAction::PolicyChanged,
+                    format!(
+                        "{kind} {name} in force at generation {generation} (first seen by this replica)"
+                    ),
+                    generation,
+                ),
+            }
+        };
+        let mut e = Entry::policy(
+            action,
+            ObjectInfo {
+                kind: kind.to_string(),
+                name,
+                uid: Some(uid.clone()),
+                generation: meta.generation,
+                managers: all,
+                changed_by,
+            },
+            reason,
+        );
+        if let Some(case) = case {
+            e.holds = vec![meta.name.clone().unwrap_or_default()];
+            e.cases = vec![case.to_string()];
+        }
+        entries.push(e);
+        seen.push((uid, mark));
+    }
+    (entries, seen)
+}
+
+/// What the integrity sweep found.
+struct IntegrityFound {
+    checked: u64,
+    mismatches: Vec<String>,
+    head: Option<(u64, String)>,
+}
+
+/// Re-read the sampled clips, compare their SHA-256 with the recorded one, record the
+/// results in the audit trail; a mismatch raises an event and the alert metric. Nothing
+/// is ever deleted or moved here.
+async fn integrity_sweep(
+    log: &AuditLog,
+    sink: &dyn AuditSink,
+    ctx: &Context,
+    eb: &EvidenceBucket,
+    sample: &[Clip],
+) -> Result<IntegrityFound, Error> {
+    let key = key_of(eb);
+    let mut found = IntegrityFound {
+        checked: 0,
+        mismatches: Vec::new(),
+        head: None,
+    };
+    let mut entries = Vec::new();
+    for clip in sample {
+        let loc = match clip.tier {
+            Tier::Hot => &eb.spec.tiers.hot,
+            Tier::Cool => &eb.spec.tiers.cool,
+            Tier::LegalHold => &eb.spec.tiers.legal_hold,
+        };
+        let object = format!("{}{}", loc.prefix.clone().unwrap_or_default(), clip.key);
+        let result = measure(log, &loc.bucket, &object, clip.version_id.as_deref()).await;
+        let clip_ref = crate::audit::ClipRef {
+            key: clip.key.clone(),
+            version_id: clip.version_id.clone(),
+            size: clip.size,
+        };
+        let label = match result {
+            Ok(Integrity::Match { sha256 }) => {
+                found.checked += 1;
+                let mut e = Entry::clip(
+                    AuditAction::IntegrityVerified,
+                    clip_ref,
+                    Some(clip.tier),
+                    "integrity sweep: content re-read; its SHA-256 matches the recorded one",
+                );
+                e.sha256 = Some(sha256);
+                entries.push(e);
+                "match"
+            }
+            Ok(Integrity::Mismatch { recorded, actual }) => {
+                found.checked += 1;
+                found.mismatches.push(clip.key.clone());
+                let mut e = Entry::clip(
+                    AuditAction::IntegrityMismatch,
+                    clip_ref,
+                    Some(clip.tier),
+                    format!(
+                        "integrity sweep: content re-read hashes to {actual}, but {recorded} is recorded; \
+                         the clip is kept (never deleted for this) and an alert raised"
+                    ),
+                );
+                e.sha256 = Some(actual);
+                entries.push(e);
+                "mismatch"
+            }
+            Ok(Integrity::NotRecorded { .. }) => "unrecorded",
+            Ok(Integrity::Gone) => "gone",
+            Err(e) => {
+                warn!(bucket = %key, clip = %clip.key, error = %e, "integrity re-read failed");
+                "error"
+            }
+        };
+        ctx.audit_metrics
+            .integrity_checks
+            .with_label_values(&[label])
+            .inc();
+    }
+    if !entries.is_empty() {
+        let receipt = sink.record(entries).await?;
+        found.head = receipt.map(|r| (r.batch, r.head));
+    }
+    ctx.audit_metrics
+        .integrity_mismatches
+        .with_label_values(&[&key])
+        .set(i64::try_from(found.mismatches.len()).unwrap_or(i64::MAX));
+    if !found.mismatches.is_empty() {
+        ctx.event(
+            eb,
+            EventType::Warning,
+            "IntegrityMismatch",
+            "Verify",
+            format!(
+                "{} clip(s) no longer match their recorded SHA-256 (kept; investigate): {}",
+                found.mismatches.len(),
+                found.mismatches.join(", ")
+            ),
+        )
+        .await;
+    }
+    Ok(found)
+}
+
+/// The `AuditTrail` condition: where the chain is and its head.
+async fn audit_condition(log: &AuditLog, written: Option<(u64, String)>) -> Cond {
+    let t = log.target();
+    let head = match written {
+        Some(h) => Ok(h),
+        None => log
+            .head()
+            .await
+            .map(|h| (h.next_batch.saturating_sub(1), h.hash)),
+    };
+    match head {
+        Ok((_, hash)) if hash == crate::audit::record::GENESIS => Cond::yes(
+            AUDIT_TRAIL,
+            "Empty",
+            format!("chain s3://{}/{} has no record yet", t.bucket, t.prefix),
+        ),
+        Ok((batch, hash)) => Cond::yes(
+            AUDIT_TRAIL,
+            "Recorded",
+            format!(
+                "chain s3://{}/{} head batch={batch} hash={hash}",
+                t.bucket, t.prefix
+            ),
+        ),
+        Err(e) => Cond::unknown(AUDIT_TRAIL, "HeadUnknown", e.to_string()),
+    }
 }

@@ -55,6 +55,9 @@ pub enum Error {
     /// A sweep could not complete.
     #[error("sweep: {0}")]
     Sweep(#[from] sweep::SweepError),
+    /// The audit trail could not be written or read.
+    #[error("audit: {0}")]
+    Audit(#[from] crate::audit::AuditError),
     /// The resource cannot be reconciled as it is (reported in status; retried later).
     #[error("{reason}: {message}")]
     Invalid {
@@ -74,7 +77,9 @@ impl Error {
         match self {
             Error::Kube(_) => "kube",
             Error::Storage(e) => e.category(),
+            Error::Sweep(sweep::SweepError::Audit(e)) => e.category(),
             Error::Sweep(_) => "sweep",
+            Error::Audit(e) => e.category(),
             Error::Invalid { reason, .. } => reason,
             Error::Json(_) => "json",
         }
@@ -98,9 +103,27 @@ pub struct Settings {
     /// integration tests shift time forward so that clips uploaded a moment ago are past
     /// the safety floor (which also counts from upload time). Deliberately not a flag.
     pub clock_offset: chrono::TimeDelta,
+    /// The leader-election Lease (`namespace/name`), when leader election is on.
+    pub lease: Option<String>,
+    /// The root key prefix of the audit chains in each legal-hold bucket.
+    pub audit_prefix: String,
+    /// Object Lock COMPLIANCE retention of each audit object.
+    pub audit_retention: chrono::TimeDelta,
+    /// Clips re-read by the integrity sweep after each sweep of a bucket (0: off).
+    pub integrity_sample: usize,
 }
 
 impl Settings {
+    /// Who acts, for audit records: this replica and the Lease it holds (it only acts
+    /// while it leads).
+    pub fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor {
+            operator: self.identity.clone(),
+            lease: self.lease.clone(),
+            lease_holder: self.lease.as_ref().map(|_| self.identity.clone()),
+        }
+    }
+
     /// The time the engine plans at.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now() + self.clock_offset
@@ -114,8 +137,9 @@ pub struct Overrides {
     pub clock_offset: chrono::TimeDelta,
 }
 
-/// A bucket's store and the fingerprint of the configuration it was built from.
-type CachedStore = (String, Arc<dyn TierStore>);
+/// A bucket's store and audit log, and the fingerprint of the configuration they were
+/// built from.
+type CachedStore = (String, Arc<dyn TierStore>, Arc<crate::audit::AuditLog>);
 
 /// Shared state of the controllers.
 pub struct Context {
@@ -125,6 +149,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// Storage metrics (registered in the same registry).
     pub storage_metrics: StorageMetrics,
+    /// Audit and integrity metrics (registered in the same registry).
+    pub audit_metrics: crate::audit::AuditMetrics,
     /// Settings.
     pub settings: Settings,
     /// Event recorder.
@@ -140,6 +166,11 @@ pub struct Context {
     /// A reconcile whose inputs are unchanged before that time does not sweep: this is
     /// what keeps the operator's own status writes from triggering sweep after sweep.
     swept: Mutex<HashMap<String, (String, tokio::time::Instant)>>,
+    /// Per EvidenceBucket: flags already recorded in the audit trail by this replica.
+    pub(crate) flags_recorded: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    /// Per EvidenceBucket: the RetentionPolicy / LegalHold generations already recorded
+    /// in its audit trail by this replica (uid → generation; -1 once recorded deleted).
+    pub(crate) policies_recorded: Mutex<HashMap<String, HashMap<String, i64>>>,
 }
 
 impl Context {
@@ -148,6 +179,7 @@ impl Context {
         client: Client,
         metrics: Metrics,
         storage_metrics: StorageMetrics,
+        audit_metrics: crate::audit::AuditMetrics,
         settings: Settings,
         draining: CancellationToken,
     ) -> Self {
@@ -162,12 +194,15 @@ impl Context {
             client,
             metrics,
             storage_metrics,
+            audit_metrics,
             settings,
             recorder,
             draining,
             stores: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             swept: Mutex::new(HashMap::new()),
+            flags_recorded: Mutex::new(HashMap::new()),
+            policies_recorded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -299,6 +334,7 @@ pub async fn run_with(
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| format!("evidence-operator-{}", std::process::id()));
     let storage_metrics = StorageMetrics::new(metrics.registry())?;
+    let audit_metrics = crate::audit::AuditMetrics::new(metrics.registry())?;
     let mut allowed = regions::BUILTIN_UK_REGIONS
         .iter()
         .map(|r| r.to_string())
@@ -322,6 +358,12 @@ pub async fn run_with(
         min_requeue: args.min_requeue,
         identity: identity.clone(),
         clock_offset: overrides.clock_offset,
+        lease: args
+            .leader_elect
+            .then(|| format!("{}/{}", args.lease_namespace, args.lease_name)),
+        audit_prefix: normalise_prefix(&args.audit_prefix),
+        audit_retention: chrono::TimeDelta::days(i64::from(args.audit_retention_days.max(1))),
+        integrity_sample: args.integrity_sample,
     };
     info!(identity = %identity, allowed_regions = ?settings.allowed_regions, "starting evidence-operator");
 
@@ -403,6 +445,7 @@ pub async fn run_with(
         client.clone(),
         metrics.clone(),
         storage_metrics,
+        audit_metrics,
         settings,
         draining.clone(),
     ));
@@ -462,6 +505,16 @@ pub fn error_policy<K>(
         warn!(controller, error = %err, "reconcile failed");
         let retry = if err.category() == "kube" { 5 } else { 30 };
         Action::requeue(Duration::from_secs(retry))
+    }
+}
+
+/// A key prefix that ends in `/` (empty stays empty).
+pub fn normalise_prefix(p: &str) -> String {
+    let p = p.trim().trim_start_matches('/');
+    if p.is_empty() || p.ends_with('/') {
+        p.to_string()
+    } else {
+        format!("{p}/")
     }
 }
 

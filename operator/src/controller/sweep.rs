@@ -5,17 +5,25 @@
 //! The sweep never decides anything itself: the engine's [`Decision`] says what to do and
 //! why; the sweep only executes, counts and reports. Every failure is counted and the
 //! clip is left where it is, to be retried at the next sweep.
+//!
+//! Audit: after a chunk's actions ran, their records (moved with the verified SHA-256,
+//! held/released with the case references, deleted with the rule and retention,
+//! flagged, failed, refused) are written to the audit chain as one batch **before** the
+//! chunk is counted; if that write fails the sweep stops with [`SweepError::Audit`]
+//! (and the unrecorded records go to the error log) rather than act on unrecorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
+use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::clip::{Clip, Tier},
+    audit::{AuditAction, AuditError, AuditSink, ClipRef, Entry},
     engine::{Action, Decision, Planner},
-    storage::{StorageError, TierStore},
+    storage::{DeleteFailure, MoveOutcome, StorageError, TierStore},
 };
 
 /// Clips listed per chunk: the unit of planning and of batched deletes.
@@ -61,6 +69,17 @@ pub struct SweepOutcome {
     pub interrupted: bool,
     /// Whether any move failed a checksum verification.
     pub checksum_mismatches: u64,
+    /// Audit records written by this sweep.
+    pub audit_records: u64,
+    /// The audit chain head after this sweep's last batch (batch number, hash).
+    pub audit_head: Option<(u64, String)>,
+    /// Flags recorded by this sweep (`action:key:tier`), to add to the replica's set.
+    pub flags_recorded: Vec<String>,
+    /// A uniform random sample of the cool and legal-hold clips listed, for the
+    /// integrity sweep (at most `SweepOptions::integrity_sample`).
+    pub sample: Vec<Clip>,
+    /// Clips offered to the sample so far.
+    seen_for_sample: u64,
 }
 
 impl SweepOutcome {
@@ -74,6 +93,24 @@ impl SweepOutcome {
         self.failed += 1;
         if self.messages.len() < MAX_MESSAGES {
             self.messages.push(what);
+        }
+    }
+
+    /// Reservoir sampling: keep each clip offered with probability `n / offered`.
+    fn offer_sample(&mut self, clip: &Clip, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.seen_for_sample += 1;
+        if self.sample.len() < n {
+            self.sample.push(clip.clone());
+            return;
+        }
+        let j = rand::rng().random_range(0..self.seen_for_sample);
+        if let Ok(j) = usize::try_from(j)
+            && j < n
+        {
+            self.sample[j] = clip.clone();
         }
     }
 
@@ -101,6 +138,11 @@ impl SweepOutcome {
 pub struct SweepOptions {
     /// Moves in flight at once.
     pub concurrency: usize,
+    /// Key prefixes (relative to the tier's prefix) that are not clips, per tier: the
+    /// audit chain's prefix where it lies inside a tier's listing.
+    pub skip: Vec<(Tier, String)>,
+    /// Clips of the cool and legal-hold tiers to sample for the integrity sweep.
+    pub integrity_sample: usize,
 }
 
 /// Errors that stop a sweep (per-clip failures do not: they are counted).
@@ -114,6 +156,10 @@ pub enum SweepError {
         /// The storage error.
         source: StorageError,
     },
+    /// The audit records of a chunk could not be written: the sweep stops rather than
+    /// act unrecorded.
+    #[error("writing the audit trail: {0}")]
+    Audit(AuditError),
 }
 
 /// Run one sweep: plan every clip of every tier and carry the plan out.
@@ -125,6 +171,7 @@ pub async fn sweep(
     planner: &Planner<'_>,
     opts: &SweepOptions,
     draining: &CancellationToken,
+    audit: &SweepAudit<'_>,
 ) -> Result<SweepOutcome, SweepError> {
     let mut out = SweepOutcome::default();
     for tier in Tier::ALL {
@@ -135,28 +182,54 @@ pub async fn sweep(
         while let Some(chunk) = chunks.next().await {
             let mut clips = Vec::with_capacity(chunk.len());
             for item in chunk {
-                clips.push(item.map_err(|source| SweepError::List { tier, source })?);
+                let clip = item.map_err(|source| SweepError::List { tier, source })?;
+                let skipped = opts
+                    .skip
+                    .iter()
+                    .any(|(t, prefix)| *t == tier && clip.key.starts_with(prefix.as_str()));
+                if !skipped {
+                    if tier != Tier::Hot {
+                        out.offer_sample(&clip, opts.integrity_sample);
+                    }
+                    clips.push(clip);
+                }
             }
             if draining.is_cancelled() {
                 out.interrupted = true;
                 return Ok(out);
             }
-            execute_chunk(store, planner, opts, draining, clips, &mut out).await;
+            execute_chunk(store, planner, opts, draining, audit, clips, &mut out).await?;
         }
     }
     Ok(out)
 }
 
+/// What an action on one clip came to.
+enum Done {
+    /// The action succeeded; for moves, what the move did.
+    Ok(Option<MoveOutcome>),
+    /// The store refused it (the clip stays; a person may need to look).
+    Refused(String),
+    /// It failed (the clip stays; retried next sweep).
+    Failed(StorageError),
+    /// A batch delete failed as a whole.
+    FailedMsg(String),
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn execute_chunk(
     store: &dyn TierStore,
     planner: &Planner<'_>,
     opts: &SweepOptions,
     draining: &CancellationToken,
+    audit: &SweepAudit<'_>,
     clips: Vec<Clip>,
     out: &mut SweepOutcome,
-) {
+) -> Result<(), SweepError> {
     let mut deletes: Vec<(Clip, Decision)> = Vec::new();
     let mut work: Vec<(Clip, Decision)> = Vec::new();
+    let mut flags: Vec<(Clip, Decision)> = Vec::new();
+    let mut counts: Vec<(Clip, Decision)> = Vec::new();
     for clip in clips {
         let decision = planner.plan_clip(&clip);
         out.due(planner.next_due(&clip));
@@ -164,14 +237,7 @@ async fn execute_chunk(
         out.add(clip.tier, 1, size);
         match decision.action {
             Action::Keep => count_holds(out, &clip, &decision),
-            Action::FlagForReview => {
-                out.flagged += 1;
-                count_holds(out, &clip, &decision);
-            }
-            Action::FlagMalformed => {
-                out.malformed += 1;
-                count_holds(out, &clip, &decision);
-            }
+            Action::FlagForReview | Action::FlagMalformed => flags.push((clip, decision)),
             Action::Delete => deletes.push((clip, decision)),
             Action::MoveToCool | Action::MoveToLegalHold | Action::Hold | Action::Release => {
                 work.push((clip, decision))
@@ -179,28 +245,31 @@ async fn execute_chunk(
         }
     }
 
+    // Act.
+    let mut done: Vec<(Clip, Decision, Done)> = Vec::new();
     if !deletes.is_empty() && !draining.is_cancelled() {
         let batch: Vec<Clip> = deletes.iter().map(|(c, _)| c.clone()).collect();
         match store.delete_clips(&batch).await {
             Ok(report) => {
-                let failed: BTreeMap<&str, String> = report
+                let failed: BTreeMap<&str, &DeleteFailure> = report
                     .failed
                     .iter()
-                    .map(|f| (f.clip.key.as_str(), f.message.clone()))
+                    .map(|f| (f.clip.key.as_str(), f))
                     .collect();
-                for (clip, _) in &deletes {
-                    match failed.get(clip.key.as_str()) {
-                        Some(msg) => out.fail(format!("delete {}: {msg}", clip.key)),
-                        None => {
-                            out.deleted += 1;
-                            out.add(clip.tier, -1, -i64::try_from(clip.size).unwrap_or(i64::MAX));
+                for (clip, decision) in deletes {
+                    let result = match failed.get(clip.key.as_str()) {
+                        Some(f) if !f.retryable => {
+                            Done::Refused(format!("{}: {}", f.code, f.message))
                         }
-                    }
+                        Some(f) => Done::FailedMsg(format!("{}: {}", f.code, f.message)),
+                        None => Done::Ok(None),
+                    };
+                    done.push((clip, decision, result));
                 }
             }
             Err(e) => {
-                for (clip, _) in &deletes {
-                    out.fail(format!("delete {}: {e}", clip.key));
+                for (clip, decision) in deletes {
+                    done.push((clip, decision, Done::FailedMsg(e.to_string())));
                 }
             }
         }
@@ -208,17 +277,21 @@ async fn execute_chunk(
         out.interrupted = true;
     }
 
-    let results: Vec<(Clip, Decision, Result<(), StorageError>)> = stream::iter(work)
+    let results: Vec<(Clip, Decision, Done)> = stream::iter(work)
         .map(|(clip, decision)| async move {
             if draining.is_cancelled() {
                 return (clip, decision, None);
             }
             let result = match decision.action {
-                Action::MoveToCool => store.move_clip(&clip, Tier::Cool).await.map(drop),
-                Action::MoveToLegalHold => store.move_clip(&clip, Tier::LegalHold).await.map(drop),
-                Action::Hold => store.set_legal_hold(&clip, true).await,
-                Action::Release => release(store, &clip).await,
-                _ => Ok(()),
+                Action::MoveToCool => store.move_clip(&clip, Tier::Cool).await.map(Some),
+                Action::MoveToLegalHold => store.move_clip(&clip, Tier::LegalHold).await.map(Some),
+                Action::Hold => store.set_legal_hold(&clip, true).await.map(|()| None),
+                Action::Release => release(store, &clip).await.map(Some),
+                _ => Ok(None),
+            };
+            let result = match result {
+                Ok(m) => Done::Ok(m),
+                Err(e) => Done::Failed(e),
             };
             (clip, decision, Some(result))
         })
@@ -226,10 +299,69 @@ async fn execute_chunk(
         .filter_map(|(clip, decision, result)| async move { result.map(|r| (clip, decision, r)) })
         .collect()
         .await;
-    for (clip, decision, result) in results {
+    done.extend(results);
+
+    // Record, before anything is counted as done.
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut newly_flagged = Vec::new();
+    for (clip, decision) in flags {
+        let action = if decision.action == Action::FlagForReview {
+            AuditAction::FlaggedForReview
+        } else {
+            AuditAction::FlaggedMalformed
+        };
+        let seen_key = format!("{}:{}:{}", action.as_str(), clip.key, clip.tier);
+        if !audit.flagged_before.contains(&seen_key) {
+            let mut e = Entry::clip(
+                action,
+                clip_ref(&clip),
+                Some(clip.tier),
+                decision.reason.to_string(),
+            );
+            e.sha256 = clip.sha256.clone();
+            entries.push(e);
+            newly_flagged.push(seen_key);
+        }
+        counts.push((clip, decision));
+    }
+    for (clip, decision, result) in &done {
+        entries.push(audit.entry(clip, decision, result));
+    }
+    if !entries.is_empty() {
+        let n = entries.len() as u64;
+        let receipt = match audit.sink.record(entries.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                for entry in &entries {
+                    tracing::error!(error = %e, record = ?entry, "audit write failed; action done but unrecorded");
+                }
+                return Err(SweepError::Audit(e));
+            }
+        };
+        out.audit_records += n;
+        if let Some(r) = receipt {
+            out.audit_head = Some((r.batch, r.head));
+        }
+        out.flags_recorded.extend(newly_flagged);
+    }
+
+    // Count.
+    for (clip, decision) in counts {
+        if decision.action == Action::FlagForReview {
+            out.flagged += 1;
+        } else {
+            out.malformed += 1;
+        }
+        count_holds(out, &clip, &decision);
+    }
+    for (clip, decision, result) in done {
         let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
         match result {
-            Ok(()) => match decision.action {
+            Done::Ok(_) => match decision.action {
+                Action::Delete => {
+                    out.deleted += 1;
+                    out.add(clip.tier, -1, -size);
+                }
                 Action::MoveToCool => {
                     out.moved += 1;
                     // listed again when the cool tier is listed (after hot)
@@ -252,17 +384,121 @@ async fn execute_chunk(
                 }
                 _ => {}
             },
-            Err(e) => {
+            Done::Failed(e) => {
                 if matches!(e, StorageError::ChecksumMismatch { .. }) {
                     out.checksum_mismatches += 1;
                 }
                 out.fail(format!("{:?} {}: {e}", decision.action, clip.key));
                 count_holds(out, &clip, &decision);
             }
+            Done::Refused(msg) | Done::FailedMsg(msg) => {
+                out.fail(format!("{:?} {}: {msg}", decision.action, clip.key));
+                count_holds(out, &clip, &decision);
+            }
         }
     }
     if draining.is_cancelled() {
         out.interrupted = true;
+    }
+    Ok(())
+}
+
+fn clip_ref(clip: &Clip) -> ClipRef {
+    ClipRef {
+        key: clip.key.clone(),
+        version_id: clip.version_id.clone(),
+        size: clip.size,
+    }
+}
+
+/// What the sweep needs to write its audit records.
+pub struct SweepAudit<'a> {
+    /// Where the records go.
+    pub sink: &'a dyn AuditSink,
+    /// Case reference of every LegalHold of the bucket (active or being deleted).
+    pub cases: BTreeMap<String, String>,
+    /// A planner that sees only the holds being deleted: which of them selected a clip
+    /// that is released (so that its record names the case).
+    pub releasing: Option<&'a Planner<'a>>,
+    /// Flags already recorded by this replica (`action:key:tier`): a clip flagged at
+    /// every sweep is recorded once per replica lifetime, not once per sweep.
+    pub flagged_before: &'a HashSet<String>,
+}
+
+impl SweepAudit<'_> {
+    fn with_holds(&self, e: &mut Entry, holds: Vec<String>) {
+        e.cases = holds
+            .iter()
+            .filter_map(|h| self.cases.get(h).cloned())
+            .collect();
+        e.cases.sort();
+        e.cases.dedup();
+        e.holds = holds;
+    }
+
+    fn entry(&self, clip: &Clip, decision: &Decision, result: &Done) -> Entry {
+        let reason = decision.reason.to_string();
+        let mut e = Entry::clip(
+            AuditAction::Failed,
+            clip_ref(clip),
+            Some(clip.tier),
+            reason.clone(),
+        );
+        e.sha256 = clip.sha256.clone();
+        e.to_tier = match decision.action {
+            Action::MoveToCool | Action::Release => Some(Tier::Cool),
+            Action::MoveToLegalHold | Action::Hold => Some(Tier::LegalHold),
+            _ => None,
+        };
+        match result {
+            Done::Ok(moved) => {
+                e.action = match decision.action {
+                    Action::MoveToCool => AuditAction::Moved,
+                    Action::MoveToLegalHold | Action::Hold => AuditAction::Held,
+                    Action::Release => AuditAction::Released,
+                    Action::Delete => AuditAction::Deleted,
+                    _ => AuditAction::Failed,
+                };
+                if let Some(m) = moved {
+                    e.sha256 = Some(m.sha256.clone());
+                    e.reason = format!(
+                        "{reason}; copy SHA-256 verified ({}){}{}",
+                        m.verification.as_str(),
+                        m.dst_version_id
+                            .as_deref()
+                            .map(|v| format!(", now version {v}"))
+                            .unwrap_or_default(),
+                        if m.source_deleted {
+                            ", source version deleted"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                if decision.action == Action::Delete {
+                    e.to_tier = None;
+                }
+            }
+            Done::Refused(msg) => {
+                e.action = AuditAction::Refused;
+                e.reason = format!("{} refused by the store: {msg}; {reason}", decision.action);
+            }
+            Done::Failed(err) => {
+                e.reason = format!("{} failed: {err}; {reason}", decision.action);
+            }
+            Done::FailedMsg(msg) => {
+                e.reason = format!("{} failed: {msg}; {reason}", decision.action);
+            }
+        }
+        let holds = if decision.action == Action::Release {
+            self.releasing
+                .map(|p| p.plan_clip(clip).holds)
+                .unwrap_or_default()
+        } else {
+            decision.holds.clone()
+        };
+        self.with_holds(&mut e, holds);
+        e
     }
 }
 
@@ -275,7 +511,7 @@ fn count_holds(out: &mut SweepOutcome, clip: &Clip, decision: &Decision) {
 }
 
 /// Release a clip: legal hold OFF, then back to the cool tier (normal retention).
-async fn release(store: &dyn TierStore, clip: &Clip) -> Result<(), StorageError> {
+async fn release(store: &dyn TierStore, clip: &Clip) -> Result<MoveOutcome, StorageError> {
     if clip.legal_hold {
         store.set_legal_hold(clip, false).await?;
     }
@@ -283,5 +519,5 @@ async fn release(store: &dyn TierStore, clip: &Clip) -> Result<(), StorageError>
         legal_hold: false,
         ..clip.clone()
     };
-    store.move_clip(&released, Tier::Cool).await.map(drop)
+    store.move_clip(&released, Tier::Cool).await
 }
