@@ -95,6 +95,20 @@ pub struct RunArgs {
     /// The shortest wait between two sweeps of one bucket, whatever becomes due sooner.
     #[arg(long, env = "EVIDENCE_MIN_REQUEUE", default_value = "5s", value_parser = parse_duration)]
     pub min_requeue: Duration,
+    /// Key prefix, in each legal-hold bucket, under which the audit chain of every
+    /// EvidenceBucket is written (`<prefix><namespace>/<name>/`). Reserved: objects
+    /// there are never treated as clips.
+    #[arg(long, env = "EVIDENCE_AUDIT_PREFIX", default_value = "evidence-audit/")]
+    pub audit_prefix: String,
+    /// Object Lock COMPLIANCE retention of each audit object, in days (no one can delete
+    /// or rewrite it before then).
+    #[arg(long, env = "EVIDENCE_AUDIT_RETENTION_DAYS", default_value_t = 2557)]
+    pub audit_retention_days: u32,
+    /// Integrity sweep (opt-in): after each sweep of a bucket, re-read this many clips
+    /// chosen at random from the cool and legal-hold tiers and compare their SHA-256
+    /// with the recorded one. 0 turns it off.
+    #[arg(long, env = "EVIDENCE_INTEGRITY_SAMPLE", default_value_t = 0)]
+    pub integrity_sample: usize,
 }
 
 /// Parse `500ms`, `15s`, `10m`, `2h` or a plain number of seconds.
