@@ -533,8 +533,39 @@ fn oracle_rule(p: &RetentionPolicySpec, c: &Clip) -> (RetentionDuration, ExpiryA
         .unwrap_or((p.default.retention, p.default.on_expiry))
 }
 
-fn key_named(holds: &[ActiveHold], c: &Clip) -> bool {
-    holds.iter().any(|h| h.selector.keys.contains(&c.key))
+/// The names of the holds that select a clip, by the documented selector semantics.
+fn oracle_selected_by(holds: &[ActiveHold], c: &Clip) -> Vec<String> {
+    let has = |k: &str, v: &str| c.tags.iter().any(|t| t.key == k && t.value == v);
+    let mut names: Vec<String> = holds
+        .iter()
+        .filter(|h| {
+            let s = &h.selector;
+            let by_key = s.keys.contains(&c.key);
+            let by_tags = !s.match_tags.is_empty() && s.match_tags.iter().all(|(k, v)| has(k, v));
+            let by_window = s.camera_window.as_ref().is_some_and(|w| {
+                let times: Vec<Option<DateTime<Utc>>> = c
+                    .tags
+                    .iter()
+                    .filter(|t| t.key == TAG_RECORDED_AT)
+                    .map(|t| {
+                        DateTime::parse_from_rfc3339(&t.value)
+                            .ok()
+                            .map(|d| d.with_timezone(&Utc))
+                    })
+                    .collect();
+                has(TAG_CAMERA, &w.camera)
+                    && (times.is_empty()
+                        || times
+                            .iter()
+                            .any(|t| t.is_none_or(|t| w.from <= t && t <= w.to)))
+            });
+            by_key || by_tags || by_window
+        })
+        .map(|h| h.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// What the executor does with a decision, as far as the planner can see.
@@ -592,9 +623,7 @@ proptest! {
         let planner = Planner::new(&p, &holds, now).unwrap();
         for c in &clips {
             let d = planner.plan_clip(c);
-            if key_named(&holds, c) {
-                prop_assert!(!d.holds.is_empty(), "a clip named by key is selected");
-            }
+            prop_assert_eq!(&d.holds, &oracle_selected_by(&holds, c), "{}", d);
             let selected = !d.holds.is_empty();
             if selected || c.legal_hold {
                 prop_assert_ne!(d.action, Action::Delete, "{}", d);
