@@ -5,6 +5,8 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod check;
+
 use crate::telemetry::LogFormat;
 
 /// Keeps police body-worn video evidence in the right S3 storage tier (hot, cool,
@@ -33,6 +35,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the operator: watch the resources and keep storage matching policy.
     Run(Box<RunArgs>),
+    /// Validate evidence.bwv.io resources in files or directories, offline (for a
+    /// GitOps CI step): schema, the CRDs' rules, UK-only regions, policy semantics and
+    /// references within the file set. Prints `file:line: Kind/name: message`; exits 1
+    /// on any problem.
+    Check(check::CheckArgs),
     /// Print the CustomResourceDefinitions (YAML), or write every generated manifest
     /// (`crds/<plural>.yaml`, `deploy/admission/*.yaml`) under a directory.
     Crds {
@@ -140,6 +147,7 @@ pub fn main() -> ExitCode {
     crate::telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Crds { out } => crds(out),
+        Command::Check(args) => check::main(args),
         Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
