@@ -5,6 +5,7 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod audit;
 pub mod check;
 
 use crate::telemetry::LogFormat;
@@ -40,6 +41,9 @@ pub enum Command {
     /// references within the file set. Prints `file:line: Kind/name: message`; exits 1
     /// on any problem.
     Check(check::CheckArgs),
+    /// Verify the tamper-evident audit trail of an EvidenceBucket, or show its records
+    /// and the chain of custody of one clip.
+    Audit(audit::AuditArgs),
     /// Print the CustomResourceDefinitions (YAML), or write every generated manifest
     /// (`crds/<plural>.yaml`, `deploy/admission/*.yaml`) under a directory.
     Crds {
@@ -148,6 +152,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds { out } => crds(out),
         Command::Check(args) => check::main(args),
+        Command::Audit(args) => audit::main(args),
         Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -697,11 +697,38 @@ async fn store_for(
     eb: &EvidenceBucket,
     ctx: &Context,
 ) -> Result<(Arc<dyn TierStore>, Arc<AuditLog>), Error> {
+    let cfg = bucket_config(&ctx.client, eb, &ctx.settings.allowed_regions).await?;
+    let fingerprint = format!("{cfg:?}");
+    let key = key_of(eb);
+    let mut stores = ctx.stores.lock().await;
+    if let Some((_, store, audit)) = stores.get(&key).filter(|(fp, _, _)| *fp == fingerprint) {
+        return Ok((store.clone(), audit.clone()));
+    }
+    let audit = Arc::new(AuditLog::connect(&cfg, audit_target(eb, ctx)).await?);
+    let store: Arc<dyn TierStore> = Arc::new(
+        S3TierStore::new(
+            cfg,
+            ctx.settings.store_options.clone(),
+            ctx.storage_metrics.clone(),
+        )
+        .await?,
+    );
+    stores.insert(key, (fingerprint, store.clone(), audit.clone()));
+    Ok((store, audit))
+}
+
+/// The storage configuration of an EvidenceBucket: its spec plus the credentials from
+/// its Secret (also used by `evidence-operator audit` to reach a bucket's chain).
+pub async fn bucket_config(
+    client: &kube::Client,
+    eb: &EvidenceBucket,
+    allowed_regions: &[String],
+) -> Result<BucketConfig, Error> {
     let ns = eb.namespace().unwrap_or_default();
     let credentials = match &eb.spec.credentials_secret_ref {
         None => None,
         Some(r) => {
-            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
             let Some(secret) = secrets.get_opt(&r.name).await? else {
                 return Err(Error::Invalid {
                     reason: "CredentialsNotFound",
@@ -749,40 +776,59 @@ async fn store_for(
             cool: loc(&eb.spec.tiers.cool),
             legal_hold: loc(&eb.spec.tiers.legal_hold),
         },
-        allowed_regions: ctx.settings.allowed_regions.clone(),
+        allowed_regions: allowed_regions.to_vec(),
     };
-    let fingerprint = format!("{cfg:?}");
-    let key = key_of(eb);
-    let mut stores = ctx.stores.lock().await;
-    if let Some((_, store, audit)) = stores.get(&key).filter(|(fp, _, _)| *fp == fingerprint) {
-        return Ok((store.clone(), audit.clone()));
-    }
-    let audit = Arc::new(AuditLog::connect(&cfg, audit_target(eb, ctx)).await?);
-    let store: Arc<dyn TierStore> = Arc::new(
-        S3TierStore::new(
-            cfg,
-            ctx.settings.store_options.clone(),
-            ctx.storage_metrics.clone(),
-        )
-        .await?,
-    );
-    stores.insert(key, (fingerprint, store.clone(), audit.clone()));
-    Ok((store, audit))
+    Ok(cfg)
 }
 
 /// Where a bucket's audit chain lives: `<audit prefix><namespace>/<name>/` in its
 /// legal-hold bucket, with COMPLIANCE retention.
-pub fn audit_target(eb: &EvidenceBucket, ctx: &Context) -> AuditTarget {
+fn audit_target(eb: &EvidenceBucket, ctx: &Context) -> AuditTarget {
+    audit_target_for(
+        eb,
+        &ctx.settings.audit_prefix,
+        Some(ctx.settings.audit_retention),
+    )
+}
+
+/// Where the audit chain of an EvidenceBucket lives under a root prefix (ending in `/`).
+pub fn audit_target_for(
+    eb: &EvidenceBucket,
+    root: &str,
+    retention: Option<chrono::TimeDelta>,
+) -> AuditTarget {
     AuditTarget {
         bucket: eb.spec.tiers.legal_hold.bucket.clone(),
         prefix: format!(
-            "{}{}/{}/",
-            ctx.settings.audit_prefix,
+            "{root}{}/{}/",
             eb.namespace().unwrap_or_default(),
             eb.name_any()
         ),
-        retention: Some(ctx.settings.audit_retention),
+        retention,
     }
+}
+
+/// The head (batch, hash) an EvidenceBucket's `AuditTrail` condition reports, if any.
+pub fn reported_head(eb: &EvidenceBucket) -> Option<(u64, String)> {
+    let cond = eb
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == AUDIT_TRAIL && c.reason == "Recorded")?;
+    let batch = cond
+        .message
+        .split("batch=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    let hash = cond
+        .message
+        .split("hash=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    Some((batch.parse().ok()?, hash.to_string()))
 }
 
 /// The key prefixes (relative to each tier's prefix) that hold audit chains, not clips.
