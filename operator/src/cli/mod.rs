@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod audit;
 pub mod check;
+pub mod plan;
 
 use crate::telemetry::LogFormat;
 
@@ -41,9 +42,13 @@ pub enum Command {
     /// references within the file set. Prints `file:line: Kind/name: message`; exits 1
     /// on any problem.
     Check(check::CheckArgs),
+    /// Show what the operator would do to one EvidenceBucket now (or at --now): counts
+    /// per action and every clip it would move, hold, release, flag or delete, with the
+    /// reason. Read-only against the live cluster and storage.
+    Plan(plan::PlanArgs),
     /// Verify the tamper-evident audit trail of an EvidenceBucket, or show its records
     /// and the chain of custody of one clip.
-    Audit(audit::AuditArgs),
+    Audit(Box<audit::AuditArgs>),
     /// Print the CustomResourceDefinitions (YAML), or write every generated manifest
     /// (`crds/<plural>.yaml`, `deploy/admission/*.yaml`) under a directory.
     Crds {
@@ -152,7 +157,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds { out } => crds(out),
         Command::Check(args) => check::main(args),
-        Command::Audit(args) => audit::main(args),
+        Command::Plan(args) => plan::main(args),
+        Command::Audit(args) => audit::main(*args),
         Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
