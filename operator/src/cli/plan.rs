@@ -1,0 +1,404 @@
+//! `evidence-operator plan --bucket <namespace/name>`: what the operator would do to one
+//! EvidenceBucket now (or at `--now`), read from the live cluster and storage, without
+//! doing any of it.
+//!
+//! It reads the bucket, its RetentionPolicy, the LegalHolds that reference it and the
+//! credentials Secret (as the controller does), checks the declared region and proves
+//! the buckets' real regions (read-only calls), lists every tier, and plans each clip
+//! with the same engine. It prints counts per action and one line per clip that would
+//! be moved, held, released, flagged or deleted, with the engine's reason. It writes
+//! nothing: no S3 write, no status, no event, no Lease.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+use kube::{Api, Client};
+use serde_json::json;
+
+use crate::{
+    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions},
+    controller::{self, bucket::bucket_config},
+    engine::{Action, ActiveHold, Planner},
+    storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
+};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A summary and one line per clip that something would happen to.
+    Text,
+    /// The same as one JSON document.
+    Json,
+}
+
+/// Flags of `evidence-operator plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The EvidenceBucket: `namespace/name`, or `name` with --namespace.
+    #[arg(long)]
+    pub bucket: String,
+    /// Namespace of the bucket when --bucket has none (default: the kubeconfig's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Plan as of this time (RFC 3339), e.g. to see what a sweep next month would do.
+    #[arg(long, value_parser = parse_time)]
+    pub now: Option<DateTime<Utc>>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Also list the clips that are kept as they are.
+    #[arg(long)]
+    pub all: bool,
+    /// Extra UK regions, as the operator's --allowed-regions (comma-separated).
+    #[arg(long, env = "EVIDENCE_ALLOWED_REGIONS", value_delimiter = ',')]
+    pub allowed_regions: Vec<String>,
+    /// The audit chain's key prefix in the legal-hold bucket (not clips), as the
+    /// operator's --audit-prefix.
+    #[arg(long, env = "EVIDENCE_AUDIT_PREFIX", default_value = "evidence-audit/")]
+    pub audit_prefix: String,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-06-01T00:00:00Z: {e}"))
+}
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// An object the plan needs does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The bucket's declared region is not an allowed UK region: storage is not touched.
+    #[error(
+        "EvidenceBucket {bucket}: declared region {region:?} is not an allowed UK region (allowed: {allowed}); the operator refuses it and so does plan"
+    )]
+    RegionNotAllowed {
+        /// `namespace/name`.
+        bucket: String,
+        /// The declared region.
+        region: String,
+        /// The allowed set.
+        allowed: String,
+    },
+    /// The bucket's storage configuration could not be built (credentials, ...).
+    #[error("EvidenceBucket {bucket}: {source}")]
+    Config {
+        /// `namespace/name`.
+        bucket: String,
+        /// The controller's error.
+        source: controller::Error,
+    },
+    /// A storage call failed.
+    #[error("EvidenceBucket {bucket}: storage: {source}")]
+    Storage {
+        /// `namespace/name`.
+        bucket: String,
+        /// The storage error.
+        source: StorageError,
+    },
+    /// The policy cannot be used.
+    #[error("RetentionPolicy {policy}: {source}")]
+    Policy {
+        /// `namespace/name`.
+        policy: String,
+        /// The engine's error.
+        source: crate::engine::EngineError,
+    },
+    /// Metrics registry setup failed.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// One clip the plan would act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedClip {
+    /// The clip's key (relative to the tier prefix).
+    pub key: String,
+    /// Where it is.
+    pub tier: Tier,
+    /// What would happen.
+    pub action: Action,
+    /// The engine's reason.
+    pub reason: String,
+    /// Holds selecting it.
+    pub holds: Vec<String>,
+}
+
+/// A plan.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    /// `namespace/name` of the EvidenceBucket.
+    pub bucket: String,
+    /// Name of its RetentionPolicy.
+    pub policy: String,
+    /// The declared (and proven) region.
+    pub region: String,
+    /// The time planned at.
+    pub now: DateTime<Utc>,
+    /// Active holds referencing the bucket.
+    pub holds: Vec<String>,
+    /// Clips per tier, as listed.
+    pub clips: BTreeMap<Tier, u64>,
+    /// Clips per action.
+    pub counts: BTreeMap<Action, u64>,
+    /// Clips something would happen to (all clips with `--all`), by tier and key.
+    pub items: Vec<PlannedClip>,
+}
+
+/// Make the plan: read-only against the cluster and storage.
+pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanError> {
+    let (ns, name) = match args.bucket.split_once('/') {
+        Some((ns, name)) => (ns.to_string(), name.to_string()),
+        None => (
+            args.namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+            args.bucket.clone(),
+        ),
+    };
+    let key = format!("{ns}/{name}");
+    let eb = Api::<EvidenceBucket>::namespaced(client.clone(), &ns)
+        .get_opt(&name)
+        .await?
+        .ok_or_else(|| PlanError::NotFound(format!("EvidenceBucket {key}")))?;
+    let policy_name = eb.spec.retention_policy_ref.name.clone();
+    let policy = Api::<RetentionPolicy>::namespaced(client.clone(), &ns)
+        .get_opt(&policy_name)
+        .await?
+        .ok_or_else(|| PlanError::NotFound(format!("RetentionPolicy {ns}/{policy_name}")))?;
+    let all_holds = Api::<LegalHold>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await?;
+    let active: Vec<ActiveHold> = all_holds
+        .items
+        .iter()
+        .filter(|h| h.spec.bucket_ref.name == name)
+        .filter_map(ActiveHold::from_legal_hold)
+        .collect();
+
+    // UK only, by declaration, before any storage call.
+    let mut allowed: Vec<String> = regions::BUILTIN_UK_REGIONS
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    allowed.extend(
+        args.allowed_regions
+            .iter()
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty()),
+    );
+    if !regions::is_allowed(&eb.spec.region, &allowed) {
+        return Err(PlanError::RegionNotAllowed {
+            bucket: key,
+            region: eb.spec.region.clone(),
+            allowed: allowed.join(", "),
+        });
+    }
+    let now = args.now.unwrap_or_else(Utc::now);
+    let planner = Planner::new(&policy.spec, &active, now).map_err(|source| PlanError::Policy {
+        policy: format!("{ns}/{policy_name}"),
+        source,
+    })?;
+
+    let cfg = bucket_config(&client, &eb, &allowed)
+        .await
+        .map_err(|source| PlanError::Config {
+            bucket: key.clone(),
+            source,
+        })?;
+    let storage = |source| PlanError::Storage {
+        bucket: key.clone(),
+        source,
+    };
+    let registry = prometheus::Registry::new();
+    let store = S3TierStore::new(
+        cfg,
+        StoreOptions::default(),
+        StorageMetrics::new(&registry)?,
+    )
+    .await
+    .map_err(storage)?;
+    // UK only, by proof (GetBucketLocation and friends: reads).
+    store.verify_region().await.map_err(storage)?;
+
+    let skip = audit_skips(&eb, &args.audit_prefix);
+    let mut report = PlanReport {
+        bucket: key.clone(),
+        policy: policy_name,
+        region: eb.spec.region.clone(),
+        now,
+        holds: active.iter().map(|h| h.name.clone()).collect(),
+        clips: BTreeMap::new(),
+        counts: BTreeMap::new(),
+        items: Vec::new(),
+    };
+    for tier in Tier::ALL {
+        report.clips.entry(tier).or_default();
+        let mut clips = store.list(tier);
+        while let Some(clip) = clips.next().await {
+            let clip = clip.map_err(storage)?;
+            if skip
+                .iter()
+                .any(|(t, p)| *t == tier && clip.key.starts_with(p.as_str()))
+            {
+                continue;
+            }
+            *report.clips.entry(tier).or_default() += 1;
+            let d = planner.plan_clip(&clip);
+            *report.counts.entry(d.action).or_default() += 1;
+            if args.all || d.action != Action::Keep {
+                report.items.push(PlannedClip {
+                    key: d.key,
+                    tier: d.tier,
+                    action: d.action,
+                    reason: d.reason.to_string(),
+                    holds: d.holds,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The audit chain's key prefixes (relative to each tier's prefix) in tiers that share
+/// the legal-hold bucket: not clips.
+fn audit_skips(eb: &EvidenceBucket, root: &str) -> Vec<(Tier, String)> {
+    let tiers = &eb.spec.tiers;
+    [
+        (Tier::Hot, &tiers.hot),
+        (Tier::Cool, &tiers.cool),
+        (Tier::LegalHold, &tiers.legal_hold),
+    ]
+    .into_iter()
+    .filter(|(_, t)| t.bucket == tiers.legal_hold.bucket)
+    .filter_map(|(tier, t)| {
+        let prefix = t.prefix.clone().unwrap_or_default();
+        root.strip_prefix(prefix.as_str())
+            .map(|rel| (tier, rel.to_string()))
+    })
+    .collect()
+}
+
+impl PlanReport {
+    /// Human-readable form.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "EvidenceBucket {} (region {}, RetentionPolicy {}), planned at {} (read-only: nothing was changed)\n",
+            self.bucket,
+            self.region,
+            self.policy,
+            self.now.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+        let tiers: Vec<String> = self.clips.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        s += &format!("clips: {}\n", tiers.join(", "));
+        if !self.holds.is_empty() {
+            s += &format!("active legal holds: {}\n", self.holds.join(", "));
+        }
+        let counts: Vec<String> = Action::ALL
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a.as_str(),
+                    self.counts.get(a).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        s += &format!("actions: {}\n", counts.join(", "));
+        for c in &self.items {
+            let holds = if c.holds.is_empty() {
+                String::new()
+            } else {
+                format!(" [holds: {}]", c.holds.join(", "))
+            };
+            s += &format!(
+                "{:<18} {:<10} {}: {}{holds}\n",
+                c.action.as_str(),
+                c.tier.to_string(),
+                c.key,
+                c.reason
+            );
+        }
+        s
+    }
+
+    /// JSON form.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "bucket": self.bucket,
+            "policy": self.policy,
+            "region": self.region,
+            "now": self.now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "holds": self.holds,
+            "clips": self.clips.iter().map(|(t, n)| (t.to_string(), *n)).collect::<BTreeMap<_, _>>(),
+            "counts": Action::ALL.iter().map(|a| (a.as_str(), self.counts.get(a).copied().unwrap_or(0))).collect::<BTreeMap<_, _>>(),
+            "clipsToActOn": self.items.iter().map(|c| json!({
+                "key": c.key, "tier": c.tier.to_string(), "action": c.action.as_str(),
+                "reason": c.reason, "holds": c.holds,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Run `evidence-operator plan`.
+pub fn main(args: PlanArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(async {
+        let client = Client::try_default().await?;
+        anyhow::Ok(plan(client, &args).await?)
+    })?;
+    match args.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse() {
+        assert!(parse_time("2026-06-01T00:00:00Z").is_ok());
+        assert!(parse_time("2026-06-01T01:00:00+01:00").is_ok());
+        assert!(parse_time("next week").is_err());
+    }
+
+    #[test]
+    fn report_prints_counts_and_reasons() {
+        let mut r = PlanReport {
+            bucket: "ns/unit".into(),
+            policy: "met".into(),
+            region: "eu-west-2".into(),
+            now: parse_time("2026-06-01T00:00:00Z").unwrap(),
+            holds: vec!["case".into()],
+            clips: BTreeMap::from([(Tier::Hot, 2), (Tier::Cool, 0), (Tier::LegalHold, 0)]),
+            counts: BTreeMap::from([(Action::Delete, 1), (Action::Keep, 1)]),
+            items: vec![PlannedClip {
+                key: "a.mp4".into(),
+                tier: Tier::Hot,
+                action: Action::Delete,
+                reason: "retention ran out".into(),
+                holds: vec![],
+            }],
+        };
+        let text = r.to_text();
+        assert!(text.contains("delete 1"), "{text}");
+        assert!(text.contains("keep 1"), "{text}");
+        assert!(text.contains("a.mp4: retention ran out"), "{text}");
+        r.items.clear();
+        let j = r.to_json();
+        assert_eq!(j["counts"]["delete"], 1);
+        assert_eq!(j["clips"]["hot"], 2);
+    }
+}

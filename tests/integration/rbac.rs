@@ -1,0 +1,800 @@
+//! The chart's RBAC is enough for the operator, and no more.
+//!
+//! The chart is rendered with `helm template` (watching one tenant namespace); its
+//! ServiceAccount, Roles, ClusterRoles and bindings are applied to the real test
+//! kube-apiserver; a token is issued for the ServiceAccount (`kubectl create token`);
+//! and the operator runs in-process (`controller::run_with`, the binary's code) with a
+//! client that authenticates with that token only, with the flags the chart's
+//! Deployment sets (its `EVIDENCE_*` environment), leader election on (a Lease in the
+//! release namespace) and its clock two days ahead. It goes through the lifecycle:
+//! expire, cool, flag, hold, release. Requests outside the grant are shown to be
+//! forbidden for the same token.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    path::{Path, PathBuf},
+    process::Command as Process,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus,
+};
+use chrono::{SecondsFormat, Utc};
+use clap::Parser;
+use evidence_operator::{
+    api::{
+        EvidenceBucket, LegalHold, RetentionPolicy,
+        clip::{TAG_CAMERA, TAG_CATEGORY, TAG_RECORDED_AT},
+    },
+    cli::{Cli, Command},
+    controller::{self, Overrides},
+    metrics::Metrics,
+    server::Health,
+};
+use evidence_operator_tests::{repo_root, servers, unique_name};
+use k8s_openapi::api::{
+    coordination::v1::Lease,
+    core::v1::{Namespace, Secret},
+    events::v1::Event,
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const DAY: i64 = 24 * 3600;
+
+fn helm() -> PathBuf {
+    let out = Process::new(repo_root().join("tests/servers/install.sh"))
+        .arg("helm")
+        .output()
+        .expect("running tests/servers/install.sh helm");
+    assert!(
+        out.status.success(),
+        "install.sh helm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("helm=").map(PathBuf::from))
+        .expect("helm=<path>")
+}
+
+fn kube_version() -> String {
+    std::fs::read_to_string(repo_root().join("tests/servers/versions.env"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("KUBERNETES_VERSION=v").map(str::to_string))
+        .unwrap()
+}
+
+fn render(release: &str, ns: &str, set: &str) -> Result<Vec<serde_yaml::Value>> {
+    let chart = repo_root().join("charts/evidence-operator");
+    let out = Process::new(helm())
+        .args(["template", release])
+        .arg(&chart)
+        .args([
+            "--namespace",
+            ns,
+            "--kube-version",
+            &kube_version(),
+            "--set",
+            set,
+        ])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let mut docs = Vec::new();
+    for d in serde_yaml::Deserializer::from_str(&text) {
+        let v = serde_yaml::Value::deserialize(d)?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    Ok(docs)
+}
+
+fn kind(v: &serde_yaml::Value) -> &str {
+    v["kind"].as_str().unwrap_or_default()
+}
+
+/// A client that authenticates with `token` only (the admin kubeconfig's server and CA).
+async fn client_with_token(kubeconfig: &Path, token: &str, dir: &Path) -> Result<Client> {
+    let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig)?)?;
+    let cluster = &admin["clusters"][0]["cluster"];
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "test", "cluster": {
+            "server": cluster["server"].as_str().context("server")?,
+            "certificate-authority": cluster["certificate-authority"].as_str().context("CA")?,
+        }}],
+        "users": [{ "name": "operator", "user": { "token": token } }],
+        "contexts": [{ "name": "operator", "context": { "cluster": "test", "user": "operator" } }],
+        "current-context": "operator",
+    });
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    let kc = kube::config::Kubeconfig::read_from(&path)?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await?;
+    Ok(Client::try_from(cfg)?)
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn put_clip(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    category: &str,
+    age_days: i64,
+) -> Result<()> {
+    let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let tags = [
+        (TAG_RECORDED_AT, recorded.as_str()),
+        (TAG_CAMERA, "cam-007"),
+        (TAG_CATEGORY, category),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+    .collect::<Vec<_>>()
+    .join("&");
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .tagging(tags)
+        .body(format!("clip {key}").repeat(100).into_bytes().into())
+        .send()
+        .await
+        .with_context(|| format!("uploading {key}"))?;
+    Ok(())
+}
+
+async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for o in page?.contents() {
+            out.insert(o.key().unwrap_or_default().to_string());
+        }
+    }
+    Ok(out)
+}
+
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn is_forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
+    matches!(r, Err(kube::Error::Api(ref s)) if s.code == 403)
+}
+
+async fn apply<K>(api: &Api<K>, name: &str, doc: serde_json::Value) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::apply("tests").force(),
+        &Patch::Apply(&doc),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The tier buckets of a tenant.
+struct Storage {
+    hot: String,
+    cool: String,
+    lock: String,
+}
+
+/// Three buckets with three clips, the credentials Secret, a policy and an
+/// EvidenceBucket `unit` in namespace `tenant`, created by the admin.
+async fn tenant_setup(admin: &Client, tenant: &str) -> Result<Storage> {
+    let s = servers();
+    let s3 = s.s3_client();
+    let (hot, cool, lock) = (
+        format!("{tenant}-hot"),
+        format!("{tenant}-cool"),
+        format!("{tenant}-lock"),
+    );
+    for (bucket, object_lock) in [(&hot, false), (&cool, false), (&lock, true)] {
+        s3.create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::EuWest2)
+                    .build(),
+            )
+            .object_lock_enabled_for_bucket(object_lock)
+            .send()
+            .await
+            .with_context(|| format!("creating {bucket}"))?;
+    }
+    put_clip(&s3, &hot, "old-non-evidential.mp4", "non-evidential", 40).await?;
+    put_clip(&s3, &hot, "force-old.mp4", "use-of-force", 60).await?;
+    put_clip(&s3, &hot, "young.mp4", "use-of-force", 3).await?;
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), tenant);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "s3" },
+                "stringData": {
+                    "AWS_ACCESS_KEY_ID": s.s3_access_key,
+                    "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+                }
+            }))?,
+        )
+        .await?;
+    let policies: Api<RetentionPolicy> = Api::namespaced(admin.clone(), tenant);
+    apply(
+        &policies,
+        "policy",
+        json!({
+            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "RetentionPolicy",
+            "metadata": { "name": "policy" },
+            "spec": {
+                "default": { "retention": "31d", "onExpiry": "Delete" },
+                "categories": [{ "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" }],
+                "coolAfter": "30d", "minimumAge": "24h",
+            },
+        }),
+    )
+    .await?;
+    let buckets: Api<EvidenceBucket> = Api::namespaced(admin.clone(), tenant);
+    apply(
+        &buckets,
+        "unit",
+        json!({
+            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "EvidenceBucket",
+            "metadata": { "name": "unit" },
+            "spec": {
+                "region": "eu-west-2", "endpoint": s.s3_endpoint, "forcePathStyle": true,
+                "credentialsSecretRef": { "name": "s3" },
+                "retentionPolicyRef": { "name": "policy" },
+                "tiers": { "hot": { "bucket": hot }, "cool": { "bucket": cool },
+                           "legalHold": { "bucket": lock } },
+                "sweepInterval": "1h",
+            },
+        }),
+    )
+    .await?;
+
+    Ok(Storage { hot, cool, lock })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
+    let s = servers();
+    let admin = s.kube_client().await?;
+    evidence_operator_tests::ensure_crds(&admin).await?;
+    let ops = unique_name("rbac-ops");
+    let tenant = unique_name("rbac-tenant");
+    let nss: Api<Namespace> = Api::all(admin.clone());
+    for ns in [&ops, &tenant] {
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": ns } }))?,
+        )
+        .await?;
+    }
+    // A release name unique to this run, so its ClusterRoles do not collide.
+    let release = unique_name("rbac");
+    let lease = format!("{release}-lease");
+    let docs = render(
+        &release,
+        &ops,
+        &format!(
+            "watchNamespaces={{{tenant}}},s3.minRequeue=1s,leaderElection.leaseName={lease},admissionPolicy.enabled=false"
+        ),
+    )?;
+
+    // Apply the chart's identity and RBAC, nothing else.
+    let rbac_kinds = [
+        "ServiceAccount",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+    ];
+    let rbac: Vec<&serde_yaml::Value> = docs
+        .iter()
+        .filter(|d| rbac_kinds.contains(&kind(d)))
+        .collect();
+    let applied: BTreeSet<&str> = rbac.iter().map(|d| kind(d)).collect();
+    ensure!(
+        applied == BTreeSet::from(["ServiceAccount", "Role", "ClusterRole", "RoleBinding"]),
+        "namespaced mode renders SA, Roles, RoleBindings and the credentials ClusterRole: {applied:?}"
+    );
+    let yaml: String = rbac
+        .iter()
+        .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
+        .collect();
+    let (ok, out, err) = s.kubectl(&["apply", "-f", "-"], Some(&yaml))?;
+    ensure!(ok, "applying the chart's RBAC: {out}{err}");
+    let sa = docs
+        .iter()
+        .find(|d| kind(d) == "ServiceAccount")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .context("ServiceAccount")?
+        .to_string();
+    let (ok, token, err) = s.kubectl(&["create", "token", &sa, "-n", &ops], None)?;
+    ensure!(ok, "kubectl create token: {err}");
+    let dir = s.dir.join(format!("rbac-{release}"));
+    std::fs::create_dir_all(&dir)?;
+    let client = client_with_token(&s.kubeconfig, token.trim(), &dir).await?;
+
+    // Storage and the tenant's resources (created by the admin, as a platform team would).
+    let s3 = s.s3_client();
+    let Storage { hot, cool, lock } = tenant_setup(&admin, &tenant).await?;
+    let buckets: Api<EvidenceBucket> = Api::namespaced(admin.clone(), &tenant);
+
+    // What the token may NOT do.
+    let their_secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    ensure!(
+        is_forbidden(their_secrets.list(&ListParams::default()).await),
+        "listing Secrets in another namespace must be forbidden"
+    );
+    ensure!(
+        is_forbidden(
+            Api::<Secret>::namespaced(client.clone(), &ops)
+                .get("anything")
+                .await
+        ),
+        "reading Secrets in the operator's own namespace must be forbidden"
+    );
+    let tenant_secrets: Api<Secret> = Api::namespaced(client.clone(), &tenant);
+    ensure!(
+        is_forbidden(tenant_secrets.list(&ListParams::default()).await),
+        "listing Secrets, even in the tenant namespace, must be forbidden (get by name only)"
+    );
+    ensure!(
+        tenant_secrets.get("s3").await.is_ok(),
+        "getting the credentials Secret by name is allowed"
+    );
+    let as_operator: Api<EvidenceBucket> = Api::namespaced(client.clone(), &tenant);
+    ensure!(
+        is_forbidden(as_operator.delete("unit", &DeleteParams::default()).await),
+        "deleting an EvidenceBucket must be forbidden"
+    );
+    ensure!(
+        is_forbidden(
+            Api::<RetentionPolicy>::namespaced(client.clone(), &tenant)
+                .patch(
+                    "policy",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({ "spec": { "coolAfter": "1d" } }))
+                )
+                .await
+        ),
+        "changing a RetentionPolicy must be forbidden"
+    );
+    ensure!(
+        is_forbidden(
+            Api::<EvidenceBucket>::namespaced(client.clone(), "default")
+                .list(&ListParams::default())
+                .await
+        ),
+        "EvidenceBuckets outside the watched namespaces must be invisible"
+    );
+    ensure!(
+        is_forbidden(
+            Api::<Lease>::namespaced(client.clone(), &ops)
+                .get("someone-elses-lease")
+                .await
+        ),
+        "other Leases must be forbidden"
+    );
+
+    // The operator, configured exactly as the chart's Deployment configures it.
+    let deployment = docs
+        .iter()
+        .find(|d| kind(d) == "Deployment")
+        .context("Deployment")?;
+    let mut argv: Vec<String> = vec!["evidence-operator".into(), "run".into()];
+    for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .context("env")?
+    {
+        let (Some(name), Some(value)) = (e["name"].as_str(), e["value"].as_str()) else {
+            continue; // POD_NAME / POD_NAMESPACE come from the downward API: set below
+        };
+        let Some(flag) = name.strip_prefix("EVIDENCE_") else {
+            continue;
+        };
+        if value.is_empty() || flag == "METRICS_ADDR" {
+            continue;
+        }
+        argv.push(format!(
+            "--{}={value}",
+            flag.to_lowercase().replace('_', "-")
+        ));
+    }
+    ensure!(
+        argv.iter()
+            .any(|a| a == &format!("--watch-namespace={tenant}"))
+            && argv.iter().any(|a| a == "--leader-elect=true"),
+        "the chart sets the watched namespace and leader election: {argv:?}"
+    );
+    argv.push(format!("--lease-namespace={ops}"));
+    argv.push(format!("--identity={release}-0"));
+    let Command::Run(args) = Cli::try_parse_from(&argv)?.command else {
+        bail!("not a run command");
+    };
+    let metrics = Metrics::new()?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(controller::run_with(
+        client.clone(),
+        *args,
+        Overrides {
+            clock_offset: chrono::TimeDelta::days(2),
+        },
+        metrics.clone(),
+        Health::new(metrics.clone()),
+        shutdown.clone(),
+    ));
+
+    let result = async {
+        // Leader election through the Lease the chart allows.
+        let leases: Api<Lease> = Api::namespaced(admin.clone(), &ops);
+        eventually(Duration::from_secs(30), "the Lease", || async {
+            let l = leases.get_opt(&lease).await?;
+            Ok(l.and_then(|l| l.spec?.holder_identity)
+                .filter(|h| h == &format!("{release}-0")))
+        })
+        .await?;
+
+        // Expire and cool.
+        eventually(Duration::from_secs(90), "the first sweep", || async {
+            let b = buckets.get("unit").await?;
+            let ready = b.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            });
+            Ok(ready.then_some(()))
+        })
+        .await?;
+        let (h, c) = (keys(&s3, &hot).await?, keys(&s3, &cool).await?);
+        ensure!(
+            !h.contains("old-non-evidential.mp4") && !c.contains("old-non-evidential.mp4"),
+            "expired clip deleted: {h:?} {c:?}"
+        );
+        ensure!(
+            c.contains("force-old.mp4") && !h.contains("force-old.mp4"),
+            "kept clip cooled: {h:?} {c:?}"
+        );
+        ensure!(h.contains("young.mp4"), "young clip stays hot: {h:?}");
+
+        // Hold, then release (the finalizer is the operator's patch on legalholds).
+        let holds: Api<LegalHold> = Api::namespaced(admin.clone(), &tenant);
+        apply(
+            &holds,
+            "case",
+            json!({
+                "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "LegalHold",
+                "metadata": { "name": "case" },
+                "spec": { "bucketRef": { "name": "unit" }, "caseReference": "CASE/1",
+                          "reason": "rbac test", "selector": { "keys": ["force-old.mp4"] } },
+            }),
+        )
+        .await?;
+        eventually(Duration::from_secs(60), "the clip held", || async {
+            if !keys(&s3, &lock).await?.contains("force-old.mp4") {
+                return Ok(None);
+            }
+            let r = s3
+                .get_object_legal_hold()
+                .bucket(&lock)
+                .key("force-old.mp4")
+                .send()
+                .await?;
+            let on =
+                r.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On);
+            let h = holds.get("case").await?;
+            let counted = h.status.and_then(|s| s.held_clips) == Some(1);
+            let finalized = h
+                .metadata
+                .finalizers
+                .unwrap_or_default()
+                .iter()
+                .any(|f| f == "evidence.bwv.io/release-clips");
+            Ok((on && counted && finalized).then_some(()))
+        })
+        .await?;
+        holds.delete("case", &DeleteParams::default()).await?;
+        eventually(Duration::from_secs(60), "the hold released", || async {
+            let gone = holds.get_opt("case").await?.is_none();
+            let back = keys(&s3, &cool).await?.contains("force-old.mp4");
+            Ok((gone && back).then_some(()))
+        })
+        .await?;
+
+        // Events were written (events.k8s.io create).
+        let events: Api<Event> = Api::namespaced(admin.clone(), &tenant);
+        let reasons: BTreeSet<String> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .collect();
+        ensure!(
+            reasons.contains("Moved") && reasons.contains("Deleted"),
+            "events: {reasons:?}"
+        );
+
+        // And not one request was refused along the way.
+        for c in ["evidencebucket", "legalhold"] {
+            let n = metrics
+                .reconcile_errors
+                .with_label_values(&[c, "kube"])
+                .get();
+            ensure!(
+                n == 0,
+                "{n} {c} reconcile(s) failed on the Kubernetes API (RBAC too narrow?)"
+            );
+        }
+        Ok(())
+    }
+    .await;
+
+    shutdown.cancel();
+    let stopped = task.await;
+    // Cluster-scoped objects of this run.
+    for d in docs
+        .iter()
+        .filter(|d| matches!(kind(d), "ClusterRole" | "ClusterRoleBinding"))
+    {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default();
+        let _ = s.kubectl(
+            &[
+                "delete",
+                &kind(d).to_lowercase(),
+                name,
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+    result?;
+    stopped??;
+    // The Lease was released on shutdown.
+    let l = Api::<Lease>::namespaced(admin.clone(), &ops)
+        .get(&lease)
+        .await?;
+    ensure!(
+        l.spec
+            .and_then(|s| s.holder_identity)
+            .unwrap_or_default()
+            .is_empty(),
+        "the Lease is released on shutdown"
+    );
+    Ok(())
+}
+
+/// Every object version in a bucket (key, version id, ETag), and the bucket's tags.
+async fn snapshot(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let listed = s3.list_object_versions().bucket(bucket).send().await?;
+    for v in listed.versions() {
+        let key = v.key().unwrap_or_default();
+        let tags = s3
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(v.version_id().map(str::to_string))
+            .send()
+            .await?;
+        let mut tags: Vec<String> = tags
+            .tag_set()
+            .iter()
+            .map(|t| format!("{}={}", t.key(), t.value()))
+            .collect();
+        tags.sort();
+        out.insert(format!(
+            "{key} {} {} {}",
+            v.version_id().unwrap_or_default(),
+            v.e_tag().unwrap_or_default(),
+            tags.join("&")
+        ));
+    }
+    for m in listed.delete_markers() {
+        out.insert(format!("deleted {}", m.key().unwrap_or_default()));
+    }
+    Ok(out)
+}
+
+/// `evidence-operator plan` against the live cluster and MinIO: reports what the
+/// operator then does, and changes nothing (S3 object versions, tags, the resources'
+/// resourceVersions and status, events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
+    use evidence_operator::cli::plan::{self, Output, PlanArgs};
+    use evidence_operator::engine::Action;
+
+    let s = servers();
+    let admin = s.kube_client().await?;
+    evidence_operator_tests::ensure_crds(&admin).await?;
+    let tenant = unique_name("plan");
+    Api::<Namespace>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": tenant } }))?,
+        )
+        .await?;
+    let Storage { hot, cool, lock } = tenant_setup(&admin, &tenant).await?;
+    let s3 = s.s3_client();
+    let buckets: Api<EvidenceBucket> = Api::namespaced(admin.clone(), &tenant);
+    let events: Api<Event> = Api::namespaced(admin.clone(), &tenant);
+
+    let state = || async {
+        let mut st = BTreeSet::new();
+        for b in [&hot, &cool, &lock] {
+            for v in snapshot(&s3, b).await? {
+                st.insert(format!("{b}: {v}"));
+            }
+        }
+        let eb = buckets.get("unit").await?;
+        st.insert(format!(
+            "eb {:?} {}",
+            eb.metadata.resource_version,
+            serde_json::to_string(&eb.status)?
+        ));
+        st.insert(format!(
+            "events {}",
+            events.list(&ListParams::default()).await?.items.len()
+        ));
+        anyhow::Ok(st)
+    };
+    let before = state().await?;
+
+    // Two days ahead: past the safety floor for clips uploaded a moment ago.
+    let at = Utc::now() + chrono::TimeDelta::days(2);
+    let args = PlanArgs {
+        bucket: format!("{tenant}/unit"),
+        namespace: None,
+        now: Some(at),
+        output: Output::Json,
+        all: false,
+        allowed_regions: vec![],
+        audit_prefix: "evidence-audit/".into(),
+    };
+    let report = plan::plan(admin.clone(), &args).await?;
+    let count = |a: Action| report.counts.get(&a).copied().unwrap_or(0);
+    ensure!(count(Action::Delete) == 1, "{}", report.to_text());
+    ensure!(count(Action::MoveToCool) == 1, "{}", report.to_text());
+    ensure!(count(Action::Keep) == 1, "{}", report.to_text());
+    let acted: BTreeSet<(String, Action)> = report
+        .items
+        .iter()
+        .map(|c| (c.key.clone(), c.action))
+        .collect();
+    ensure!(
+        acted
+            == BTreeSet::from([
+                ("old-non-evidential.mp4".to_string(), Action::Delete),
+                ("force-old.mp4".to_string(), Action::MoveToCool),
+            ]),
+        "{acted:?}"
+    );
+    ensure!(report.items.iter().all(|c| !c.reason.is_empty()));
+    let text = report.to_text();
+    ensure!(
+        text.contains("delete 1") && text.contains("old-non-evidential.mp4"),
+        "{text}"
+    );
+    // Without --now (the real clock), the safety floor keeps the fresh uploads.
+    let today = plan::plan(
+        admin.clone(),
+        &PlanArgs {
+            now: None,
+            ..args.clone()
+        },
+    )
+    .await?;
+    ensure!(
+        today.counts.get(&Action::Delete).copied().unwrap_or(0) == 0,
+        "nothing is deletable before the safety floor: {}",
+        today.to_text()
+    );
+    // A bucket that does not exist is an error, not an empty plan.
+    ensure!(
+        plan::plan(
+            admin.clone(),
+            &PlanArgs {
+                bucket: format!("{tenant}/nope"),
+                ..args.clone()
+            }
+        )
+        .await
+        .is_err()
+    );
+
+    let after = state().await?;
+    ensure!(
+        before == after,
+        "plan changed something:\nbefore {before:#?}\nafter {after:#?}"
+    );
+
+    // The operator, with the same clock, does what the plan said.
+    let Command::Run(run) = Cli::try_parse_from([
+        "evidence-operator",
+        "run",
+        "--watch-namespace",
+        &tenant,
+        "--leader-elect=false",
+        "--min-requeue=1s",
+    ])?
+    .command
+    else {
+        bail!("not a run command");
+    };
+    let metrics = Metrics::new()?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(controller::run_with(
+        admin.clone(),
+        *run,
+        Overrides {
+            clock_offset: chrono::TimeDelta::days(2),
+        },
+        metrics.clone(),
+        Health::new(metrics.clone()),
+        shutdown.clone(),
+    ));
+    let swept = eventually(Duration::from_secs(60), "the sweep", || async {
+        let h = keys(&s3, &hot).await?;
+        let c = keys(&s3, &cool).await?;
+        Ok(
+            (!h.contains("old-non-evidential.mp4") && c.contains("force-old.mp4"))
+                .then_some((h, c)),
+        )
+    })
+    .await;
+    shutdown.cancel();
+    task.await??;
+    let (h, c) = swept?;
+    ensure!(h == BTreeSet::from(["young.mp4".to_string()]), "{h:?}");
+    ensure!(c == BTreeSet::from(["force-old.mp4".to_string()]), "{c:?}");
+    Ok(())
+}
