@@ -78,6 +78,17 @@ pub struct SourceArgs {
     /// Offline: the bucket's region (must be an allowed UK region).
     #[arg(long, env = "AWS_REGION", default_value = "eu-west-2")]
     pub region: String,
+    /// Offline: the access key id (default: the AWS credential chain).
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true,
+        requires = "secret_access_key"
+    )]
+    pub access_key_id: Option<String>,
+    /// Offline: the secret access key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
     /// Extra regions this installation declares to be in the UK.
     #[arg(long, env = "EVIDENCE_ALLOWED_REGIONS", value_delimiter = ',')]
     pub allowed_regions: Vec<String>,
@@ -124,19 +135,25 @@ pub fn main(args: AuditArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        match args.command {
-            AuditCommand::Verify(src) => {
-                let out = run_verify(&src).await?;
-                print!("{out}");
-                Ok(())
-            }
-            AuditCommand::Show(show) => {
-                let out = run_show(&show).await?;
-                print!("{out}");
-                Ok(())
-            }
+        let report = match args.command {
+            AuditCommand::Verify(src) => run_verify(&src, None).await?,
+            AuditCommand::Show(show) => run_show(&show, None).await?,
+        };
+        print!("{}", report.output);
+        match report.broken {
+            None => Ok(()),
+            Some(b) => bail!("{b}"),
         }
     })
+}
+
+/// What `audit verify` / `audit show` print, and whether the chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The text or JSON to print.
+    pub output: String,
+    /// The first break, as a message, when the chain is broken (exit non-zero).
+    pub broken: Option<String>,
 }
 
 /// A chain opened for reading.
@@ -166,16 +183,19 @@ fn parse_head(s: &str) -> anyhow::Result<(u64, String)> {
     ))
 }
 
-async fn open(src: &SourceArgs) -> anyhow::Result<Opened> {
+async fn open(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<Opened> {
     let allowed = allowed(src);
     let mut expected = src.expect_head.as_deref().map(parse_head).transpose()?;
     if let Some(name) = &src.bucket {
         let (ns, name) = name
             .split_once('/')
             .with_context(|| format!("--bucket {name:?}: expected NAMESPACE/NAME"))?;
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the Kubernetes API server")?;
+        let client = match client {
+            Some(c) => c,
+            None => kube::Client::try_default()
+                .await
+                .context("connecting to the Kubernetes API server")?,
+        };
         let api: Api<EvidenceBucket> = Api::namespaced(client.clone(), ns);
         let eb = api
             .get(name)
@@ -209,7 +229,14 @@ async fn open(src: &SourceArgs) -> anyhow::Result<Opened> {
         declared_region: src.region.clone(),
         endpoint: src.endpoint.clone(),
         force_path_style: src.endpoint.is_some(),
-        credentials: None,
+        credentials: match (&src.access_key_id, &src.secret_access_key) {
+            (Some(id), Some(secret)) => Some(crate::storage::StaticCredentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: None,
+            }),
+            _ => None,
+        },
         tiers: Tiers {
             hot: TierLocation::bucket(bucket.clone()),
             cool: TierLocation::bucket(bucket.clone()),
@@ -229,8 +256,11 @@ async fn open(src: &SourceArgs) -> anyhow::Result<Opened> {
     Ok(Opened { log, expected })
 }
 
-async fn read_and_verify(src: &SourceArgs) -> anyhow::Result<(String, Verification, Vec<Record>)> {
-    let opened = open(src).await?;
+async fn read_and_verify(
+    src: &SourceArgs,
+    client: Option<kube::Client>,
+) -> anyhow::Result<(String, Verification, Vec<Record>)> {
+    let opened = open(src, client).await?;
     let t = opened.log.target().clone();
     let objects = opened.log.read_all().await?;
     let expected = opened.expected.as_ref().map(|(b, h)| (*b, h.as_str()));
@@ -255,9 +285,10 @@ fn verification_text(chain: &str, v: &Verification) -> String {
     s
 }
 
-/// `audit verify`: the report (text or JSON); an error when the chain is broken.
-pub async fn run_verify(src: &SourceArgs) -> anyhow::Result<String> {
-    let (chain, v, _) = read_and_verify(src).await?;
+/// `audit verify`: the report (text or JSON) and the break, if any. `client` reaches
+/// the cluster for `--bucket` (default: KUBECONFIG or in-cluster).
+pub async fn run_verify(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<Report> {
+    let (chain, v, _) = read_and_verify(src, client).await?;
     let out = match src.output {
         Output::Text => verification_text(&chain, &v),
         Output::Json => {
@@ -269,16 +300,18 @@ pub async fn run_verify(src: &SourceArgs) -> anyhow::Result<String> {
             )
         }
     };
-    if let Some(b) = &v.first_break {
-        print!("{out}");
-        bail!("audit chain {chain} is broken: {b}");
-    }
-    Ok(out)
+    Ok(Report {
+        output: out,
+        broken: v
+            .first_break
+            .as_ref()
+            .map(|b| format!("audit chain {chain} is broken: {b}")),
+    })
 }
 
-/// `audit show`: the filtered records or the custody report (text or JSON); an error
-/// (after printing what verified) when the chain is broken.
-pub async fn run_show(args: &ShowArgs) -> anyhow::Result<String> {
+/// `audit show`: the filtered records or the custody report (text or JSON), of the
+/// records before the first break if the chain is broken (then `broken` says so).
+pub async fn run_show(args: &ShowArgs, client: Option<kube::Client>) -> anyhow::Result<Report> {
     let mut actions = Vec::new();
     for a in &args.action {
         actions.push(
@@ -293,7 +326,7 @@ pub async fn run_show(args: &ShowArgs) -> anyhow::Result<String> {
         since: args.since,
         until: args.until,
     };
-    let (chain, v, records) = read_and_verify(&args.source).await?;
+    let (chain, v, records) = read_and_verify(&args.source, client).await?;
     let shown: Vec<Record> = records.into_iter().filter(|r| filter.matches(r)).collect();
     let out = match (args.source.output, &args.clip) {
         (Output::Text, Some(clip)) => format!(
@@ -324,11 +357,14 @@ pub async fn run_show(args: &ShowArgs) -> anyhow::Result<String> {
             }))?
         ),
     };
-    if let Some(b) = &v.first_break {
-        print!("{out}");
-        bail!("audit chain {chain} is broken: {b}; only the records before the break are shown");
-    }
-    Ok(out)
+    Ok(Report {
+        output: out,
+        broken: v.first_break.as_ref().map(|b| {
+            format!(
+                "audit chain {chain} is broken: {b}; only the records before the break are shown"
+            )
+        }),
+    })
 }
 
 #[cfg(test)]
