@@ -439,8 +439,11 @@ fn operator_pod_meets_the_restricted_pod_security_standard() {
     assert!(d.iter().any(|d| kind(d) == "PodDisruptionBudget"));
 }
 
+/// One flattened rule: API group, resource, verbs, resource names.
+type Grant = (String, String, Vec<String>, Vec<String>);
+
 /// The rules of every Role and ClusterRole, keyed by kind/namespace/name.
-fn rules(docs: &[Value]) -> BTreeMap<String, Vec<(String, String, Vec<String>, Vec<String>)>> {
+fn rules(docs: &[Value]) -> BTreeMap<String, Vec<Grant>> {
     let mut out = BTreeMap::new();
     for d in docs
         .iter()
@@ -534,7 +537,7 @@ fn rbac_is_least_privilege() {
                 .unwrap()
                 .contains("secrets")
         })
-        .map(|d| name(d))
+        .map(name)
         .collect();
     assert_eq!(
         secret_roles,

@@ -853,6 +853,8 @@ fn cross_check(objects: &[Object<'_>], report: &mut Report) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     fn run(files: &[(&str, &str)]) -> Report {
