@@ -295,6 +295,10 @@ async fn count_tier(
         let page = page.with_context(|| format!("listing {bucket}/{prefix}"))?;
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
+            // The operator's audit chain lives in the legal-hold bucket too: not a clip.
+            if key.starts_with("evidence-audit/") {
+                continue;
+            }
             // A clip moved away between the listing and this call is counted where it
             // lands, at the next refresh.
             let Ok(tags) = s3.get_object_tagging().bucket(bucket).key(key).send().await else {
