@@ -351,6 +351,12 @@ pub async fn run_with(
         multipart_threshold: args.multipart_threshold,
         ..StoreOptions::default()
     };
+    let audit_prefix = normalise_prefix(&args.audit_prefix);
+    if audit_prefix.is_empty() {
+        anyhow::bail!(
+            "--audit-prefix must not be empty: the audit chain needs a key prefix of its own"
+        );
+    }
     let settings = Settings {
         allowed_regions: allowed,
         move_concurrency: args.move_concurrency,
@@ -361,7 +367,7 @@ pub async fn run_with(
         lease: args
             .leader_elect
             .then(|| format!("{}/{}", args.lease_namespace, args.lease_name)),
-        audit_prefix: normalise_prefix(&args.audit_prefix),
+        audit_prefix,
         audit_retention: chrono::TimeDelta::days(i64::from(args.audit_retention_days.max(1))),
         integrity_sample: args.integrity_sample,
     };
