@@ -998,3 +998,62 @@ async fn a_leader_change_mid_sweep_continues_the_chain_without_a_fork() -> Resul
     assert!(report.broken.is_none(), "{report:?}");
     Ok(())
 }
+
+/// Measures (and prints) what the audit trail costs against the local MinIO: a
+/// 1,000-record batch (one sweep chunk) written with COMPLIANCE retention, and finding
+/// the head of a 200-batch chain from storage. Asserts only correctness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn measure_audit_write_and_head_discovery() -> Result<()> {
+    let s3 = servers().s3_client();
+    let bucket = unique_name("audit-measure");
+    create_bucket(&s3, &bucket, true).await?;
+    let target = AuditTarget {
+        bucket: bucket.clone(),
+        prefix: "evidence-audit/ns/unit/".into(),
+        retention: Some(chrono::TimeDelta::days(1)),
+    };
+    let log = AuditLog::with_client(s3.clone(), target.clone())?;
+    let chunk = entries(0, 1000);
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..10 {
+        let start = Instant::now();
+        last = log.append(&actor("op"), "ns/unit", &chunk).await?;
+        times.push(start.elapsed());
+    }
+    let last = last.context("written")?;
+    let size = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&last.key)
+        .send()
+        .await?
+        .content_length()
+        .unwrap_or(0);
+    times.sort();
+    eprintln!(
+        "MEASURE audit batch of 1000 records ({size} bytes) with COMPLIANCE retention: median {:?}, max {:?}",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    for i in 10..200 {
+        log.append(&actor("op"), "ns/unit", &entries(i, 1)).await?;
+    }
+    let fresh = AuditLog::with_client(s3.clone(), target.clone())?;
+    let start = Instant::now();
+    let head = fresh.find_head().await?;
+    let found = start.elapsed();
+    assert_eq!(head, log.cached_head().await.context("cached")?);
+    assert_eq!(head.next_batch, 200);
+    eprintln!("MEASURE head discovery over 200 batches (new leader, empty cache): {found:?}");
+    let start = Instant::now();
+    let objects = fresh.read_all().await?;
+    let (v, _) = verify(&target.prefix, &objects, None);
+    assert!(v.ok());
+    eprintln!(
+        "MEASURE audit verify of 200 batches / {} records: {:?}",
+        v.records,
+        start.elapsed()
+    );
+    Ok(())
+}
