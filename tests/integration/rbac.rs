@@ -798,3 +798,146 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
     ensure!(c == BTreeSet::from(["force-old.mp4".to_string()]), "{c:?}");
     Ok(())
 }
+
+/// The default (cluster-wide) installation, asked of the real authorizer with
+/// `kubectl auth can-i --as <the chart's ServiceAccount>`: reads the three resources in
+/// every namespace, reads Secrets only where `credentialsNamespaces` says, and nothing
+/// of what it must not do.
+#[tokio::test]
+async fn cluster_wide_install_reads_everywhere_but_secrets_only_where_listed() -> Result<()> {
+    let s = servers();
+    let admin = s.kube_client().await?;
+    evidence_operator_tests::ensure_crds(&admin).await?;
+    let ops = unique_name("rbac-cw-ops");
+    let tenant = unique_name("rbac-cw-tenant");
+    let other = unique_name("rbac-cw-other");
+    for ns in [&ops, &tenant, &other] {
+        let (ok, _, err) = s.kubectl(&["create", "namespace", ns], None)?;
+        ensure!(ok, "{err}");
+    }
+    let release = unique_name("rbac-cw");
+    let docs = render(
+        &release,
+        &ops,
+        &format!("credentialsNamespaces={{{tenant}}}"),
+    )?;
+    let rbac: String = docs
+        .iter()
+        .filter(|d| {
+            matches!(
+                kind(d),
+                "ServiceAccount" | "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+            )
+        })
+        .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
+        .collect();
+    let (ok, out, err) = s.kubectl(&["apply", "-f", "-"], Some(&rbac))?;
+    ensure!(ok, "{out}{err}");
+    let sa = docs
+        .iter()
+        .find(|d| kind(d) == "ServiceAccount")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .context("ServiceAccount")?;
+    let who = format!("system:serviceaccount:{ops}:{sa}");
+    let can = |args: &[&str]| -> Result<bool> {
+        let mut a = vec!["auth", "can-i"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--as", &who]);
+        let (_, out, _) = s.kubectl(&a, None)?;
+        Ok(out.trim() == "yes")
+    };
+    let result = (|| -> Result<()> {
+        for (args, expected) in [
+            (vec!["list", "evidencebuckets.evidence.bwv.io", "-A"], true),
+            (
+                vec!["watch", "legalholds.evidence.bwv.io", "-n", &other],
+                true,
+            ),
+            (
+                vec!["get", "retentionpolicies.evidence.bwv.io", "-n", &other],
+                true,
+            ),
+            (
+                vec![
+                    "patch",
+                    "evidencebuckets.evidence.bwv.io",
+                    "--subresource=status",
+                    "-n",
+                    &other,
+                ],
+                true,
+            ),
+            (
+                vec!["patch", "legalholds.evidence.bwv.io", "-n", &other],
+                true,
+            ),
+            (vec!["create", "events.events.k8s.io", "-n", &other], true),
+            (vec!["get", "secrets", "-n", &tenant], true),
+            (vec!["list", "secrets", "-n", &tenant], false),
+            (vec!["get", "secrets", "-n", &other], false),
+            (vec!["get", "secrets", "-n", &ops], false),
+            (
+                vec!["delete", "evidencebuckets.evidence.bwv.io", "-n", &other],
+                false,
+            ),
+            (
+                vec!["patch", "evidencebuckets.evidence.bwv.io", "-n", &other],
+                false,
+            ),
+            (
+                vec!["create", "retentionpolicies.evidence.bwv.io", "-n", &other],
+                false,
+            ),
+            (
+                vec![
+                    "update",
+                    "leases.coordination.k8s.io/evidence-operator",
+                    "-n",
+                    &ops,
+                ],
+                true,
+            ),
+            (
+                vec![
+                    "update",
+                    "leases.coordination.k8s.io/kube-scheduler",
+                    "-n",
+                    &ops,
+                ],
+                false,
+            ),
+            (
+                vec!["create", "leases.coordination.k8s.io", "-n", &other],
+                false,
+            ),
+            (vec!["create", "pods", "-n", &ops], false),
+            (
+                vec!["delete", "customresourcedefinitions.apiextensions.k8s.io"],
+                false,
+            ),
+        ] {
+            ensure!(
+                can(&args)? == expected,
+                "can-i {} should be {expected}",
+                args.join(" ")
+            );
+        }
+        Ok(())
+    })();
+    for d in docs
+        .iter()
+        .filter(|d| matches!(kind(d), "ClusterRole" | "ClusterRoleBinding"))
+    {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default();
+        let _ = s.kubectl(
+            &[
+                "delete",
+                &kind(d).to_lowercase(),
+                name,
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+    result
+}
