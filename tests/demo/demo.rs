@@ -120,7 +120,7 @@ fn clip(i: usize, now: DateTime<Utc>) -> (String, Vec<(&'static str, String)>) {
     if !category.is_empty() {
         tags.push((TAG_CATEGORY, category.to_string()));
     }
-    if category != "non-evidential" && !category.is_empty() && i % 9 == 0 {
+    if category != "non-evidential" && !category.is_empty() && i.is_multiple_of(9) {
         tags.push((TAG_CASE, CASE.to_string()));
     }
     let key = format!("{}/{camera}/clip-{i:04}.mp4", recorded.format("%Y/%m/%d"));
