@@ -337,6 +337,9 @@ pub fn check_sources(sources: &[(PathBuf, String)], opts: &Options) -> Report {
         }
         let value: serde_yaml::Value = match serde_yaml::from_str(&text) {
             Ok(v) => v,
+            // Unparseable documents matter only when they could be ours (a Helm
+            // template or another tool's file in the same repository is not).
+            Err(_) if !text.contains(GROUP) => continue,
             Err(e) => {
                 report.findings.push(Finding {
                     file: doc.file.to_path_buf(),
@@ -1052,6 +1055,8 @@ spec:
     #[test]
     fn other_groups_are_ignored_and_duplicates_flagged() {
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n";
+        let template = "{{- if .Values.x }}\nkind: ConfigMap\n{{- end }}\n";
+        assert!(run(&[("t.yaml", template)]).findings.is_empty());
         let r = run(&[
             ("a.yaml", &format!("{cm}---\n{POLICY}")),
             ("b.yaml", POLICY),
