@@ -145,6 +145,41 @@ fn bench(c: &mut Criterion) {
         summary.add(&planner.plan_clip(clip));
     }
     eprintln!("plan of the benchmark's clips: {summary}");
+    streaming_memory(&policy, &holds, now);
+}
+
+/// Resident set size of this process in KiB (Linux), if it can be read.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Plan two million clips generated one at a time (never held in memory) and report
+/// how much the resident set grew: the planner keeps nothing per clip.
+fn streaming_memory(policy: &RetentionPolicySpec, holds: &[ActiveHold], now: DateTime<Utc>) {
+    const STREAMED: usize = 2_000_000;
+    let template = clips(now);
+    let planner = Planner::new(policy, holds, now).unwrap();
+    let mut summary = PlanSummary::default();
+    let mut plan = |n: usize| {
+        for i in 0..n {
+            let mut clip = template[i % template.len()].clone();
+            clip.key = format!("streamed/{i:08}.mp4");
+            summary.add(&planner.plan_clip(black_box(&clip)));
+        }
+    };
+    plan(STREAMED / 10); // warm up the allocator
+    let before = rss_kib();
+    plan(STREAMED);
+    let after = rss_kib();
+    if let (Some(before), Some(after)) = (before, after) {
+        eprintln!(
+            "streaming: planned {} clips one at a time; resident memory {before} KiB before, {after} KiB after ({:+} KiB)",
+            summary.total(),
+            after as i64 - before as i64
+        );
+    }
 }
 
 criterion_group!(benches, bench);
