@@ -53,6 +53,16 @@ integration: ## Integration tests against real servers (started and stopped here
 .PHONY: test
 test: lint unit integration ## Everything CI runs: lint, unit tests, integration tests against real servers
 
+BENCH_CLIPS ?= 10000
+BENCH_RSS_AT ?= 100000
+BENCH_ARGS ?=
+.PHONY: bench
+bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more); results in target/bench/
+	tests/servers/install.sh minio rclone s5cmd > /dev/null
+	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- run \
+	  --clips $(BENCH_CLIPS) --rss-at $(BENCH_RSS_AT) --out target/bench \
+	  --command-line "make bench BENCH_CLIPS=$(BENCH_CLIPS) BENCH_RSS_AT=$(BENCH_RSS_AT) $(BENCH_ARGS)" $(BENCH_ARGS)
+
 .PHONY: demo
 demo: ## Local control plane + MinIO + operator, clips moving between tiers (Ctrl-C to stop)
 	tests/demo/run.sh

@@ -10,7 +10,7 @@
 //! Unix seconds) set to its recording time, so `rclone --min-age` selects by age as the
 //! operator's policy does.
 
-use aws_sdk_s3::{Client, primitives::ByteStream};
+use aws_sdk_s3::{Client, primitives::ByteStream, types::ChecksumAlgorithm};
 use chrono::{DateTime, TimeDelta, Utc};
 use evidence_operator::api::clip::{
     Clip, TAG_CAMERA, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, Tag, Tier,
@@ -146,13 +146,16 @@ pub fn dataset(scenario: Scenario, n: usize, now: DateTime<Utc>) -> Vec<SeedClip
         .collect()
 }
 
-/// Upload `clips` of `size` bytes each into `bucket`, `concurrency` at a time.
+/// Upload `clips` of `size` bytes each into `bucket`, `concurrency` at a time; with
+/// `checksum`, each upload carries its full-object SHA-256 (`x-amz-checksum-sha256`), as
+/// an uploader configured for evidence would send it.
 pub async fn seed(
     client: &Client,
     bucket: &str,
     clips: &[SeedClip],
     size: usize,
     concurrency: usize,
+    checksum: bool,
 ) -> anyhow::Result<()> {
     stream::iter(clips)
         .map(|c| async move {
@@ -170,6 +173,7 @@ pub async fn seed(
                 .body(ByteStream::from(body))
                 .tagging(c.tagging())
                 .metadata("mtime", c.recorded.timestamp().to_string())
+                .set_checksum_algorithm(checksum.then_some(ChecksumAlgorithm::Sha256))
                 .send()
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding {bucket}/{}: {e:?}", c.key))

@@ -51,6 +51,7 @@ enum Cmd {
     /// Run the whole benchmark and write the report.
     Run(RunArgs),
     /// One operator sweep of one bucket (the driver runs this as a child process).
+    #[command(args_override_self = true)]
     Operate(operate::OperateArgs),
 }
 
@@ -78,6 +79,14 @@ struct RunArgs {
     /// Clips for the planning-alone measurement (no storage).
     #[arg(long, default_value_t = 1_000_000)]
     plan_clips: usize,
+    /// Upload the clips without a SHA-256 checksum (the operator then reads each
+    /// source once to hash it on its first move).
+    #[arg(long)]
+    no_upload_checksum: bool,
+    /// Extra arguments passed to every `evidence-bench operate` child (tuning
+    /// experiments), e.g. `--operate-arg=--list-concurrency --operate-arg=64`.
+    #[arg(long = "operate-arg", allow_hyphen_values = true)]
+    operate_args: Vec<String>,
     /// Where results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -123,6 +132,7 @@ async fn run(args: RunArgs) -> Result<()> {
         policy: root.join("deploy/examples/retentionpolicy-met.yaml"),
         gnu_time: gnu_time.exists().then(|| gnu_time.to_path_buf()),
         scratch: scratch.clone(),
+        operate_args: args.operate_args.clone(),
     };
     let minio_bin = minio::tool_path(&root, "minio")?;
     let server = Minio::start(&minio_bin, &out.join("minio")).await?;
@@ -185,7 +195,18 @@ async fn measure(
                     run + 1,
                     args.runs
                 );
-                let r = one_run(server, &client, bins, scenario, n, size, tool, seq).await?;
+                let r = one_run(
+                    server,
+                    &client,
+                    bins,
+                    scenario,
+                    n,
+                    size,
+                    tool,
+                    seq,
+                    !args.no_upload_checksum,
+                )
+                .await?;
                 if large {
                     tools::empty(&client, &r.1.hot).await?;
                     tools::empty(&client, &r.1.cool).await?;
@@ -226,6 +247,7 @@ async fn measure(
             args.small_size,
             Tool::Operator,
             seq,
+            !args.no_upload_checksum,
         )
         .await?;
         if !r.correct {
@@ -246,6 +268,7 @@ async fn measure(
         versions: report::versions(&bins.rclone, &bins.s5cmd, minio_bin),
         clips: args.clips,
         runs: args.runs,
+        upload_checksum: !args.no_upload_checksum,
         datasets,
         rss,
         planning,
@@ -262,6 +285,7 @@ async fn one_run(
     size: usize,
     tool: Tool,
     seq: usize,
+    checksum: bool,
 ) -> Result<(RunResult, Buckets)> {
     let buckets = Buckets {
         hot: format!("bench-{seq:04}-hot"),
@@ -275,7 +299,7 @@ async fn one_run(
         .await?;
     let clips = data::dataset(scenario, n, Utc::now());
     let concurrency = if size > 1 << 20 { 4 } else { 64 };
-    data::seed(client, &buckets.hot, &clips, size, concurrency).await?;
+    data::seed(client, &buckets.hot, &clips, size, concurrency, checksum).await?;
     let acted: Vec<String> = clips
         .iter()
         .filter(|c| c.acted)

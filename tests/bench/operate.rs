@@ -48,6 +48,9 @@ pub struct OperateArgs {
     /// Moves in flight at once (the operator's `--move-concurrency`).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Per-object listing calls (tag reads) in flight; the store's default when unset.
+    #[arg(long)]
+    pub list_concurrency: Option<usize>,
     /// The RetentionPolicy manifest whose `spec` is used.
     #[arg(long)]
     pub policy: PathBuf,
@@ -126,7 +129,11 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         },
     )
     .await?;
-    let store = S3TierStore::new(cfg, StoreOptions::default(), metrics.clone()).await?;
+    let mut store_opts = StoreOptions::default();
+    if let Some(n) = args.list_concurrency {
+        store_opts.list_concurrency = n;
+    }
+    let store = S3TierStore::new(cfg, store_opts, metrics.clone()).await?;
     let sink = BucketAudit {
         log: &log,
         actor: Actor {

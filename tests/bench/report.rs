@@ -220,6 +220,8 @@ pub struct Report {
     pub clips: usize,
     /// Runs per tool and dataset.
     pub runs: usize,
+    /// Whether clips were uploaded with their SHA-256 (`x-amz-checksum-sha256`).
+    pub upload_checksum: bool,
     /// The datasets.
     pub datasets: Vec<Dataset>,
     /// Operator peak RSS by clip count.
@@ -249,13 +251,18 @@ impl Report {
         let _ = writeln!(s, "Command: `{}`  ", self.command);
         let _ = writeln!(
             s,
-            "Machine: {} CPUs, {}; MinIO {}, rclone {}, s5cmd {}; median of {} runs per tool.\n",
+            "Machine: {} CPUs, {}; MinIO {}, rclone {}, s5cmd {}; median of {} runs per tool; clips uploaded {} a SHA-256 checksum.\n",
             self.machine.cpus,
             self.machine.os,
             self.versions.get("minio").map_or("?", String::as_str),
             self.versions.get("rclone").map_or("?", String::as_str),
             self.versions.get("s5cmd").map_or("?", String::as_str),
-            self.runs
+            self.runs,
+            if self.upload_checksum {
+                "with"
+            } else {
+                "without"
+            }
         );
         let _ = writeln!(
             s,

@@ -72,6 +72,8 @@ pub struct Binaries {
     pub gnu_time: Option<PathBuf>,
     /// Scratch directory for key lists and configs.
     pub scratch: PathBuf,
+    /// Extra arguments for `evidence-bench operate` (e.g. `--list-concurrency 64`).
+    pub operate_args: Vec<String>,
 }
 
 /// What one tool run produced besides its wall time.
@@ -165,6 +167,7 @@ pub async fn run_tool(
             ]
             .iter()
             .map(|s| s.to_string())
+            .chain(bins.operate_args.iter().cloned())
             .collect();
             let (stdout, _) = run_cmd(bins, &bins.driver, &args, &creds).await?;
             let report: OperateReport = stdout

@@ -19,7 +19,10 @@ use crate::{
         store::client_for,
         verify,
     },
-    controller::bucket::{audit_target_for, bucket_config, reported_head},
+    controller::{
+        audit::{audit_target_for, reported_head},
+        bucket::bucket_config,
+    },
     storage::{BucketConfig, TierLocation, Tiers},
 };
 

@@ -11,6 +11,7 @@
 //! - [`status`]: pure condition helpers.
 //! - [`leader`]: Lease-based leader election.
 
+pub mod audit;
 pub mod bucket;
 pub mod leader;
 pub mod legal_hold;

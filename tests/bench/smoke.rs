@@ -1,0 +1,97 @@
+//! Smoke test of `make bench`: the driver runs end to end at a tiny N (200 clips, one
+//! run, two 1 MiB clips, planning 20,000 clips) against its own MinIO, with the real
+//! rclone and s5cmd, and writes a report whose fields are sane. Speed is not asserted:
+//! at this N the figures are dominated by process start-up.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn bench_runs_end_to_end_at_a_tiny_n_and_reports_sane_fields() {
+    let out = std::env::temp_dir().join(format!("evidence-bench-smoke-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_evidence-bench"))
+        .args(["run", "--clips", "200", "--runs", "1", "--large-clips", "2"])
+        .args([
+            "--large-size-mib",
+            "1",
+            "--plan-clips",
+            "20000",
+            "--rss-at",
+            "400",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("starting evidence-bench: {e}"));
+    assert!(status.success(), "evidence-bench failed: {status}");
+
+    let md = std::fs::read_to_string(out.join("results.md"))
+        .unwrap_or_else(|e| panic!("results.md: {e}"));
+    let json = std::fs::read_to_string(out.join("results.json"))
+        .unwrap_or_else(|e| panic!("results.json: {e}"));
+    let report: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    let datasets = report["datasets"].as_array().cloned().unwrap_or_default();
+    let jobs: Vec<(String, u64)> = datasets
+        .iter()
+        .map(|d| {
+            (
+                d["scenario"].as_str().unwrap_or_default().to_string(),
+                d["clips"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        vec![
+            ("expire".to_string(), 200),
+            ("move".to_string(), 200),
+            ("move".to_string(), 2)
+        ]
+    );
+    for d in &datasets {
+        let tools: Vec<&str> = d["tools"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t["tool"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(tools, ["operator", "rclone", "s5cmd", "ceiling"], "{d}");
+        for t in d["tools"].as_array().into_iter().flatten() {
+            let name = t["tool"].as_str().unwrap_or("?");
+            assert_eq!(
+                t["correct"], true,
+                "{name} did not act on exactly the expected clips: {t}"
+            );
+            let secs = t["median_seconds"].as_f64().unwrap_or(0.0);
+            assert!(secs > 0.0 && secs.is_finite(), "{name}: {secs}");
+            // Every tool made requests, at least one per clip acted on (a delete batch
+            // is shared, but the listing is not free); none is unbounded.
+            let per_clip = t["requests_per_acted_clip"].as_f64().unwrap_or(0.0);
+            assert!(per_clip > 0.0 && per_clip < 100.0, "{name}: {per_clip}");
+        }
+        let op = &d["tools"][0];
+        assert!(op["peak_rss_kib"].as_u64().unwrap_or(0) > 1024, "{op}");
+        let moved_or_deleted = op["runs"][0]["operator"]
+            .as_object()
+            .map(|o| o["deleted"].as_u64().unwrap_or(0) + o["moved"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
+        assert_eq!(moved_or_deleted, d["acted"].as_u64().unwrap_or(u64::MAX));
+        for (peer, ratio) in d["speedup_vs"].as_object().into_iter().flatten() {
+            let r = ratio.as_f64().unwrap_or(0.0);
+            assert!(r > 0.0 && r.is_finite(), "{peer}: {r}");
+        }
+    }
+    let rss: Vec<u64> = report["rss"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["clips"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(rss, [200, 400]);
+    assert!(
+        report["planning"]["clips_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0
+    );
+    assert!(md.contains("| goal (issue 8) |"), "{md}");
+    assert!(md.contains("operator peak RSS"), "{md}");
+    std::fs::remove_dir_all(&out).ok();
+}
