@@ -367,3 +367,34 @@ fn a_legal_hold_cannot_be_moved_to_another_bucket() -> Result<()> {
     s.kubectl(&["delete", "namespace", &ns, "--wait=false"], None)?;
     Ok(())
 }
+
+/// The README's example of the three resources is accepted as written (in a namespace
+/// of its own), so the front page cannot drift from the API.
+#[test]
+fn the_readme_example_is_accepted() -> Result<()> {
+    let s = servers();
+    install(s)?;
+    let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
+    let start = readme
+        .find("```yaml\napiVersion: evidence.bwv.io/v1alpha1\nkind: RetentionPolicy")
+        .context("the README has the resources example")?
+        + "```yaml\n".len();
+    let end = start
+        + readme[start..]
+            .find("```")
+            .context("the README example block ends")?;
+    let ns = create_namespace(s, "crds-readme")?;
+    let yaml =
+        readme[start..end].replace("namespace: bwv-westminster", &format!("namespace: {ns}"));
+    ensure!(
+        yaml.matches("kind: ").count() == 3,
+        "three resources in the example"
+    );
+    eventually("the README example is accepted", || {
+        let (ok, msg) = dry_run(s, &ns, &yaml)?;
+        if !ok && !msg.contains(REGION_POLICY_NAME) {
+            bail!("the README example was refused: {msg}");
+        }
+        Ok(ok)
+    })
+}
