@@ -40,8 +40,9 @@ unit: ## Unit and property tests (no servers)
 	$(CARGO) test --locked -p evidence-operator
 
 .PHONY: crds
-crds: ## Regenerate crds/ from the Rust types
-	$(CARGO) run --locked -q -p evidence-operator -- crds --out crds/
+crds: ## Regenerate crds/, deploy/admission/, the chart's copies and deploy/ from the Rust types
+	$(CARGO) run --locked -q -p evidence-operator -- crds --out .
+	deploy/render.sh
 
 .PHONY: integration
 integration: ## Integration tests against real servers (started and stopped here)
