@@ -87,6 +87,9 @@ struct RunArgs {
     /// experiments), e.g. `--operate-arg=--list-concurrency --operate-arg=64`.
     #[arg(long = "operate-arg", allow_hyphen_values = true)]
     operate_args: Vec<String>,
+    /// Only these tools (comma-separated: operator, rclone, s5cmd, ceiling).
+    #[arg(long, value_delimiter = ',')]
+    tools: Vec<String>,
     /// Where results go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -182,8 +185,12 @@ async fn measure(
         let mut tools: BTreeMap<Tool, Vec<RunResult>> = BTreeMap::new();
         for run in 0..args.runs {
             // Rotate the order each run so no tool always goes first.
-            let mut order = Tool::ALL.to_vec();
-            order.rotate_left(run % Tool::ALL.len());
+            let mut order: Vec<Tool> = Tool::ALL
+                .into_iter()
+                .filter(|t| args.tools.is_empty() || args.tools.iter().any(|n| n == t.as_str()))
+                .collect();
+            let len = order.len().max(1);
+            order.rotate_left(run % len);
             for tool in order {
                 seq += 1;
                 eprintln!(
