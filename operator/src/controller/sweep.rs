@@ -179,7 +179,8 @@ pub async fn sweep(
     }
     for tier in Tier::ALL {
         let mut chunks = store.list(tier).chunks(CHUNK);
-        while let Some(chunk) = chunks.next().await {
+        let mut next = chunks.next().await;
+        while let Some(chunk) = next.take() {
             let mut clips = Vec::with_capacity(chunk.len());
             for item in chunk {
                 let clip = item.map_err(|source| SweepError::List { tier, source })?;
@@ -198,7 +199,15 @@ pub async fn sweep(
                 out.interrupted = true;
                 return Ok(out);
             }
-            execute_chunk(store, planner, opts, draining, audit, clips, &mut out).await?;
+            // List the next chunk (its tag reads) while this one is acted on, so that
+            // listing and actions overlap instead of taking turns; at most two chunks are
+            // in memory.
+            let (done, following) = futures::join!(
+                execute_chunk(store, planner, opts, draining, audit, clips, &mut out),
+                chunks.next()
+            );
+            done?;
+            next = following;
         }
     }
     Ok(out)
