@@ -399,3 +399,28 @@ pub(super) async fn audit_condition(log: &AuditLog, written: Option<(u64, String
         Err(e) => Cond::unknown(AUDIT_TRAIL, "HeadUnknown", e.to_string()),
     }
 }
+
+/// The `IntegrityVerified` condition for what the integrity sweep found.
+pub(super) fn integrity_condition(found: &IntegrityFound) -> Cond {
+    if found.mismatches.is_empty() {
+        Cond::yes(
+            INTEGRITY_VERIFIED,
+            "SampleMatched",
+            format!(
+                "{} sampled clip(s) re-read; every SHA-256 matched the recorded one",
+                found.checked
+            ),
+        )
+    } else {
+        Cond::no(
+            INTEGRITY_VERIFIED,
+            "ChecksumMismatch",
+            format!(
+                "{} of {} sampled clip(s) do not match their recorded SHA-256 (kept, never deleted for this): {}",
+                found.mismatches.len(),
+                found.checked,
+                found.mismatches.join(", ")
+            ),
+        )
+    }
+}

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use super::{
     Context, Error, MANAGER, api_for,
     audit::{
-        CountingSink, INTEGRITY_VERIFIED, audit_condition, audit_skips, audit_target,
+        CountingSink, audit_condition, audit_skips, audit_target, integrity_condition,
         integrity_sweep, policy_entries,
     },
     error_policy, key_of,
@@ -378,6 +378,43 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         .checked_add(jiff_span(wait))
         .unwrap_or(Timestamp::MAX);
 
+    let audit_cond = audit_condition(&audit_log, audit_head).await;
+    let mut conds = sweep_conditions(eb, policy_name, &outcome, audit_cond);
+    conds.extend(integrity.as_ref().map(integrity_condition));
+    let sweep_status = sweep_status(&outcome, started, finished, next);
+    patch_status(&buckets, eb, &conds, Some(sweep_status)).await?;
+
+    // Each hold's count of held clips.
+    for hold in mine
+        .iter()
+        .filter(|h| h.metadata.deletion_timestamp.is_none())
+    {
+        let held = outcome.held_by.get(&hold.name_any()).copied().unwrap_or(0);
+        super::legal_hold::patch_held(
+            &holds_api,
+            hold,
+            held,
+            &format!(
+                "{held} clip(s) of EvidenceBucket {name} are under legal hold for case {}",
+                hold.spec.case_reference
+            ),
+        )
+        .await?;
+    }
+    ctx.record_sweep(&key, inputs, wait).await;
+    Ok(Swept {
+        action: Action::requeue(wait),
+        complete: outcome.failed == 0 && !outcome.interrupted,
+    })
+}
+
+/// The conditions after a sweep that ran (pure).
+fn sweep_conditions(
+    eb: &EvidenceBucket,
+    policy_name: &str,
+    outcome: &SweepOutcome,
+    audit_cond: Cond,
+) -> Vec<Cond> {
     let region_ok = Cond::yes(
         REGION_VERIFIED,
         "RegionVerified",
@@ -391,29 +428,8 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         "PolicyFound",
         format!("using RetentionPolicy {policy_name}"),
     );
-    let summary = summary_text(&outcome);
-    let audit_cond = audit_condition(&audit_log, audit_head).await;
-    let integrity_cond = integrity.as_ref().map(|i| {
-        if i.mismatches.is_empty() {
-            Cond::yes(
-                INTEGRITY_VERIFIED,
-                "SampleMatched",
-                format!("{} sampled clip(s) re-read; every SHA-256 matched the recorded one", i.checked),
-            )
-        } else {
-            Cond::no(
-                INTEGRITY_VERIFIED,
-                "ChecksumMismatch",
-                format!(
-                    "{} of {} sampled clip(s) do not match their recorded SHA-256 (kept, never deleted for this): {}",
-                    i.mismatches.len(),
-                    i.checked,
-                    i.mismatches.join(", ")
-                ),
-            )
-        }
-    });
-    let conds = if outcome.failed == 0 && !outcome.interrupted {
+    let summary = summary_text(outcome);
+    if outcome.failed == 0 && !outcome.interrupted {
         vec![
             Cond::yes(
                 READY,
@@ -444,10 +460,17 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
             policy_ok,
             audit_cond,
         ]
-    };
-    let mut conds = conds;
-    conds.extend(integrity_cond);
-    let sweep_status = json!({
+    }
+}
+
+/// The status fields a sweep reports besides the conditions (pure).
+fn sweep_status(
+    outcome: &SweepOutcome,
+    started: Timestamp,
+    finished: Timestamp,
+    next: Timestamp,
+) -> serde_json::Value {
+    json!({
         "lastSweep": {
             "startTime": started.to_string(),
             "endTime": finished.to_string(),
@@ -461,42 +484,19 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         "nextSweepTime": next.to_string(),
         "pendingReview": outcome.flagged,
         "malformed": outcome.malformed,
-        "tiers": tier_status(&outcome),
-    });
-    patch_status(&buckets, eb, &conds, Some(sweep_status)).await?;
-
-    // Each hold's count of held clips.
-    for hold in mine
-        .iter()
-        .filter(|h| h.metadata.deletion_timestamp.is_none())
-    {
-        let held = outcome.held_by.get(&hold.name_any()).copied().unwrap_or(0);
-        super::legal_hold::patch_held(
-            &holds_api,
-            hold,
-            held,
-            &format!(
-                "{held} clip(s) of EvidenceBucket {name} are under legal hold for case {}",
-                hold.spec.case_reference
-            ),
-        )
-        .await?;
-    }
-    ctx.record_sweep(&key, inputs, wait).await;
-    Ok(Swept {
-        action: Action::requeue(wait),
-        complete: outcome.failed == 0 && !outcome.interrupted,
+        "tiers": tier_status(outcome),
     })
 }
 
-/// What a sweep's plan depends on, besides storage and the clock: the bucket's spec,
-/// the policy's spec, and the holds that reference the bucket.
+/// Whether a LegalHold carries the finalizer that guarantees its clips' release.
 fn has_release_finalizer(hold: &LegalHold) -> bool {
     hold.finalizers()
         .iter()
         .any(|f| f == super::legal_hold::FINALIZER)
 }
 
+/// What a sweep's plan depends on, besides storage and the clock: the bucket's spec,
+/// the policy's spec, and the holds that reference the bucket.
 fn sweep_inputs(eb: &EvidenceBucket, policy: &RetentionPolicy, holds: &[&LegalHold]) -> String {
     let mut parts = vec![
         format!("bucket {:?}/{:?}", eb.metadata.uid, eb.metadata.generation),
