@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use evidence_operator::api::clip::{
     Clip, TAG_CAMERA, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, Tag, Tier,
 };
+use evidence_operator::storage::tagging_query;
 use futures::{StreamExt, TryStreamExt, stream};
 
 /// A small deterministic generator (SplitMix64): no dependency, same clips every run.
@@ -89,29 +90,13 @@ pub struct SeedClip {
 impl SeedClip {
     /// The S3 `Tagging` header value (query-encoded).
     pub fn tagging(&self) -> String {
-        [
+        tagging_query([
             (TAG_CATEGORY, self.category.to_string()),
             (TAG_RECORDED_AT, self.recorded.to_rfc3339()),
             (TAG_CAMERA, format!("cam-{:04}", self.camera)),
             (TAG_OFFICER, format!("{}", 100_000 + self.camera * 7)),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The clips of one scenario: `n` clips, every even one acted on.

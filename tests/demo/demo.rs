@@ -23,6 +23,7 @@ use aws_sdk_s3::{
 };
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use clap::Parser;
+use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::clip::{TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT},
     cli::{Cli, Command},
@@ -207,11 +208,7 @@ async fn seed(s3: &Client, count: usize) -> Result<()> {
     let clips = (0..count).map(|i| clip(i, now)).chain(example_clips());
     let uploaded = stream::iter(clips)
         .map(|(key, tags)| async move {
-            let tagging = tags
-                .iter()
-                .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-                .collect::<Vec<_>>()
-                .join("&");
+            let tagging = tagging_query(tags.iter().map(|(k, v)| (k, v)));
             let body = format!("synthetic body-worn video clip {key}\n").repeat(64);
             s3.put_object()
                 .bucket(BUCKET)
@@ -258,17 +255,6 @@ async fn operate(servers: &Servers, ns: &str) -> Result<()> {
         clock_offset: chrono::TimeDelta::days(2),
     };
     controller::run_with(client, *args, overrides, metrics, health, shutdown).await
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Default)]

@@ -256,3 +256,25 @@ pub fn unique_name(prefix: &str) -> String {
     name.truncate(63);
     name.trim_end_matches('-').to_string()
 }
+
+/// Poll `f` every 300 ms until it returns `Some`, or fail after `timeout` naming what was
+/// awaited and the last error seen.
+pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = std::time::Instant::now();
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}

@@ -8,7 +8,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    future::Future,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -20,6 +19,7 @@ use aws_sdk_s3::{
 };
 use chrono::{SecondsFormat, Utc};
 use clap::Parser;
+use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::{
         EvidenceBucket, LegalHold, RetentionPolicy,
@@ -37,7 +37,7 @@ use evidence_operator::{
     metrics::Metrics,
     server::Health,
 };
-use evidence_operator_tests::{Servers, servers, unique_name};
+use evidence_operator_tests::{Servers, eventually, servers, unique_name};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Namespace, Secret},
@@ -222,11 +222,7 @@ impl Tenant {
         if let Some(c) = case {
             tags.push((TAG_CASE, c.to_string()));
         }
-        let query = tags
-            .iter()
-            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let query = tagging_query(tags.iter().map(|(k, v)| (k, v)));
         self.s3
             .put_object()
             .bucket(&self.hot)
@@ -303,17 +299,6 @@ impl Tenant {
     }
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 struct Running {
     shutdown: CancellationToken,
     task: JoinHandle<Result<()>>,
@@ -362,26 +347,6 @@ async fn start_operator(ns: &str, extra: &[&str]) -> Result<Running> {
         shutdown.clone(),
     ));
     Ok(Running { shutdown, task })
-}
-
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if start.elapsed() > timeout {
-            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 fn actions_of(records: &[Record], key: &str) -> Vec<AuditAction> {

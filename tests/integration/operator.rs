@@ -9,7 +9,6 @@
 
 use std::{
     collections::BTreeSet,
-    future::Future,
     time::{Duration, Instant},
 };
 
@@ -19,6 +18,7 @@ use aws_sdk_s3::types::{
 };
 use chrono::{SecondsFormat, Utc};
 use clap::Parser;
+use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::{
         EvidenceBucket, LegalHold, RetentionPolicy,
@@ -29,7 +29,7 @@ use evidence_operator::{
     metrics::Metrics,
     server::Health,
 };
-use evidence_operator_tests::{Servers, servers, unique_name};
+use evidence_operator_tests::{Servers, eventually, servers, unique_name};
 use futures::StreamExt;
 use k8s_openapi::api::{
     coordination::v1::Lease,
@@ -203,11 +203,7 @@ impl Tenant {
     }
 
     async fn put_raw(&self, key: &str, tags: &[(String, String)]) -> Result<()> {
-        let query = tags
-            .iter()
-            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let query = tagging_query(tags.iter().map(|(k, v)| (k, v)));
         self.s3
             .put_object()
             .bucket(&self.hot)
@@ -266,17 +262,6 @@ impl Tenant {
             })
         }))
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn test_policy() -> serde_json::Value {
@@ -351,27 +336,6 @@ async fn start_operator(ns: &str, extra: &[&str]) -> Result<Running> {
         task,
         metrics,
     })
-}
-
-/// Poll `f` until it returns `Some`, or fail after `timeout` with the last state.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if start.elapsed() > timeout {
-            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

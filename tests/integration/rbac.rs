@@ -14,10 +14,9 @@
 
 use std::{
     collections::BTreeSet,
-    future::Future,
     path::{Path, PathBuf},
     process::Command as Process,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context, Result, bail, ensure};
@@ -26,6 +25,7 @@ use aws_sdk_s3::types::{
 };
 use chrono::{SecondsFormat, Utc};
 use clap::Parser;
+use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::{
         EvidenceBucket, LegalHold, RetentionPolicy,
@@ -36,7 +36,7 @@ use evidence_operator::{
     metrics::Metrics,
     server::Health,
 };
-use evidence_operator_tests::{repo_root, servers, unique_name};
+use evidence_operator_tests::{eventually, repo_root, servers, unique_name};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Namespace, Secret},
@@ -132,17 +132,6 @@ async fn client_with_token(kubeconfig: &Path, token: &str, dir: &Path) -> Result
     Ok(Client::try_from(cfg)?)
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn put_clip(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -152,15 +141,11 @@ async fn put_clip(
 ) -> Result<()> {
     let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
         .to_rfc3339_opts(SecondsFormat::Secs, true);
-    let tags = [
+    let tags = tagging_query([
         (TAG_RECORDED_AT, recorded.as_str()),
         (TAG_CAMERA, "cam-007"),
         (TAG_CATEGORY, category),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-    .collect::<Vec<_>>()
-    .join("&");
+    ]);
     s3.put_object()
         .bucket(bucket)
         .key(key)
@@ -181,26 +166,6 @@ async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeSet<String>>
         }
     }
     Ok(out)
-}
-
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if start.elapsed() > timeout {
-            bail!("timed out after {timeout:?} waiting for {what} (last error: {last_err:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 fn is_forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {

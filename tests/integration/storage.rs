@@ -20,6 +20,7 @@ use aws_sdk_s3::{
     primitives::ByteStream,
     types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
 };
+use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::clip::{Clip, META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT, Tag, Tier},
     storage::{
@@ -69,11 +70,7 @@ fn tags_for(category: &str) -> Vec<Tag> {
 impl Fixture for MinioFixture {
     async fn put(&self, tier: Tier, key: &str, data: &[u8], tags: &[Tag]) -> Result<()> {
         let loc = self.tiers.get(tier);
-        let tagging = tags
-            .iter()
-            .map(|t| format!("{}={}", enc(&t.key), enc(&t.value)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let tagging = tagging_query(tags.iter().map(|t| (&t.key, &t.value)));
         self.s3
             .put_object()
             .bucket(&loc.bucket)
@@ -119,17 +116,6 @@ impl Fixture for MinioFixture {
         }
         Ok(found)
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------

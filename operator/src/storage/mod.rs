@@ -41,7 +41,7 @@ pub use self::{
     error::{MoveStep, StorageError},
     metrics::StorageMetrics,
     region::RegionProof,
-    s3::S3TierStore,
+    s3::{S3TierStore, tagging_query},
 };
 use crate::api::clip::{Clip, Tier};
 

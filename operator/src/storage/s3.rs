@@ -190,18 +190,27 @@ fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
     s
 }
 
-/// The `x-amz-tagging` value for a tag set.
-fn tagging_header(tags: &[Tag]) -> String {
-    tags.iter()
-        .map(|t| {
+/// The `x-amz-tagging` value (URL query form) for key/value pairs: what `PutObject`'s
+/// `tagging` parameter takes. Tests and tools that upload clips use it too.
+pub fn tagging_query<K: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> String {
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
             format!(
                 "{}={}",
-                url_encode(&t.key, false),
-                url_encode(&t.value, false)
+                url_encode(k.as_ref(), false),
+                url_encode(v.as_ref(), false)
             )
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The `x-amz-tagging` value for a tag set.
+fn tagging_header(tags: &[Tag]) -> String {
+    tagging_query(tags.iter().map(|t| (&t.key, &t.value)))
 }
 
 /// A full-object SHA-256 from S3's checksum header, as hex; `None` for composite
