@@ -18,7 +18,9 @@ use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_s3::{
     Client,
     primitives::ByteStream,
-    types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
+    types::{
+        BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus, Tagging,
+    },
 };
 use evidence_operator::storage::tagging_query;
 use evidence_operator::{
@@ -503,69 +505,165 @@ async fn a_held_version_refused_by_the_server_is_reported_and_kept() -> Result<(
 }
 
 #[tokio::test]
-async fn a_corrupted_copy_fails_verification_and_the_source_stays() -> Result<()> {
+async fn listing_with_metadata_reads_the_same_clips_as_object_by_object() -> Result<()> {
+    // MinIO's listing extension must describe every clip exactly as the per-object
+    // reads do: tags (incl. awkward characters and tags changed after upload), the
+    // recorded checksum, and the legal hold, on and off, in every tier.
     let s = setup(Layout::Separate, StoreOptions::default()).await?;
-    let data = seed_one(&s.fx, "corrupt.mp4", 5000).await?;
-    let clip = listed(&s.store, Tier::Hot, "corrupt.mp4").await?;
-    let s3 = s.fx.s3.clone();
-    let corrupt: FaultHook = Arc::new(move |ctx: StepContext| {
-        let s3 = s3.clone();
-        async move {
-            if ctx.step == MoveStep::Copied {
-                // Same size, one byte different, metadata copied: only content differs.
-                let head = s3
-                    .head_object()
-                    .bucket(&ctx.dst_bucket)
-                    .key(&ctx.dst_key)
-                    .send()
-                    .await
-                    .unwrap();
-                let obj = s3
-                    .get_object()
-                    .bucket(&ctx.dst_bucket)
-                    .key(&ctx.dst_key)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut bytes = obj.body.collect().await.unwrap().into_bytes().to_vec();
-                bytes[100] ^= 0xff;
-                s3.put_object()
-                    .bucket(&ctx.dst_bucket)
-                    .key(&ctx.dst_key)
-                    .set_metadata(head.metadata().cloned())
-                    .body(ByteStream::from(bytes))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            true
-        }
-        .boxed()
-    });
-    let opts = StoreOptions {
-        fault_hook: Some(corrupt),
-        ..StoreOptions::default()
-    };
-    let store = store_with(&s.cfg, opts).await?;
-    let err = store.move_clip(&clip, Tier::Cool).await.unwrap_err();
-    ensure!(
-        matches!(err, StorageError::ChecksumMismatch { .. }),
-        "{err}"
-    );
-    ensure!(err.retryable());
-    ensure!(store.metrics().checksum_mismatches() == 1);
-    let src = s.fx.versions(Tier::Hot, "corrupt.mp4").await?;
-    ensure!(
-        src.len() == 1 && src[0].1 == sha_hex(&data),
-        "source intact"
-    );
+    let awkward = vec![
+        Tag::new(TAG_CATEGORY, "use-of-force"),
+        Tag::new("note", "a+b = c / d: e@f_g.h"),
+        Tag::new(TAG_RECORDED_AT, "2026-03-01T14:05:00Z"),
+    ];
+    s.fx.put(Tier::Hot, "a/awkward.mp4", &clip_data("aw", 300), &awkward)
+        .await?;
+    s.fx.put(Tier::Hot, "a/untagged.mp4", &clip_data("un", 300), &[])
+        .await?;
+    for k in [
+        "a/cool.mp4",
+        "a/held.mp4",
+        "a/released.mp4",
+        "a/retagged.mp4",
+    ] {
+        seed_one(&s.fx, k, 700).await?;
+    }
+    // Tags changed after upload.
+    let hot = s.cfg.tiers.get(Tier::Hot);
+    s.fx.s3
+        .put_object_tagging()
+        .bucket(&hot.bucket)
+        .key(hot.object_key("a/retagged.mp4"))
+        .tagging(
+            Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key(TAG_CATEGORY)
+                        .value("non-evidential")
+                        .build()?,
+                )
+                .build()?,
+        )
+        .send()
+        .await?;
+    let listed_hot = collect(&s.store, Tier::Hot).await?;
+    s.store
+        .move_clip(&listed_hot["a/cool.mp4"], Tier::Cool)
+        .await?;
+    for k in ["a/held.mp4", "a/released.mp4"] {
+        s.store.move_clip(&listed_hot[k], Tier::LegalHold).await?;
+    }
+    let released = listed(&s.store, Tier::LegalHold, "a/released.mp4").await?;
+    s.store.set_legal_hold(&released, false).await?;
 
-    // The next run (no corruption) detects the bad copy, recopies and completes.
-    let out = s.store.move_clip(&clip, Tier::Cool).await?;
-    ensure!(out.copied && out.source_deleted);
-    let dst = s.fx.versions(Tier::Cool, "corrupt.mp4").await?;
-    ensure!(dst.len() == 1 && dst[0].1 == sha_hex(&data));
-    ensure!(s.fx.versions(Tier::Hot, "corrupt.mp4").await?.is_empty());
+    let per_object = store_with(
+        &s.cfg,
+        StoreOptions {
+            list_metadata: false,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    for tier in Tier::ALL {
+        let extended = collect(&s.store, tier).await?;
+        let plain = collect(&per_object, tier).await?;
+        // The per-object reader reports recorded checksums only where it HEADs.
+        for (key, p) in &plain {
+            let e = extended
+                .get(key)
+                .with_context(|| format!("{tier}: {key} missing from the extended listing"))?;
+            let mut e = e.clone();
+            let mut p = p.clone();
+            if tier != Tier::LegalHold {
+                e.sha256 = None;
+            }
+            e.tags.sort_by(|a, b| a.key.cmp(&b.key));
+            p.tags.sort_by(|a, b| a.key.cmp(&b.key));
+            ensure!(e == p, "{tier}/{key}:\n extended {e:?}\n per-object {p:?}");
+        }
+        ensure!(
+            extended.len() == plain.len(),
+            "{tier}: {extended:?} vs {plain:?}"
+        );
+    }
+    let cool = listed(&s.store, Tier::Cool, "a/cool.mp4").await?;
+    ensure!(
+        cool.sha256.is_some(),
+        "the cool copy's recorded checksum is listed"
+    );
+    ensure!(
+        listed(&s.store, Tier::LegalHold, "a/held.mp4")
+            .await?
+            .legal_hold
+    );
+    ensure!(
+        !listed(&s.store, Tier::LegalHold, "a/released.mp4")
+            .await?
+            .legal_hold
+    );
+    let hot = collect(&s.store, Tier::Hot).await?;
+    let mut got = hot["a/awkward.mp4"].tags.clone();
+    let mut want = awkward.clone();
+    got.sort_by(|a, b| a.key.cmp(&b.key));
+    want.sort_by(|a, b| a.key.cmp(&b.key));
+    ensure!(got == want, "{got:?}");
+    ensure!(hot["a/retagged.mp4"].tag(TAG_CATEGORY) == Some("non-evidential"));
+    ensure!(hot["a/untagged.mp4"].tags.is_empty());
+    let m = s.store.metrics();
+    ensure!(m.objects_listed("listing") > 0 && m.objects_listed("per_object") == 0);
+    ensure!(per_object.metrics().objects_listed("listing") == 0);
+    ensure!(
+        per_object.metrics().requests("get_object_tagging", "ok") > 0,
+        "the fallback reads tags object by object"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_clip_that_no_longer_matches_its_recorded_checksum_is_never_moved() -> Result<()> {
+    // A clip whose content was altered after its SHA-256 was recorded (tampering, or
+    // corruption at rest): the copy's checksum, computed by the store while writing it,
+    // differs from the recorded one, so the source must stay and the move fail. Checked
+    // with the checksum taken from the listing (MinIO) and from a HEAD (other stores).
+    for list_metadata in [true, false] {
+        let opts = StoreOptions {
+            list_metadata,
+            ..StoreOptions::default()
+        };
+        let s = setup(Layout::Separate, opts).await?;
+        let key = "tampered.mp4";
+        let recorded = sha_hex(&clip_data("the original", 5000));
+        let data = clip_data(key, 5000);
+        let loc = s.cfg.tiers.get(Tier::Hot);
+        s.fx.s3
+            .put_object()
+            .bucket(&loc.bucket)
+            .key(loc.object_key(key))
+            .body(ByteStream::from(data.clone()))
+            .metadata(META_SHA256, &recorded)
+            .tagging(tagging_query([(TAG_CATEGORY, "murder")]))
+            .send()
+            .await?;
+        let clip = listed(&s.store, Tier::Hot, key).await?;
+        ensure!(
+            !list_metadata || clip.sha256.as_deref() == Some(recorded.as_str()),
+            "the recorded checksum is listed: {clip:?}"
+        );
+        for attempt in 0..2 {
+            let err = s.store.move_clip(&clip, Tier::Cool).await.unwrap_err();
+            ensure!(
+                matches!(&err, StorageError::ChecksumMismatch { expected, found, .. }
+                    if *expected == recorded && *found == sha_hex(&data)),
+                "list_metadata={list_metadata}, attempt {attempt}: {err}"
+            );
+            ensure!(err.retryable());
+        }
+        ensure!(s.store.metrics().checksum_mismatches() == 2);
+        let src = s.fx.versions(Tier::Hot, key).await?;
+        ensure!(
+            src.len() == 1 && src[0].1 == sha_hex(&data),
+            "list_metadata={list_metadata}: source intact: {src:?}"
+        );
+    }
     Ok(())
 }
 
@@ -635,8 +733,10 @@ async fn interrupted_moves_converge_with_exactly_one_verified_held_copy() -> Res
     )
     .await?;
     ensure!(crashing.move_clip(&clip, Tier::Cool).await.is_err());
+    // The cool bucket is unversioned: copying again over the earlier copy is cheaper
+    // than a HEAD on every move, and leaves nothing behind.
     let out = s.store.move_clip(&clip, Tier::Cool).await?;
-    ensure!(!out.copied && out.source_deleted);
+    ensure!(out.copied && out.source_deleted, "{out:?}");
     let dst = s.fx.versions(Tier::Cool, key).await?;
     ensure!(dst.len() == 1 && dst[0].1 == sha_hex(&data));
     Ok(())

@@ -220,6 +220,11 @@ pub struct StoreOptions {
     /// Also HEAD every hot/cool object while listing, to report its recorded SHA-256
     /// (one more request per clip; the legal-hold tier always does, for its hold status).
     pub list_checksums: bool,
+    /// Ask the store for each object's tags, recorded checksum and legal hold inside the
+    /// listing (MinIO's `metadata=true` extension), instead of one `GetObjectTagging`
+    /// (and, in the legal-hold tier, one `HeadObject`) per object. Stores that do not
+    /// support it ignore the parameter and are read object by object, as with `false`.
+    pub list_metadata: bool,
     /// Attempts per request (1 = no retry) on throttling and transient errors.
     pub max_attempts: u32,
     /// First backoff; doubled each retry, with full jitter in `[base/2, base]`.
@@ -244,6 +249,7 @@ impl Default for StoreOptions {
             list_concurrency: 16,
             list_page_size: 1000,
             list_checksums: false,
+            list_metadata: true,
             max_attempts: 5,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
@@ -263,6 +269,7 @@ impl fmt::Debug for StoreOptions {
             .field("list_concurrency", &self.list_concurrency)
             .field("list_page_size", &self.list_page_size)
             .field("list_checksums", &self.list_checksums)
+            .field("list_metadata", &self.list_metadata)
             .field("max_attempts", &self.max_attempts)
             .field("backoff_base", &self.backoff_base)
             .field("backoff_max", &self.backoff_max)

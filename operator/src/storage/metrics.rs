@@ -21,6 +21,7 @@ struct Inner {
     verifications: IntCounterVec,
     moves: IntCounterVec,
     deletes: IntCounterVec,
+    objects_listed: IntCounterVec,
 }
 
 /// Storage metrics; cheap to clone (shared counters).
@@ -93,6 +94,14 @@ impl StorageMetrics {
                 ),
                 &["outcome"],
             )?,
+            objects_listed: IntCounterVec::new(
+                Opts::new(
+                    "storage_objects_listed_total",
+                    "Objects listed, by where their tags and hold came from: listing (the \
+                     store's listing carried them, MinIO) or per_object (one read per object)",
+                ),
+                &["source"],
+            )?,
         })
     }
 
@@ -110,6 +119,7 @@ impl StorageMetrics {
             Box::new(inner.verifications.clone()),
             Box::new(inner.moves.clone()),
             Box::new(inner.deletes.clone()),
+            Box::new(inner.objects_listed.clone()),
         ];
         for c in all {
             registry.register(c)?;
@@ -182,6 +192,26 @@ impl StorageMetrics {
         if let Some(i) = &self.inner {
             i.deletes.with_label_values(&[outcome]).inc_by(n);
         }
+    }
+
+    pub(crate) fn listed_with_extras(&self, n: u64) {
+        if let Some(i) = &self.inner {
+            i.objects_listed.with_label_values(&["listing"]).inc_by(n);
+        }
+    }
+
+    pub(crate) fn listed_per_object(&self) {
+        if let Some(i) = &self.inner {
+            i.objects_listed.with_label_values(&["per_object"]).inc();
+        }
+    }
+
+    /// Objects whose tags and hold came with the listing (`listing`) or were read one by
+    /// one (`per_object`).
+    pub fn objects_listed(&self, source: &str) -> u64 {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.objects_listed.with_label_values(&[source]).get())
     }
 
     /// S3 requests counted by the storage layer (every attempt), all operations.

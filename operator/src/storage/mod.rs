@@ -18,6 +18,7 @@
 //! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
 //! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
 //! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
+//! | `extended` (private) | MinIO's listing extension and response headers the SDK drops |
 //! | `retry` (private) | failure classification, jittered backoff |
 //! | [`metrics`] | [`StorageMetrics`] |
 //! | [`s3`] | [`S3TierStore`] |
@@ -26,6 +27,7 @@
 
 pub mod config;
 pub mod error;
+mod extended;
 pub mod metrics;
 pub mod region;
 mod retry;

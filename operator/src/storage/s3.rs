@@ -22,22 +22,33 @@
 //!
 //! ## Move: the steps and why re-running converges
 //! 1. region proof (+ Object Lock check when the destination is the legal-hold tier);
-//! 2. HEAD the source version (refuse if it is under legal hold);
-//! 3. the expected SHA-256 (metadata, S3 full-object checksum, or a streamed hash);
-//! 4. HEAD the destination: if it already holds a copy whose recorded and actual SHA-256
-//!    equal the expected one (an interrupted earlier run), skip the copy;
+//! 2. the source version: as listed, when the listing carried its recorded checksum and
+//!    hold (MinIO's listing extension, see `extended`) and one `CopyObject` will do;
+//!    otherwise a HEAD. A source under legal hold is refused;
+//! 3. the expected SHA-256 (recorded metadata, S3 full-object checksum, or a streamed
+//!    hash);
+//! 4. where a second copy would cost more than a HEAD (multipart, or a versioned
+//!    destination, where it would leave the first behind as a noncurrent version),
+//!    HEAD the destination: if it already holds a copy whose recorded and actual
+//!    SHA-256 equal the expected one (an interrupted earlier run), skip the copy. An
+//!    unversioned destination is simply overwritten;
 //! 5. otherwise copy (`CopyObject`, or `UploadPartCopy` above the multipart threshold),
 //!    with the target storage class, the source's tags and metadata plus the checksum;
-//! 6. verify: size, recorded checksum, and the actual content checksum (S3's
-//!    `x-amz-checksum-sha256` when it is a full-object one, else the destination is read
-//!    back and hashed). A mismatch stops here: the source is never deleted;
+//! 6. verify: the full-object SHA-256 the store computed while writing the copy, from
+//!    its answer to `CopyObject` (AWS: XML body, MinIO: response header); where it gave
+//!    none, HEAD the written version (size, recorded checksum, S3 checksum) and, for
+//!    multipart copies, read it back and hash it. A mismatch stops here: the source is
+//!    never deleted;
 //! 7. into the legal-hold tier: legal hold ON for the written version;
 //! 8. delete the source **version** that was copied (so no data lingers as a
 //!    noncurrent version). For a same-key storage-class change on an unversioned
 //!    bucket the copy replaced the object and there is nothing to delete.
 //!
 //! A run stopped after any step leaves the source in place until step 8, and the
-//! re-run finds the verified destination at step 4.
+//! re-run finds the verified destination at step 4 (or copies again over it). Steady
+//! state, a move of a clip whose checksum is recorded costs two requests (copy,
+//! delete) on MinIO, plus a legal hold into the legal-hold tier; the first move of a
+//! clip one more (the HEAD that reads its checksum).
 
 use std::{
     collections::HashMap,
@@ -78,6 +89,7 @@ use super::{
     BucketConfig, DeleteFailure, DeleteReport, MoveOutcome, StepContext, StoreOptions,
     TierLocation, TierStore, Verification,
     error::{MoveStep, StorageError},
+    extended::{Capture, ExtrasIndex, ListedExtras, add_list_metadata_param, parse_listing},
     metrics::StorageMetrics,
     region::{CachedProof, RegionProof, check_endpoint, normalize_location},
     retry::{Failure, FailureKind, backoff},
@@ -138,6 +150,9 @@ struct Head {
     content_language: Option<String>,
     cache_control: Option<String>,
     legal_hold: bool,
+    /// Built from the listing, not from a HEAD: the content headers and user metadata
+    /// are unknown, so a copy keeps them with `MetadataDirective=COPY`.
+    from_listing: bool,
 }
 
 /// One object as listed.
@@ -148,6 +163,8 @@ struct Listed {
     size: u64,
     class: Option<String>,
     last_modified: DateTime<Utc>,
+    /// Tags, recorded checksum and hold, when the listing carried them (MinIO).
+    extras: Option<ListedExtras>,
 }
 
 enum Cursor {
@@ -233,6 +250,8 @@ pub struct S3TierStore {
     limits: HashMap<String, Arc<Semaphore>>,
     region: Mutex<Option<CachedProof>>,
     object_lock_until: Mutex<Option<Instant>>,
+    /// Versioning status by bucket, and when it was read.
+    versioning: Mutex<HashMap<String, (bool, Instant)>>,
 }
 
 impl std::fmt::Debug for S3TierStore {
@@ -300,6 +319,7 @@ impl S3TierStore {
             limits,
             region: Mutex::new(None),
             object_lock_until: Mutex::new(None),
+            versioning: Mutex::new(HashMap::new()),
         })
     }
 
@@ -508,6 +528,7 @@ impl S3TierStore {
             cache_control: out.cache_control().map(str::to_string),
             legal_hold: out.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On),
             metadata,
+            from_listing: false,
         }))
     }
 
@@ -677,7 +698,9 @@ impl S3TierStore {
         m
     }
 
-    /// Single-request server-side copy (up to 5 GiB). Returns the written version.
+    /// Single-request server-side copy (up to 5 GiB). Returns the written version and
+    /// the full-object SHA-256 (hex) of the copy as the store reported it in its answer
+    /// (AWS: in the XML body; MinIO: in the `x-amz-checksum-sha256` header), if it did.
     #[allow(clippy::too_many_arguments)]
     async fn copy_single(
         &self,
@@ -689,31 +712,47 @@ impl S3TierStore {
         class: &str,
         sha: &str,
         calls: &Calls,
-    ) -> Result<Option<String>, StorageError> {
+    ) -> Result<(Option<String>, Option<String>), StorageError> {
         let source = copy_source(src_bucket, src_key, src.version_id.as_deref());
         let metadata = Self::dst_metadata(src, sha);
+        let capture = Capture::headers();
         let out = self
             .send("copy_object", dst_bucket, calls, || {
-                self.client
+                let req = self
+                    .client
                     .copy_object()
                     .bucket(dst_bucket)
                     .key(dst_key)
                     .copy_source(&source)
                     .storage_class(StorageClass::from(class))
-                    .metadata_directive(MetadataDirective::Replace)
-                    .set_metadata(Some(metadata.clone()))
                     .tagging_directive(TaggingDirective::Copy)
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                    .set_content_type(src.content_type.clone())
-                    .set_content_encoding(src.content_encoding.clone())
-                    .set_content_disposition(src.content_disposition.clone())
-                    .set_content_language(src.content_language.clone())
-                    .set_cache_control(src.cache_control.clone())
-                    .send()
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256);
+                let req = if src.from_listing {
+                    // The source already records `sha` (the listing said so): keep its
+                    // metadata and content headers as they are.
+                    req.metadata_directive(MetadataDirective::Copy)
+                } else {
+                    req.metadata_directive(MetadataDirective::Replace)
+                        .set_metadata(Some(metadata.clone()))
+                        .set_content_type(src.content_type.clone())
+                        .set_content_encoding(src.content_encoding.clone())
+                        .set_content_disposition(src.content_disposition.clone())
+                        .set_content_language(src.content_language.clone())
+                        .set_cache_control(src.cache_control.clone())
+                };
+                req.customize().interceptor(capture.clone()).send()
             })
             .await
             .map_err(|f| f.into_error("copy_object", dst_bucket, Some(dst_key)))?;
-        Ok(out.version_id().map(str::to_string))
+        let raw = capture.take();
+        let reported = out
+            .copy_object_result()
+            .and_then(|r| full_object_sha256(r.checksum_sha256(), r.checksum_type()))
+            .or_else(|| {
+                let kind = raw.checksum_type.as_deref().map(ChecksumType::from);
+                full_object_sha256(raw.checksum_sha256.as_deref(), kind.as_ref())
+            });
+        Ok((out.version_id().map(str::to_string), reported))
     }
 
     /// Multipart server-side copy (`UploadPartCopy`), for objects above the threshold.
@@ -926,10 +965,65 @@ impl S3TierStore {
         Ok(())
     }
 
+    /// The source of a move as the listing described it, when that is enough to copy
+    /// and verify without a HEAD: the listing carried the clip's recorded SHA-256 (and
+    /// hold status), the copy is a single request onto another object.
+    fn listed_source(&self, clip: &Clip, same_object: bool) -> Option<Head> {
+        let sha = clip.sha256.as_ref()?;
+        if same_object || clip.size > self.opts.multipart_threshold {
+            return None;
+        }
+        Some(Head {
+            version_id: clip.version_id.clone(),
+            size: clip.size,
+            class: clip
+                .storage_class
+                .clone()
+                .unwrap_or_else(|| "STANDARD".into()),
+            sha_meta: Some(sha.clone()),
+            s3_sha256: None,
+            metadata: HashMap::new(),
+            content_type: None,
+            content_encoding: None,
+            content_disposition: None,
+            content_language: None,
+            cache_control: None,
+            legal_hold: clip.legal_hold,
+            from_listing: true,
+        })
+    }
+
+    /// Whether `bucket` has versioning enabled (or suspended), cached like the region
+    /// proof; listings refresh it.
+    async fn versioned(&self, bucket: &str, calls: &Calls) -> Result<bool, StorageError> {
+        if let Some((v, at)) = self.versioning.lock().await.get(bucket)
+            && at.elapsed() < self.opts.region_cache_ttl
+        {
+            return Ok(*v);
+        }
+        let out = self
+            .send("get_bucket_versioning", bucket, calls, || {
+                self.client.get_bucket_versioning().bucket(bucket).send()
+            })
+            .await
+            .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
+        let v = out.status().is_some();
+        self.remember_versioning(bucket, v).await;
+        Ok(v)
+    }
+
+    async fn remember_versioning(&self, bucket: &str, versioned: bool) {
+        self.versioning
+            .lock()
+            .await
+            .insert(bucket.to_string(), (versioned, Instant::now()));
+    }
+
     async fn move_inner(
         &self,
         clip: &Clip,
         to: Tier,
+        use_listing: bool,
         calls: &Calls,
     ) -> Result<MoveOutcome, StorageError> {
         let from = clip.tier;
@@ -965,11 +1059,21 @@ impl S3TierStore {
             requests: 0,
         };
 
-        // 2. The source version.
-        let Some(src_head) = self
-            .head(&src.bucket, &src_key, clip.version_id.as_deref(), calls)
-            .await?
-        else {
+        // 2. The source version: as listed, when the listing carried its recorded
+        // checksum and hold (MinIO) and a single copy will do; else a HEAD.
+        let listed = if use_listing {
+            self.listed_source(clip, same_object)
+        } else {
+            None
+        };
+        let head = match listed {
+            Some(h) => Some(h),
+            None => {
+                self.head(&src.bucket, &src_key, clip.version_id.as_deref(), calls)
+                    .await?
+            }
+        };
+        let Some(src_head) = head else {
             // Gone: an earlier run may have completed. Only a destination carrying the
             // clip's recorded checksum counts as done.
             let dst_head = self.head(&dst.bucket, &dst_key, None, calls).await?;
@@ -1020,8 +1124,17 @@ impl S3TierStore {
         }
         outcome.sha256 = expected.clone();
 
-        // 4. A verified copy already there (an interrupted earlier run)?
-        let existing = self.head(&dst.bucket, &dst_key, None, calls).await?;
+        // 4. A verified copy already there (an interrupted earlier run)? Only worth a
+        // request where copying again would cost more than a HEAD: a multipart copy, or
+        // a versioned destination (the legal-hold tier always is), where a second copy
+        // would leave the first one behind as a noncurrent version. An unversioned
+        // destination is simply overwritten with the same clip.
+        let multipart = src_head.size > self.opts.multipart_threshold;
+        let existing = if multipart || self.versioned(&dst.bucket, calls).await? {
+            self.head(&dst.bucket, &dst_key, None, calls).await?
+        } else {
+            None
+        };
         let mut verified: Option<(Option<String>, Verification)> = None;
         if let Some(d) = existing {
             let candidate = d.sha_meta.as_deref() == Some(expected.as_str())
@@ -1045,19 +1158,20 @@ impl S3TierStore {
         let (dst_version, how) = match verified {
             Some(v) => v,
             None => {
-                let multipart = src_head.size > self.opts.multipart_threshold;
-                let version = if multipart {
-                    self.copy_multipart(
-                        &src.bucket,
-                        &src_key,
-                        &src_head,
-                        &dst.bucket,
-                        &dst_key,
-                        &target_class,
-                        &expected,
-                        calls,
-                    )
-                    .await?
+                let (version, reported) = if multipart {
+                    let v = self
+                        .copy_multipart(
+                            &src.bucket,
+                            &src_key,
+                            &src_head,
+                            &dst.bucket,
+                            &dst_key,
+                            &target_class,
+                            &expected,
+                            calls,
+                        )
+                        .await?;
+                    (v, None)
                 } else {
                     self.copy_single(
                         &src.bucket,
@@ -1083,32 +1197,53 @@ impl S3TierStore {
                     version.as_deref(),
                 )
                 .await?;
-                let head = self
-                    .head(&dst.bucket, &dst_key, version.as_deref(), calls)
-                    .await?
-                    .ok_or_else(|| StorageError::NotFound {
-                        bucket: dst.bucket.clone(),
-                        key: dst_key.clone(),
-                    })?;
-                let how = self
-                    .verify(
-                        &dst.bucket,
-                        &dst_key,
-                        &head,
-                        &expected,
-                        src_head.size,
-                        calls,
-                    )
-                    .await?;
+                let how = match reported {
+                    // The store computed the copy's full-object SHA-256 while writing it
+                    // and said so in its answer: compare that, no read-back.
+                    Some(found) => {
+                        if found != expected {
+                            self.metrics.mismatch();
+                            tracing::error!(bucket = %dst.bucket, key = %dst_key, %expected, %found, "checksum mismatch; source kept");
+                            return Err(StorageError::ChecksumMismatch {
+                                bucket: dst.bucket.clone(),
+                                key: dst_key.clone(),
+                                expected: expected.clone(),
+                                found,
+                            });
+                        }
+                        self.metrics.verification(Verification::S3Checksum.as_str());
+                        (version.clone(), Verification::S3Checksum)
+                    }
+                    _ => {
+                        let head = self
+                            .head(&dst.bucket, &dst_key, version.as_deref(), calls)
+                            .await?
+                            .ok_or_else(|| StorageError::NotFound {
+                                bucket: dst.bucket.clone(),
+                                key: dst_key.clone(),
+                            })?;
+                        let how = self
+                            .verify(
+                                &dst.bucket,
+                                &dst_key,
+                                &head,
+                                &expected,
+                                src_head.size,
+                                calls,
+                            )
+                            .await?;
+                        (version.clone().or(head.version_id), how)
+                    }
+                };
                 self.step(
                     MoveStep::Verified,
                     &clip.key,
                     &dst.bucket,
                     &dst_key,
-                    version.as_deref(),
+                    how.0.as_deref(),
                 )
                 .await?;
-                (version.or(head.version_id), how)
+                how
             }
         };
         outcome.dst_version_id = dst_version.clone();
@@ -1156,6 +1291,21 @@ impl S3TierStore {
         Ok(outcome)
     }
 
+    /// The per-object extras of the listing page `capture` kept (empty when the store
+    /// sent none, or when they cannot be read: the clips are then read one by one).
+    fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
+        let Some(body) = capture.take().body else {
+            return ExtrasIndex::new();
+        };
+        match parse_listing(&body) {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "could not read the listing's metadata; reading clips one by one");
+                ExtrasIndex::new()
+            }
+        }
+    }
+
     async fn list_page(
         &self,
         loc: &TierLocation,
@@ -1171,6 +1321,7 @@ impl S3TierStore {
                     })
                     .await
                     .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
+                self.remember_versioning(bucket, v.status().is_some()).await;
                 if v.status().is_some() {
                     Cursor::Versions(None, None)
                 } else {
@@ -1181,24 +1332,36 @@ impl S3TierStore {
         };
         match cursor {
             Cursor::V2(token) => {
+                let capture = Capture::with_body();
                 let out = self
                     .send("list_objects_v2", bucket, calls, || {
-                        self.client
+                        let req = self
+                            .client
                             .list_objects_v2()
                             .bucket(bucket)
                             .prefix(&loc.prefix)
                             .max_keys(self.opts.list_page_size)
                             .set_continuation_token(token.clone())
-                            .send()
+                            .customize();
+                        let req = if self.opts.list_metadata {
+                            req.mutate_request(add_list_metadata_param)
+                                .interceptor(capture.clone())
+                        } else {
+                            req
+                        };
+                        req.send()
                     })
                     .await
                     .map_err(|f| f.into_error("list_objects_v2", bucket, None))?;
+                let mut extras = self.listing_extras(bucket, &capture);
                 let items = out
                     .contents()
                     .iter()
                     .filter_map(|o| {
+                        let key = o.key()?.to_string();
                         Some(Listed {
-                            key: o.key()?.to_string(),
+                            extras: extras.remove(&(key.clone(), None)),
+                            key,
                             version_id: None,
                             size: o.size().unwrap_or(0).max(0) as u64,
                             class: o.storage_class().map(|c| c.as_str().to_string()),
@@ -1213,28 +1376,41 @@ impl S3TierStore {
                 Ok((items, next))
             }
             Cursor::Versions(key_marker, version_marker) => {
+                let capture = Capture::with_body();
                 let out = self
                     .send("list_object_versions", bucket, calls, || {
-                        self.client
+                        let req = self
+                            .client
                             .list_object_versions()
                             .bucket(bucket)
                             .prefix(&loc.prefix)
                             .max_keys(self.opts.list_page_size)
                             .set_key_marker(key_marker.clone())
                             .set_version_id_marker(version_marker.clone())
-                            .send()
+                            .customize();
+                        let req = if self.opts.list_metadata {
+                            req.mutate_request(add_list_metadata_param)
+                                .interceptor(capture.clone())
+                        } else {
+                            req
+                        };
+                        req.send()
                     })
                     .await
                     .map_err(|f| f.into_error("list_object_versions", bucket, None))?;
+                let mut extras = self.listing_extras(bucket, &capture);
                 // Only current versions are clips; noncurrent ones and delete markers are not.
                 let items = out
                     .versions()
                     .iter()
                     .filter(|v| v.is_latest() == Some(true))
                     .filter_map(|v| {
+                        let key = v.key()?.to_string();
+                        let version_id = v.version_id().map(str::to_string);
                         Some(Listed {
-                            key: v.key()?.to_string(),
-                            version_id: v.version_id().map(str::to_string),
+                            extras: extras.remove(&(key.clone(), version_id.clone())),
+                            key,
+                            version_id,
                             size: v.size().unwrap_or(0).max(0) as u64,
                             class: v.storage_class().map(|c| c.as_str().to_string()),
                             last_modified: to_chrono(v.last_modified()),
@@ -1265,11 +1441,12 @@ impl S3TierStore {
         !shared || class.unwrap_or("STANDARD") == loc.class()
     }
 
-    /// Per-object calls of a listing. Costs: one `GetObjectTagging` per clip (the plan
-    /// needs the category and recording time); in the legal-hold tier one `HeadObject`
-    /// more (hold status and recorded checksum); in hot/cool a `HeadObject` only when
-    /// `list_checksums` is set. Plus one list request per 1,000 clips and one
-    /// `GetBucketVersioning` per listing.
+    /// Per-object calls of a listing. None when the listing carried the object's tags,
+    /// recorded checksum and hold (MinIO's `metadata=true`). Otherwise: one
+    /// `GetObjectTagging` per clip (the plan needs the category and recording time); in
+    /// the legal-hold tier one `HeadObject` more (hold status and recorded checksum); in
+    /// hot/cool a `HeadObject` only when `list_checksums` is set. Plus one list request
+    /// per 1,000 clips and one `GetBucketVersioning` per listing.
     async fn enrich(
         &self,
         tier: Tier,
@@ -1278,6 +1455,22 @@ impl S3TierStore {
     ) -> Result<Option<Clip>, StorageError> {
         let loc = self.loc(tier);
         let bucket = loc.bucket.as_str();
+        if let Some(extras) = item.extras {
+            // The listing carried everything (MinIO): no request for this clip.
+            self.metrics.listed_with_extras(1);
+            return Ok(Some(Clip {
+                key: item.key[loc.prefix.len()..].to_string(),
+                tier,
+                version_id: item.version_id,
+                size: item.size,
+                storage_class: Some(item.class.unwrap_or_else(|| "STANDARD".into())),
+                last_modified: item.last_modified,
+                tags: extras.tags,
+                sha256: extras.sha_meta,
+                legal_hold: extras.legal_hold,
+            }));
+        }
+        self.metrics.listed_per_object();
         let tags = match self
             .send("get_object_tagging", bucket, calls, || {
                 self.client
@@ -1363,7 +1556,16 @@ impl TierStore for S3TierStore {
 
     async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {
         let calls = Calls::default();
-        let result = self.move_inner(clip, to, &calls).await;
+        let mut result = self.move_inner(clip, to, true, &calls).await;
+        if matches!(result, Err(StorageError::NotFound { .. }))
+            && self
+                .listed_source(clip, self.loc(clip.tier).same_objects(self.loc(to)))
+                .is_some()
+        {
+            // The listed source is gone or changed: redo the move from a fresh HEAD,
+            // which also recognises a move an earlier run completed.
+            result = self.move_inner(clip, to, false, &calls).await;
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.category(),
