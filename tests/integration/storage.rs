@@ -619,6 +619,115 @@ async fn listing_with_metadata_reads_the_same_clips_as_object_by_object() -> Res
 }
 
 #[tokio::test]
+async fn many_moves_delete_their_sources_in_one_batch_and_a_refused_delete_keeps_the_clip()
+-> Result<()> {
+    // The hot bucket has Object Lock here, so that a legal hold placed after the listing
+    // makes exactly one source delete fail inside the batch.
+    let srv = servers();
+    let s3 = srv.s3_client();
+    let (hot, cool, lock) = (
+        unique_name("lhot"),
+        unique_name("cool"),
+        unique_name("lock"),
+    );
+    create_bucket(&s3, &hot, &srv.s3_region, true).await?;
+    create_bucket(&s3, &cool, &srv.s3_region, false).await?;
+    create_bucket(&s3, &lock, &srv.s3_region, true).await?;
+    let tiers = Tiers {
+        hot: TierLocation::bucket(&hot),
+        cool: TierLocation::bucket(&cool),
+        legal_hold: TierLocation::bucket(&lock),
+    };
+    let cfg = config(tiers.clone(), &srv.s3_endpoint);
+    let fx = MinioFixture {
+        s3: s3.clone(),
+        tiers,
+    };
+    let store = store_with(&cfg, StoreOptions::default()).await?;
+    let n = 30;
+    // Uploaded with the SHA-256 recorded (as an uploader that hashes at ingest does, or
+    // as a clip moved before carries it), so the listing alone describes each move's
+    // source and the hold placed below is seen only by the source delete.
+    for i in 0..n {
+        let data = clip_data(&i.to_string(), 2048);
+        s3.put_object()
+            .bucket(&hot)
+            .key(format!("b/{i:02}.mp4"))
+            .metadata(META_SHA256, sha_hex(&data))
+            .tagging(tagging_query([(TAG_CATEGORY, "theft")]))
+            .body(ByteStream::from(data))
+            .send()
+            .await?;
+    }
+    let mut clips: Vec<Clip> = collect(&store, Tier::Hot).await?.into_values().collect();
+    clips.sort_by(|a, b| a.key.cmp(&b.key));
+    ensure!(clips.len() == n);
+    // Held after it was listed: the listing (and so the plan) does not know.
+    s3.put_object_legal_hold()
+        .bucket(&hot)
+        .key("b/07.mp4")
+        .set_version_id(clips[7].version_id.clone())
+        .legal_hold(
+            aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await?;
+
+    // Cancelled before it starts: nothing moves.
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+    let none = store.move_clips(&clips, Tier::Cool, 8, &stopped).await;
+    ensure!(none.iter().all(Option::is_none) && collect(&store, Tier::Cool).await?.is_empty());
+
+    store.verify_region().await?; // proven once per store, not per move
+    let m = store.metrics();
+    let deletes_before = m.requests("delete_objects", "ok") + m.requests("delete_object", "ok");
+    let results = store
+        .move_clips(
+            &clips,
+            Tier::Cool,
+            8,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+    ensure!(results.len() == n);
+    for (clip, r) in clips.iter().zip(&results) {
+        let r = r.as_ref().context("started")?;
+        if clip.key == "b/07.mp4" {
+            ensure!(r.is_err(), "the held source's move fails: {r:?}");
+        } else {
+            let out = r
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", clip.key))?;
+            ensure!(out.copied && out.source_deleted, "{out:?}");
+            ensure!(
+                out.requests == 1 && out.verification == Verification::S3Checksum,
+                "one copy, verified from its answer; the delete is shared: {out:?}"
+            );
+        }
+    }
+    let deletes =
+        m.requests("delete_objects", "ok") + m.requests("delete_object", "ok") - deletes_before;
+    ensure!(
+        deletes == 1,
+        "one DeleteObjects for {n} sources, got {deletes}"
+    );
+    // Every clip is somewhere; the held one in both tiers, intact.
+    let hot_left = collect(&store, Tier::Hot).await?;
+    let cooled = collect(&store, Tier::Cool).await?;
+    ensure!(
+        hot_left.keys().collect::<Vec<_>>() == vec!["b/07.mp4"],
+        "{hot_left:?}"
+    );
+    ensure!(cooled.len() == n, "{}", cooled.len());
+    let held = fx.versions(Tier::Hot, "b/07.mp4").await?;
+    ensure!(held.len() == 1 && held[0].2 && held[0].1 == sha_hex(&clip_data("7", 2048)));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_clip_that_no_longer_matches_its_recorded_checksum_is_never_moved() -> Result<()> {
     // A clip whose content was altered after its SHA-256 was recorded (tampering, or
     // corruption at rest): the copy's checksum, computed by the store while writing it,

@@ -286,14 +286,44 @@ async fn execute_chunk(
         out.interrupted = true;
     }
 
-    let results: Vec<(Clip, Decision, Done)> = stream::iter(work)
+    // Moves go to the store in two groups (to cool, to legal hold), so that it can delete
+    // the sources of verified copies in batches; holds and releases one by one.
+    let (mut to_cool, mut to_hold, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    for (clip, decision) in work {
+        match decision.action {
+            Action::MoveToCool => to_cool.push((clip, decision)),
+            Action::MoveToLegalHold => to_hold.push((clip, decision)),
+            _ => others.push((clip, decision)),
+        }
+    }
+    let moves = |group: Vec<(Clip, Decision)>, to: Tier| async move {
+        if group.is_empty() {
+            return Vec::new();
+        }
+        let clips: Vec<Clip> = group.iter().map(|(c, _)| c.clone()).collect();
+        let results = store
+            .move_clips(&clips, to, opts.concurrency.max(1), draining)
+            .await;
+        group
+            .into_iter()
+            .zip(results)
+            .filter_map(|((clip, decision), r)| {
+                r.map(|r| {
+                    let done = match r {
+                        Ok(m) => Done::Ok(Some(m)),
+                        Err(e) => Done::Failed(e),
+                    };
+                    (clip, decision, done)
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let one_by_one = stream::iter(others)
         .map(|(clip, decision)| async move {
             if draining.is_cancelled() {
                 return (clip, decision, None);
             }
             let result = match decision.action {
-                Action::MoveToCool => store.move_clip(&clip, Tier::Cool).await.map(Some),
-                Action::MoveToLegalHold => store.move_clip(&clip, Tier::LegalHold).await.map(Some),
                 Action::Hold => store.set_legal_hold(&clip, true).await.map(|()| None),
                 Action::Release => release(store, &clip).await.map(Some),
                 _ => Ok(None),
@@ -306,8 +336,13 @@ async fn execute_chunk(
         })
         .buffer_unordered(opts.concurrency.max(1))
         .filter_map(|(clip, decision, result)| async move { result.map(|r| (clip, decision, r)) })
-        .collect()
-        .await;
+        .collect::<Vec<_>>();
+    let (cooled, held, rest) = futures::join!(
+        moves(to_cool, Tier::Cool),
+        moves(to_hold, Tier::LegalHold),
+        one_by_one
+    );
+    let results = cooled.into_iter().chain(held).chain(rest);
     done.extend(results);
 
     // Record, before anything is counted as done.

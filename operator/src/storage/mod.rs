@@ -34,7 +34,11 @@ mod retry;
 pub mod s3;
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
+use futures::{
+    StreamExt,
+    stream::{self, BoxStream},
+};
+use tokio_util::sync::CancellationToken;
 
 pub use self::{
     config::{
@@ -136,6 +140,30 @@ pub trait TierStore: Send + Sync {
     /// Copy `clip` to tier `to`, verify SHA-256, then delete the source. To LegalHold: the
     /// written version gets legal hold ON before the source is deleted. Idempotent/convergent.
     async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError>;
+
+    /// Move many clips to `to`, `concurrency` at a time, each as [`TierStore::move_clip`]
+    /// does; a store may delete the sources of the verified copies together at the end
+    /// (S3: `DeleteObjects`, one request per 1,000). Once `stop` is cancelled no further
+    /// move starts; those clips get `None`. Results are in the order of `clips`.
+    async fn move_clips(
+        &self,
+        clips: &[Clip],
+        to: Tier,
+        concurrency: usize,
+        stop: &CancellationToken,
+    ) -> Vec<Option<Result<MoveOutcome, StorageError>>> {
+        stream::iter(0..clips.len())
+            .map(|i| async move {
+                if stop.is_cancelled() {
+                    None
+                } else {
+                    Some(self.move_clip(&clips[i], to).await)
+                }
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
 
     /// Set or clear the legal hold on a clip in the legal-hold tier.
     async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError>;

@@ -84,6 +84,7 @@ use futures::{
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     BucketConfig, DeleteFailure, DeleteReport, MoveOutcome, StepContext, StoreOptions,
@@ -165,6 +166,14 @@ struct Listed {
     last_modified: DateTime<Utc>,
     /// Tags, recorded checksum and hold, when the listing carried them (MinIO).
     extras: Option<ListedExtras>,
+}
+
+/// A verified move's source version, still to delete (step 8, deferred to a batch).
+#[derive(Debug, Clone)]
+struct PendingDelete {
+    bucket: String,
+    key: String,
+    version: Option<String>,
 }
 
 enum Cursor {
@@ -1024,6 +1033,7 @@ impl S3TierStore {
         clip: &Clip,
         to: Tier,
         use_listing: bool,
+        defer: Option<&mut Option<PendingDelete>>,
         calls: &Calls,
     ) -> Result<MoveOutcome, StorageError> {
         let from = clip.tier;
@@ -1263,20 +1273,34 @@ impl S3TierStore {
             .await?;
         }
 
-        // 8. Delete the copied source version, only now.
-        if same_object {
+        // 8. Delete the copied source version, only now (or hand it to the caller, who
+        // deletes the sources of many verified moves in one request).
+        let pending = if same_object {
             // The copy went onto the same key. Versioned: the listed version is now a
             // noncurrent duplicate; delete exactly it. Unversioned: it was replaced.
-            if let Some(v) = src_head.version_id.as_deref()
-                && v != "null"
-                && Some(v) != dst_version.as_deref()
-            {
-                self.delete_version(&src.bucket, &src_key, Some(v), calls)
-                    .await?;
-                outcome.source_deleted = true;
+            match src_head.version_id.as_deref() {
+                Some(v) if v != "null" && Some(v) != dst_version.as_deref() => {
+                    Some(PendingDelete {
+                        bucket: src.bucket.clone(),
+                        key: src_key.clone(),
+                        version: Some(v.to_string()),
+                    })
+                }
+                _ => None,
             }
         } else {
-            self.delete_version(&src.bucket, &src_key, src_head.version_id.as_deref(), calls)
+            Some(PendingDelete {
+                bucket: src.bucket.clone(),
+                key: src_key.clone(),
+                version: src_head.version_id.clone(),
+            })
+        };
+        if let Some(p) = pending {
+            if let Some(slot) = defer {
+                *slot = Some(p);
+                return Ok(outcome);
+            }
+            self.delete_version(&p.bucket, &p.key, p.version.as_deref(), calls)
                 .await?;
             outcome.source_deleted = true;
         }
@@ -1289,6 +1313,103 @@ impl S3TierStore {
         )
         .await?;
         Ok(outcome)
+    }
+
+    /// One move with the listing's facts, redone from a fresh HEAD if the listed source
+    /// is gone or changed (which also recognises a move an earlier run completed).
+    async fn move_one(
+        &self,
+        clip: &Clip,
+        to: Tier,
+        mut defer: Option<&mut Option<PendingDelete>>,
+        calls: &Calls,
+    ) -> Result<MoveOutcome, StorageError> {
+        let result = self
+            .move_inner(clip, to, true, defer.as_deref_mut(), calls)
+            .await;
+        let fast = self
+            .listed_source(clip, self.loc(clip.tier).same_objects(self.loc(to)))
+            .is_some();
+        match result {
+            Err(StorageError::NotFound { .. }) if fast => {
+                self.move_inner(clip, to, false, defer, calls).await
+            }
+            r => r,
+        }
+    }
+
+    /// Delete object versions of one bucket in `DeleteObjects` batches. Returns, per
+    /// item, `None` when deleted or the store's `(code, message, retryable)`.
+    async fn delete_batch(
+        &self,
+        bucket: &str,
+        items: &[(String, Option<String>)],
+        calls: &Calls,
+    ) -> Result<Vec<Option<(String, String, bool)>>, StorageError> {
+        let mut results = Vec::with_capacity(items.len());
+        for chunk in items.chunks(DELETE_BATCH) {
+            let mut objects = Vec::with_capacity(chunk.len());
+            for (key, version) in chunk {
+                objects.push(
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(version.clone())
+                        .build()
+                        .map_err(|e| StorageError::InvalidInput(e.to_string()))?,
+                );
+            }
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StorageError::InvalidInput(e.to_string()))?;
+            let res = self
+                .send("delete_objects", bucket, calls, || {
+                    self.client
+                        .delete_objects()
+                        .bucket(bucket)
+                        .delete(delete.clone())
+                        .send()
+                })
+                .await;
+            match res {
+                Ok(out) => {
+                    let mut errors: HashMap<(String, Option<String>), (String, String)> =
+                        HashMap::new();
+                    for e in out.errors() {
+                        errors.insert(
+                            (
+                                e.key().unwrap_or_default().to_string(),
+                                e.version_id().map(str::to_string),
+                            ),
+                            (
+                                e.code().unwrap_or("unknown").to_string(),
+                                e.message().unwrap_or_default().to_string(),
+                            ),
+                        );
+                    }
+                    for (key, version) in chunk {
+                        let hit = errors
+                            .get(&(key.clone(), version.clone()))
+                            .or_else(|| errors.get(&(key.clone(), None)))
+                            .or_else(|| errors.iter().find(|((k, _), _)| k == key).map(|(_, v)| v));
+                        results.push(hit.map(|(code, message)| {
+                            let retryable = super::retry::classify(code, None).retryable();
+                            (code.clone(), message.clone(), retryable)
+                        }));
+                    }
+                }
+                Err(f) => {
+                    let retryable = f.kind.retryable();
+                    results.extend(
+                        chunk
+                            .iter()
+                            .map(|_| Some((f.code.clone(), f.message.clone(), retryable))),
+                    );
+                }
+            }
+        }
+        Ok(results)
     }
 
     /// The per-object extras of the listing page `capture` kept (empty when the store
@@ -1556,16 +1677,7 @@ impl TierStore for S3TierStore {
 
     async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {
         let calls = Calls::default();
-        let mut result = self.move_inner(clip, to, true, &calls).await;
-        if matches!(result, Err(StorageError::NotFound { .. }))
-            && self
-                .listed_source(clip, self.loc(clip.tier).same_objects(self.loc(to)))
-                .is_some()
-        {
-            // The listed source is gone or changed: redo the move from a fresh HEAD,
-            // which also recognises a move an earlier run completed.
-            result = self.move_inner(clip, to, false, &calls).await;
-        }
+        let result = self.move_one(clip, to, None, &calls).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.category(),
@@ -1575,6 +1687,120 @@ impl TierStore for S3TierStore {
             o.requests = calls.get();
             o
         })
+    }
+
+    async fn move_clips(
+        &self,
+        clips: &[Clip],
+        to: Tier,
+        concurrency: usize,
+        stop: &CancellationToken,
+    ) -> Vec<Option<Result<MoveOutcome, StorageError>>> {
+        // 1-7 of every move, `concurrency` at a time; the source deletes are collected.
+        let mut staged: Vec<Option<(Result<MoveOutcome, StorageError>, Option<PendingDelete>)>> =
+            stream::iter(0..clips.len())
+                .map(|i| async move {
+                    let clip = &clips[i];
+                    if stop.is_cancelled() {
+                        return None;
+                    }
+                    let calls = Calls::default();
+                    let mut pending = None;
+                    let r = self
+                        .move_one(clip, to, Some(&mut pending), &calls)
+                        .await
+                        .map(|mut o| {
+                            o.requests = calls.get();
+                            o
+                        });
+                    Some((r, pending))
+                })
+                .buffered(concurrency.max(1))
+                .collect()
+                .await;
+
+        // 8 for all of them: the verified copies' sources, in DeleteObjects batches
+        // per bucket. A source that could not be deleted fails its move (the clip is
+        // then in both tiers until the next run completes it).
+        let mut by_bucket: HashMap<String, Vec<(usize, String, Option<String>)>> = HashMap::new();
+        for (i, s) in staged.iter_mut().enumerate() {
+            if let Some((Ok(_), pending)) = s
+                && let Some(p) = pending.take()
+            {
+                by_bucket
+                    .entry(p.bucket)
+                    .or_default()
+                    .push((i, p.key, p.version));
+            }
+        }
+        let calls = Calls::default();
+        for (bucket, items) in by_bucket {
+            let objects: Vec<(String, Option<String>)> = items
+                .iter()
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
+            let results = self.delete_batch(&bucket, &objects, &calls).await;
+            for (n, (i, key, _)) in items.into_iter().enumerate() {
+                let failure = match &results {
+                    Ok(r) => r.get(n).cloned().flatten(),
+                    Err(e) => Some((e.category().to_string(), e.to_string(), e.retryable())),
+                };
+                let Some(Some((Ok(outcome), _))) = staged.get_mut(i) else {
+                    continue;
+                };
+                match failure {
+                    None => {
+                        outcome.source_deleted = true;
+                        let hook = self
+                            .step(
+                                MoveStep::SourceDeleted,
+                                &outcome.key,
+                                &self.loc(to).bucket,
+                                &self.loc(to).object_key(&outcome.key),
+                                outcome.dst_version_id.as_deref(),
+                            )
+                            .await;
+                        if let Err(e) = hook
+                            && let Some(Some((r, _))) = staged.get_mut(i)
+                        {
+                            *r = Err(e);
+                        }
+                    }
+                    Some((code, message, retryable)) => {
+                        let err = Failure {
+                            kind: if retryable {
+                                FailureKind::Transient
+                            } else {
+                                super::retry::classify(&code, None)
+                            },
+                            code,
+                            message,
+                            attempts: 1,
+                            bucket_region: None,
+                        }
+                        .into_error("delete_objects", &bucket, Some(&key));
+                        if let Some(Some((r, _))) = staged.get_mut(i) {
+                            *r = Err(err);
+                        }
+                    }
+                }
+            }
+        }
+        staged
+            .into_iter()
+            .map(|s| {
+                s.map(|(r, _)| {
+                    self.metrics.moved(
+                        to.as_str(),
+                        match &r {
+                            Ok(_) => "ok",
+                            Err(e) => e.category(),
+                        },
+                    );
+                    r
+                })
+            })
+            .collect()
     }
 
     async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError> {
