@@ -13,10 +13,11 @@
 use aws_sdk_s3::{Client, primitives::ByteStream, types::ChecksumAlgorithm};
 use chrono::{DateTime, TimeDelta, Utc};
 use evidence_operator::api::clip::{
-    Clip, TAG_CAMERA, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, Tag, Tier,
+    Clip, META_SHA256, TAG_CAMERA, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, Tag, Tier,
 };
 use evidence_operator::storage::tagging_query;
 use futures::{StreamExt, TryStreamExt, stream};
+use sha2::{Digest, Sha256};
 
 /// A small deterministic generator (SplitMix64): no dependency, same clips every run.
 #[derive(Debug, Clone)]
@@ -133,7 +134,9 @@ pub fn dataset(scenario: Scenario, n: usize, now: DateTime<Utc>) -> Vec<SeedClip
 
 /// Upload `clips` of `size` bytes each into `bucket`, `concurrency` at a time; with
 /// `checksum`, each upload carries its full-object SHA-256 (`x-amz-checksum-sha256`), as
-/// an uploader configured for evidence would send it.
+/// an uploader configured for evidence would send it; with `record`, the SHA-256 is also
+/// recorded in the `evidence-sha256` user metadata (an uploader that hashes at ingest),
+/// so that the operator needs no read of the clip before its first move.
 pub async fn seed(
     client: &Client,
     bucket: &str,
@@ -141,6 +144,7 @@ pub async fn seed(
     size: usize,
     concurrency: usize,
     checksum: bool,
+    record: bool,
 ) -> anyhow::Result<()> {
     stream::iter(clips)
         .map(|c| async move {
@@ -151,13 +155,19 @@ pub async fn seed(
                 body.extend_from_slice(&rng.next_u64().to_le_bytes());
             }
             body.truncate(size);
+            let recorded = record.then(|| format!("{:x}", Sha256::digest(&body)));
             client
                 .put_object()
                 .bucket(bucket)
                 .key(&c.key)
                 .body(ByteStream::from(body))
                 .tagging(c.tagging())
-                .metadata("mtime", c.recorded.timestamp().to_string())
+                .set_metadata(Some(
+                    [("mtime".to_string(), c.recorded.timestamp().to_string())]
+                        .into_iter()
+                        .chain(recorded.map(|h| (META_SHA256.to_string(), h)))
+                        .collect(),
+                ))
                 .set_checksum_algorithm(checksum.then_some(ChecksumAlgorithm::Sha256))
                 .send()
                 .await

@@ -83,6 +83,10 @@ struct RunArgs {
     /// source once to hash it on its first move).
     #[arg(long)]
     no_upload_checksum: bool,
+    /// Also record each clip's SHA-256 in its `evidence-sha256` metadata at upload (an
+    /// uploader that hashes at ingest): the operator's first move then needs no HEAD.
+    #[arg(long)]
+    record_sha256: bool,
     /// Extra arguments passed to every `evidence-bench operate` child (tuning
     /// experiments), e.g. `--operate-arg=--list-concurrency --operate-arg=64`.
     #[arg(long = "operate-arg", allow_hyphen_values = true)]
@@ -212,6 +216,7 @@ async fn measure(
                     tool,
                     seq,
                     !args.no_upload_checksum,
+                    args.record_sha256,
                 )
                 .await?;
                 if large {
@@ -255,6 +260,7 @@ async fn measure(
             Tool::Operator,
             seq,
             !args.no_upload_checksum,
+            args.record_sha256,
         )
         .await?;
         if !r.correct {
@@ -276,6 +282,7 @@ async fn measure(
         clips: args.clips,
         runs: args.runs,
         upload_checksum: !args.no_upload_checksum,
+        upload_recorded_sha256: args.record_sha256,
         datasets,
         rss,
         planning,
@@ -293,6 +300,7 @@ async fn one_run(
     tool: Tool,
     seq: usize,
     checksum: bool,
+    record: bool,
 ) -> Result<(RunResult, Buckets)> {
     let buckets = Buckets {
         hot: format!("bench-{seq:04}-hot"),
@@ -306,7 +314,16 @@ async fn one_run(
         .await?;
     let clips = data::dataset(scenario, n, Utc::now());
     let concurrency = if size > 1 << 20 { 4 } else { 64 };
-    data::seed(client, &buckets.hot, &clips, size, concurrency, checksum).await?;
+    data::seed(
+        client,
+        &buckets.hot,
+        &clips,
+        size,
+        concurrency,
+        checksum,
+        record,
+    )
+    .await?;
     let acted: Vec<String> = clips
         .iter()
         .filter(|c| c.acted)

@@ -222,6 +222,9 @@ pub struct Report {
     pub runs: usize,
     /// Whether clips were uploaded with their SHA-256 (`x-amz-checksum-sha256`).
     pub upload_checksum: bool,
+    /// Whether the SHA-256 was also recorded in `evidence-sha256` at upload.
+    #[serde(default)]
+    pub upload_recorded_sha256: bool,
     /// The datasets.
     pub datasets: Vec<Dataset>,
     /// Operator peak RSS by clip count.
@@ -251,17 +254,18 @@ impl Report {
         let _ = writeln!(s, "Command: `{}`  ", self.command);
         let _ = writeln!(
             s,
-            "Machine: {} CPUs, {}; MinIO {}, rclone {}, s5cmd {}; median of {} runs per tool; clips uploaded {} a SHA-256 checksum.\n",
+            "Machine: {} CPUs, {}; MinIO {}, rclone {}, s5cmd {}; median of {} runs per tool; clips uploaded {}.\n",
             self.machine.cpus,
             self.machine.os,
             self.versions.get("minio").map_or("?", String::as_str),
             self.versions.get("rclone").map_or("?", String::as_str),
             self.versions.get("s5cmd").map_or("?", String::as_str),
             self.runs,
-            if self.upload_checksum {
-                "with"
-            } else {
-                "without"
+            match (self.upload_checksum, self.upload_recorded_sha256) {
+                (_, true) =>
+                    "with a SHA-256 checksum, also recorded in `evidence-sha256` (hashed at ingest)",
+                (true, false) => "with a SHA-256 checksum",
+                (false, false) => "without a SHA-256 checksum",
             }
         );
         let _ = writeln!(
