@@ -63,6 +63,7 @@ use std::{
 use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
+    client::customize::CustomizableOperation,
     config::{
         BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
         http::HttpResponse, interceptors::BeforeTransmitInterceptorContextRef, retry::RetryConfig,
@@ -154,6 +155,19 @@ struct Head {
     /// Built from the listing, not from a HEAD: the content headers and user metadata
     /// are unknown, so a copy keeps them with `MetadataDirective=COPY`.
     from_listing: bool,
+}
+
+/// One copy to make: which source version, where to, in which storage class, and the
+/// SHA-256 to record on the destination.
+#[derive(Clone, Copy)]
+struct CopyJob<'a> {
+    src_bucket: &'a str,
+    src_key: &'a str,
+    src: &'a Head,
+    dst_bucket: &'a str,
+    dst_key: &'a str,
+    class: &'a str,
+    sha: &'a str,
 }
 
 /// One object as listed.
@@ -710,49 +724,42 @@ impl S3TierStore {
     /// Single-request server-side copy (up to 5 GiB). Returns the written version and
     /// the full-object SHA-256 (hex) of the copy as the store reported it in its answer
     /// (AWS: in the XML body; MinIO: in the `x-amz-checksum-sha256` header), if it did.
-    #[allow(clippy::too_many_arguments)]
     async fn copy_single(
         &self,
-        src_bucket: &str,
-        src_key: &str,
-        src: &Head,
-        dst_bucket: &str,
-        dst_key: &str,
-        class: &str,
-        sha: &str,
+        job: &CopyJob<'_>,
         calls: &Calls,
     ) -> Result<(Option<String>, Option<String>), StorageError> {
-        let source = copy_source(src_bucket, src_key, src.version_id.as_deref());
-        let metadata = Self::dst_metadata(src, sha);
+        let source = copy_source(job.src_bucket, job.src_key, job.src.version_id.as_deref());
+        let metadata = Self::dst_metadata(job.src, job.sha);
         let capture = Capture::headers();
         let out = self
-            .send("copy_object", dst_bucket, calls, || {
+            .send("copy_object", job.dst_bucket, calls, || {
                 let req = self
                     .client
                     .copy_object()
-                    .bucket(dst_bucket)
-                    .key(dst_key)
+                    .bucket(job.dst_bucket)
+                    .key(job.dst_key)
                     .copy_source(&source)
-                    .storage_class(StorageClass::from(class))
+                    .storage_class(StorageClass::from(job.class))
                     .tagging_directive(TaggingDirective::Copy)
                     .checksum_algorithm(ChecksumAlgorithm::Sha256);
-                let req = if src.from_listing {
-                    // The source already records `sha` (the listing said so): keep its
+                let req = if job.src.from_listing {
+                    // The source already records the SHA-256 (the listing said so): keep its
                     // metadata and content headers as they are.
                     req.metadata_directive(MetadataDirective::Copy)
                 } else {
                     req.metadata_directive(MetadataDirective::Replace)
                         .set_metadata(Some(metadata.clone()))
-                        .set_content_type(src.content_type.clone())
-                        .set_content_encoding(src.content_encoding.clone())
-                        .set_content_disposition(src.content_disposition.clone())
-                        .set_content_language(src.content_language.clone())
-                        .set_cache_control(src.cache_control.clone())
+                        .set_content_type(job.src.content_type.clone())
+                        .set_content_encoding(job.src.content_encoding.clone())
+                        .set_content_disposition(job.src.content_disposition.clone())
+                        .set_content_language(job.src.content_language.clone())
+                        .set_cache_control(job.src.cache_control.clone())
                 };
                 req.customize().interceptor(capture.clone()).send()
             })
             .await
-            .map_err(|f| f.into_error("copy_object", dst_bucket, Some(dst_key)))?;
+            .map_err(|f| f.into_error("copy_object", job.dst_bucket, Some(job.dst_key)))?;
         let raw = capture.take();
         let reported = out
             .copy_object_result()
@@ -769,100 +776,94 @@ impl S3TierStore {
     /// the upload. An upload that fails is aborted (best effort); a crash leaves an
     /// incomplete upload, which the bucket's AbortIncompleteMultipartUpload lifecycle
     /// rule cleans (see docs/storage.md).
-    #[allow(clippy::too_many_arguments)]
     async fn copy_multipart(
         &self,
-        src_bucket: &str,
-        src_key: &str,
-        src: &Head,
-        dst_bucket: &str,
-        dst_key: &str,
-        class: &str,
-        sha: &str,
+        job: &CopyJob<'_>,
         calls: &Calls,
     ) -> Result<Option<String>, StorageError> {
         let tags = self
-            .send("get_object_tagging", src_bucket, calls, || {
+            .send("get_object_tagging", job.src_bucket, calls, || {
                 self.client
                     .get_object_tagging()
-                    .bucket(src_bucket)
-                    .key(src_key)
-                    .set_version_id(src.version_id.clone())
+                    .bucket(job.src_bucket)
+                    .key(job.src_key)
+                    .set_version_id(job.src.version_id.clone())
                     .send()
             })
             .await
-            .map_err(|f| f.into_error("get_object_tagging", src_bucket, Some(src_key)))?;
+            .map_err(|f| f.into_error("get_object_tagging", job.src_bucket, Some(job.src_key)))?;
         let tags: Vec<Tag> = tags
             .tag_set()
             .iter()
             .map(|t| Tag::new(t.key(), t.value()))
             .collect();
         let tagging = tagging_header(&tags);
-        let metadata = Self::dst_metadata(src, sha);
+        let metadata = Self::dst_metadata(job.src, job.sha);
         let created = self
-            .send("create_multipart_upload", dst_bucket, calls, || {
+            .send("create_multipart_upload", job.dst_bucket, calls, || {
                 self.client
                     .create_multipart_upload()
-                    .bucket(dst_bucket)
-                    .key(dst_key)
-                    .storage_class(StorageClass::from(class))
+                    .bucket(job.dst_bucket)
+                    .key(job.dst_key)
+                    .storage_class(StorageClass::from(job.class))
                     .set_metadata(Some(metadata.clone()))
                     .set_tagging((!tagging.is_empty()).then(|| tagging.clone()))
-                    .set_content_type(src.content_type.clone())
-                    .set_content_encoding(src.content_encoding.clone())
-                    .set_content_disposition(src.content_disposition.clone())
-                    .set_content_language(src.content_language.clone())
-                    .set_cache_control(src.cache_control.clone())
+                    .set_content_type(job.src.content_type.clone())
+                    .set_content_encoding(job.src.content_encoding.clone())
+                    .set_content_disposition(job.src.content_disposition.clone())
+                    .set_content_language(job.src.content_language.clone())
+                    .set_cache_control(job.src.cache_control.clone())
                     .send()
             })
             .await
-            .map_err(|f| f.into_error("create_multipart_upload", dst_bucket, Some(dst_key)))?;
+            .map_err(|f| {
+                f.into_error("create_multipart_upload", job.dst_bucket, Some(job.dst_key))
+            })?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| StorageError::Service {
                 op: "create_multipart_upload",
-                bucket: dst_bucket.to_string(),
+                bucket: job.dst_bucket.to_string(),
                 code: "NoUploadId".into(),
                 message: "the store returned no upload id".into(),
             })?
             .to_string();
-        let result = self
-            .copy_parts(
-                src_bucket, src_key, src, dst_bucket, dst_key, &upload_id, calls,
-            )
-            .await;
+        let result = self.copy_parts(job, &upload_id, calls).await;
         match result {
             Ok(version) => Ok(version),
             Err(e) => {
                 let aborted = self
-                    .send("abort_multipart_upload", dst_bucket, calls, || {
+                    .send("abort_multipart_upload", job.dst_bucket, calls, || {
                         self.client
                             .abort_multipart_upload()
-                            .bucket(dst_bucket)
-                            .key(dst_key)
+                            .bucket(job.dst_bucket)
+                            .key(job.dst_key)
                             .upload_id(&upload_id)
                             .send()
                     })
                     .await;
                 if let Err(f) = aborted {
-                    tracing::warn!(dst_bucket, dst_key, upload_id, code = %f.code, "could not abort multipart upload");
+                    tracing::warn!(job.dst_bucket, job.dst_key, upload_id, code = %f.code, "could not abort multipart upload");
                 }
                 Err(e)
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn copy_parts(
         &self,
-        src_bucket: &str,
-        src_key: &str,
-        src: &Head,
-        dst_bucket: &str,
-        dst_key: &str,
+        job: &CopyJob<'_>,
         upload_id: &str,
         calls: &Calls,
     ) -> Result<Option<String>, StorageError> {
+        let CopyJob {
+            src_bucket,
+            src_key,
+            src,
+            dst_bucket,
+            dst_key,
+            ..
+        } = *job;
         let size = src.size;
         let part_size = self
             .opts
@@ -1168,32 +1169,19 @@ impl S3TierStore {
         let (dst_version, how) = match verified {
             Some(v) => v,
             None => {
+                let job = CopyJob {
+                    src_bucket: &src.bucket,
+                    src_key: &src_key,
+                    src: &src_head,
+                    dst_bucket: &dst.bucket,
+                    dst_key: &dst_key,
+                    class: &target_class,
+                    sha: &expected,
+                };
                 let (version, reported) = if multipart {
-                    let v = self
-                        .copy_multipart(
-                            &src.bucket,
-                            &src_key,
-                            &src_head,
-                            &dst.bucket,
-                            &dst_key,
-                            &target_class,
-                            &expected,
-                            calls,
-                        )
-                        .await?;
-                    (v, None)
+                    (self.copy_multipart(&job, calls).await?, None)
                 } else {
-                    self.copy_single(
-                        &src.bucket,
-                        &src_key,
-                        &src_head,
-                        &dst.bucket,
-                        &dst_key,
-                        &target_class,
-                        &expected,
-                        calls,
-                    )
-                    .await?
+                    self.copy_single(&job, calls).await?
                 };
                 outcome.copied = true;
                 outcome.multipart = multipart;
@@ -1412,6 +1400,21 @@ impl S3TierStore {
         Ok(results)
     }
 
+    /// Ask for MinIO's listing extension (when `list_metadata` is on) and keep the raw
+    /// answer in `capture`.
+    fn ask_listing_extras<T, E, B>(
+        &self,
+        req: CustomizableOperation<T, E, B>,
+        capture: &Capture,
+    ) -> CustomizableOperation<T, E, B> {
+        if self.opts.list_metadata {
+            req.mutate_request(add_list_metadata_param)
+                .interceptor(capture.clone())
+        } else {
+            req
+        }
+    }
+
     /// The per-object extras of the listing page `capture` kept (empty when the store
     /// sent none, or when they cannot be read: the clips are then read one by one).
     fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
@@ -1464,13 +1467,7 @@ impl S3TierStore {
                             .max_keys(self.opts.list_page_size)
                             .set_continuation_token(token.clone())
                             .customize();
-                        let req = if self.opts.list_metadata {
-                            req.mutate_request(add_list_metadata_param)
-                                .interceptor(capture.clone())
-                        } else {
-                            req
-                        };
-                        req.send()
+                        self.ask_listing_extras(req, &capture).send()
                     })
                     .await
                     .map_err(|f| f.into_error("list_objects_v2", bucket, None))?;
@@ -1509,13 +1506,7 @@ impl S3TierStore {
                             .set_key_marker(key_marker.clone())
                             .set_version_id_marker(version_marker.clone())
                             .customize();
-                        let req = if self.opts.list_metadata {
-                            req.mutate_request(add_list_metadata_param)
-                                .interceptor(capture.clone())
-                        } else {
-                            req
-                        };
-                        req.send()
+                        self.ask_listing_extras(req, &capture).send()
                     })
                     .await
                     .map_err(|f| f.into_error("list_object_versions", bucket, None))?;
@@ -1562,35 +1553,15 @@ impl S3TierStore {
         !shared || class.unwrap_or("STANDARD") == loc.class()
     }
 
-    /// Per-object calls of a listing. None when the listing carried the object's tags,
-    /// recorded checksum and hold (MinIO's `metadata=true`). Otherwise: one
-    /// `GetObjectTagging` per clip (the plan needs the category and recording time); in
-    /// the legal-hold tier one `HeadObject` more (hold status and recorded checksum); in
-    /// hot/cool a `HeadObject` only when `list_checksums` is set. Plus one list request
-    /// per 1,000 clips and one `GetBucketVersioning` per listing.
-    async fn enrich(
+    /// Tags, recorded checksum and hold of one listed object, read object by object
+    /// (stores without the listing extension); `None` when it is gone.
+    async fn read_clip_facts(
         &self,
         tier: Tier,
-        item: Listed,
+        item: &Listed,
         calls: &Calls,
-    ) -> Result<Option<Clip>, StorageError> {
-        let loc = self.loc(tier);
-        let bucket = loc.bucket.as_str();
-        if let Some(extras) = item.extras {
-            // The listing carried everything (MinIO): no request for this clip.
-            self.metrics.listed_with_extras(1);
-            return Ok(Some(Clip {
-                key: item.key[loc.prefix.len()..].to_string(),
-                tier,
-                version_id: item.version_id,
-                size: item.size,
-                storage_class: Some(item.class.unwrap_or_else(|| "STANDARD".into())),
-                last_modified: item.last_modified,
-                tags: extras.tags,
-                sha256: extras.sha_meta,
-                legal_hold: extras.legal_hold,
-            }));
-        }
+    ) -> Result<Option<(Vec<Tag>, Option<String>, bool)>, StorageError> {
+        let bucket = self.loc(tier).bucket.as_str();
         self.metrics.listed_per_object();
         let tags = match self
             .send("get_object_tagging", bucket, calls, || {
@@ -1608,20 +1579,43 @@ impl S3TierStore {
                 .iter()
                 .map(|t| Tag::new(t.key(), t.value()))
                 .collect(),
-            // Deleted since it was listed: not a clip any more.
             Err(f) if f.kind == FailureKind::NotFound => return Ok(None),
             Err(f) => return Err(f.into_error("get_object_tagging", bucket, Some(&item.key))),
         };
-        let (sha256, legal_hold) = if tier == Tier::LegalHold || self.opts.list_checksums {
-            match self
+        if tier == Tier::LegalHold || self.opts.list_checksums {
+            Ok(self
                 .head(bucket, &item.key, item.version_id.as_deref(), calls)
                 .await?
-            {
-                Some(h) => (h.sha_meta, h.legal_hold),
-                None => return Ok(None),
-            }
+                .map(|h| (tags, h.sha_meta, h.legal_hold)))
         } else {
-            (None, false)
+            Ok(Some((tags, None, false)))
+        }
+    }
+
+    /// Per-object calls of a listing. None when the listing carried the object's tags,
+    /// recorded checksum and hold (MinIO's `metadata=true`). Otherwise: one
+    /// `GetObjectTagging` per clip (the plan needs the category and recording time); in
+    /// the legal-hold tier one `HeadObject` more (hold status and recorded checksum); in
+    /// hot/cool a `HeadObject` only when `list_checksums` is set. Plus one list request
+    /// per 1,000 clips and one `GetBucketVersioning` per listing.
+    async fn enrich(
+        &self,
+        tier: Tier,
+        mut item: Listed,
+        calls: &Calls,
+    ) -> Result<Option<Clip>, StorageError> {
+        let loc = self.loc(tier);
+        let (tags, sha256, legal_hold) = match item.extras.take() {
+            Some(extras) => {
+                // The listing carried everything (MinIO): no request for this clip.
+                self.metrics.listed_with_extras(1);
+                (extras.tags, extras.sha_meta, extras.legal_hold)
+            }
+            None => match self.read_clip_facts(tier, &item, calls).await? {
+                Some(facts) => facts,
+                // Deleted since it was listed: not a clip any more.
+                None => return Ok(None),
+            },
         };
         Ok(Some(Clip {
             key: item.key[loc.prefix.len()..].to_string(),
@@ -1860,74 +1854,17 @@ impl TierStore for S3TierStore {
                     sendable.push(c);
                 }
             }
-            for chunk in sendable.chunks(DELETE_BATCH) {
-                let mut objects = Vec::with_capacity(chunk.len());
-                for c in chunk {
-                    objects.push(
-                        ObjectIdentifier::builder()
-                            .key(loc.object_key(&c.key))
-                            .set_version_id(c.version_id.clone())
-                            .build()
-                            .map_err(|e| StorageError::InvalidInput(e.to_string()))?,
-                    );
-                }
-                let delete = Delete::builder()
-                    .set_objects(Some(objects))
-                    .quiet(true)
-                    .build()
-                    .map_err(|e| StorageError::InvalidInput(e.to_string()))?;
-                let res = self
-                    .send("delete_objects", bucket, &calls, || {
-                        self.client
-                            .delete_objects()
-                            .bucket(bucket)
-                            .delete(delete.clone())
-                            .send()
-                    })
-                    .await;
-                match res {
-                    Ok(out) => {
-                        let mut errors: HashMap<(String, Option<String>), (String, String)> =
-                            HashMap::new();
-                        for e in out.errors() {
-                            errors.insert(
-                                (
-                                    e.key().unwrap_or_default().to_string(),
-                                    e.version_id().map(str::to_string),
-                                ),
-                                (
-                                    e.code().unwrap_or("unknown").to_string(),
-                                    e.message().unwrap_or_default().to_string(),
-                                ),
-                            );
-                        }
-                        for c in chunk {
-                            let key = loc.object_key(&c.key);
-                            let hit = errors
-                                .get(&(key.clone(), c.version_id.clone()))
-                                .or_else(|| errors.get(&(key.clone(), None)))
-                                .or_else(|| {
-                                    errors.iter().find(|((k, _), _)| *k == key).map(|(_, v)| v)
-                                });
-                            match hit {
-                                Some((code, message)) => {
-                                    let retryable = super::retry::classify(code, None).retryable();
-                                    report
-                                        .failed
-                                        .push(fail(c, code, message.clone(), retryable));
-                                }
-                                None => report.deleted.push((*c).clone()),
-                            }
-                        }
+            let items: Vec<(String, Option<String>)> = sendable
+                .iter()
+                .map(|c| (loc.object_key(&c.key), c.version_id.clone()))
+                .collect();
+            let results = self.delete_batch(bucket, &items, &calls).await?;
+            for (c, failure) in sendable.into_iter().zip(results) {
+                match failure {
+                    Some((code, message, retryable)) => {
+                        report.failed.push(fail(c, &code, message, retryable));
                     }
-                    Err(f) => {
-                        let retryable = f.kind.retryable();
-                        for c in chunk {
-                            report
-                                .failed
-                                .push(fail(c, &f.code, f.message.clone(), retryable));
-                        }
-                    }
+                    None => report.deleted.push(c.clone()),
                 }
             }
         }
