@@ -346,6 +346,9 @@ async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
     t.put_clip("young-non-evidential.mp4", Some("non-evidential"), 5, &[])
         .await?;
     t.put_clip("uncategorised-old.mp4", None, 45, &[]).await?;
+    // Misspelt: the default rule (31 days) applies, and the status says so.
+    t.put_clip("misspelt-young.mp4", Some("use-of-forse"), 5, &[])
+        .await?;
     t.put_clip(
         "force-old.mp4",
         Some("use-of-force"),
@@ -422,8 +425,27 @@ async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
     assert_eq!(status["observedGeneration"].as_i64(), Some(1));
     assert_eq!(
         status["tiers"]["hot"]["clips"].as_u64(),
-        Some(4),
+        Some(5),
         "{status}"
+    );
+    assert!(
+        hot.contains("misspelt-young.mp4"),
+        "kept under the default rule"
+    );
+    let (known, reason, message) = t
+        .condition("unit", "CategoriesKnown")
+        .await?
+        .context("CategoriesKnown")?;
+    assert_eq!(
+        (known.as_str(), reason.as_str()),
+        ("False", "UnknownCategories")
+    );
+    // The test policy leaves non-evidential to its default rule too: both are named.
+    assert!(
+        message.starts_with("3 clip(s)")
+            && message.contains("\"use-of-forse\" (1)")
+            && message.contains("\"non-evidential\" (2)"),
+        "{message}"
     );
     assert_eq!(
         status["tiers"]["cool"]["clips"].as_u64(),

@@ -27,7 +27,9 @@ use super::{
         integrity_sweep, policy_entries,
     },
     error_policy, key_of,
-    status::{self, Cond, POLICY_RESOLVED, READY, RECONCILING, REGION_VERIFIED, STALLED},
+    status::{
+        self, CATEGORIES_KNOWN, Cond, POLICY_RESOLVED, READY, RECONCILING, REGION_VERIFIED, STALLED,
+    },
     sweep::{self, SweepAudit, SweepOptions, SweepOutcome},
 };
 use crate::{
@@ -428,6 +430,7 @@ fn sweep_conditions(
         "PolicyFound",
         format!("using RetentionPolicy {policy_name}"),
     );
+    let categories = categories_condition(policy_name, outcome);
     let summary = summary_text(outcome);
     if outcome.failed == 0 && !outcome.interrupted {
         vec![
@@ -441,6 +444,7 @@ fn sweep_conditions(
             region_ok,
             policy_ok,
             audit_cond,
+            categories,
         ]
     } else {
         let why = if outcome.interrupted {
@@ -459,8 +463,46 @@ fn sweep_conditions(
             region_ok,
             policy_ok,
             audit_cond,
+            categories,
         ]
     }
+}
+
+/// `CategoriesKnown`: whether every tagged category is one the policy names (pure).
+fn categories_condition(policy_name: &str, outcome: &SweepOutcome) -> Cond {
+    if outcome.unknown_category_clips == 0 {
+        return Cond::yes(
+            CATEGORIES_KNOWN,
+            "AllCategoriesKnown",
+            format!("every tagged category is named by RetentionPolicy {policy_name}"),
+        );
+    }
+    Cond::no(
+        CATEGORIES_KNOWN,
+        "UnknownCategories",
+        format!(
+            "{} clip(s) carry a category RetentionPolicy {policy_name} does not name, so its \
+             default rule applies to them; fix the tag or add the category: {}",
+            outcome.unknown_category_clips,
+            unknown_categories_text(outcome)
+        ),
+    )
+}
+
+fn unknown_categories_text(outcome: &SweepOutcome) -> String {
+    let mut names: Vec<String> = outcome
+        .unknown_categories
+        .iter()
+        .map(|(c, n)| format!("{c:?} ({n})"))
+        .collect();
+    let listed: u64 = outcome.unknown_categories.values().sum();
+    if listed < outcome.unknown_category_clips {
+        names.push(format!(
+            "and {} more clip(s) in other categories",
+            outcome.unknown_category_clips - listed
+        ));
+    }
+    names.join(", ")
 }
 
 /// The status fields a sweep reports besides the conditions (pure).
@@ -630,6 +672,20 @@ async fn publish_events(ctx: &Context, eb: &EvidenceBucket, o: &SweepOutcome) {
         )
         .await;
     }
+    if o.unknown_category_clips > 0 {
+        ctx.event(
+            eb,
+            EventType::Warning,
+            "UnknownCategories",
+            "Plan",
+            format!(
+                "{} clip(s) carry a category the policy does not name; the default rule applies: {}",
+                o.unknown_category_clips,
+                unknown_categories_text(o)
+            ),
+        )
+        .await;
+    }
     if o.checksum_mismatches > 0 {
         ctx.event(
             eb,
@@ -788,4 +844,32 @@ pub async fn bucket_config(
         allowed_regions: allowed_regions.to_vec(),
     };
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_categories_are_named_counted_and_capped() {
+        let mut o = SweepOutcome::default();
+        assert_eq!(categories_condition("met", &o).status, "True");
+        o.unknown_categories = (0..sweep::MAX_UNKNOWN_CATEGORIES)
+            .map(|i| (format!("cat-{i:02}"), 2))
+            .collect();
+        o.unknown_category_clips = 2 * sweep::MAX_UNKNOWN_CATEGORIES as u64 + 3;
+        let c = categories_condition("met", &o);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            ("False", "UnknownCategories")
+        );
+        assert!(c.message.starts_with("23 clip(s)"), "{}", c.message);
+        assert!(c.message.contains("\"cat-00\" (2)"), "{}", c.message);
+        assert!(
+            c.message
+                .ends_with("and 3 more clip(s) in other categories"),
+            "{}",
+            c.message
+        );
+    }
 }

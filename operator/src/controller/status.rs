@@ -17,6 +17,9 @@ pub const STALLED: &str = "Stalled";
 pub const REGION_VERIFIED: &str = "RegionVerified";
 /// Condition type: the referenced RetentionPolicy exists and is valid.
 pub const POLICY_RESOLVED: &str = "PolicyResolved";
+/// Condition type: every category tagged on a clip is named by the policy (False: some
+/// clips fall under the default rule because their category is unknown, e.g. misspelt).
+pub const CATEGORIES_KNOWN: &str = "CategoriesKnown";
 
 /// A condition to be set: type, status, reason, message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -80,13 +80,31 @@ pub struct SweepOutcome {
     pub sample: Vec<Clip>,
     /// Clips offered to the sample so far.
     seen_for_sample: u64,
+    /// Categories tagged on clips that the policy does not name (the default rule
+    /// applied), with how many clips carry each; at most [`MAX_UNKNOWN_CATEGORIES`]
+    /// names, the rest counted in `unknown_category_clips` only.
+    pub unknown_categories: BTreeMap<String, u64>,
+    /// Clips whose category the policy does not name.
+    pub unknown_category_clips: u64,
 }
+
+/// How many distinct unknown category names a sweep reports.
+pub const MAX_UNKNOWN_CATEGORIES: usize = 10;
 
 impl SweepOutcome {
     fn add(&mut self, tier: Tier, clips: i64, bytes: i64) {
         let t = self.totals.entry(tier).or_default();
         t.clips += clips;
         t.bytes += bytes;
+    }
+
+    fn unknown_category(&mut self, category: &str) {
+        self.unknown_category_clips += 1;
+        if let Some(n) = self.unknown_categories.get_mut(category) {
+            *n += 1;
+        } else if self.unknown_categories.len() < MAX_UNKNOWN_CATEGORIES {
+            self.unknown_categories.insert(category.to_string(), 1);
+        }
     }
 
     fn fail(&mut self, what: String) {
@@ -242,6 +260,9 @@ async fn execute_chunk(
     for clip in clips {
         let decision = planner.plan_clip(&clip);
         out.due(planner.next_due(&clip));
+        if let Some(c) = decision.reason.unknown_category() {
+            out.unknown_category(c);
+        }
         let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
         out.add(clip.tier, 1, size);
         match decision.action {

@@ -285,6 +285,29 @@ pub enum Reason {
     },
 }
 
+impl Reason {
+    /// The retention rule behind the decision, when one applied.
+    pub fn rule(&self) -> Option<&RuleContext> {
+        match self {
+            Reason::Retained { rule, .. }
+            | Reason::CoolAfter { rule, .. }
+            | Reason::Expired { rule, .. }
+            | Reason::SafetyFloor { rule, .. }
+            | Reason::ReviewDue { rule, .. } => Some(rule),
+            _ => None,
+        }
+    }
+
+    /// The category as tagged, when the policy does not name it and the default rule
+    /// applied (a misspelt or new category: worth telling a person).
+    pub fn unknown_category(&self) -> Option<&str> {
+        match &self.rule()?.category {
+            CategoryMatch::Default { tagged: Some(t) } => Some(t),
+            _ => None,
+        }
+    }
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

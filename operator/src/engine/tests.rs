@@ -91,6 +91,20 @@ fn met_policy_scenarios() {
             .to_string()
             .starts_with("no category (default rule)")
     );
+    assert_eq!(d.reason.unknown_category(), None, "untagged is not unknown");
+
+    // A misspelt category: the default rule, and the decision names the tag.
+    let d = plan(&clip(
+        "b2.mp4",
+        Tier::Hot,
+        "2026-01-02T12:00:00Z",
+        &[
+            (TAG_RECORDED_AT, "2026-01-02T10:00:00Z"),
+            (TAG_CATEGORY, "domestic-abuze"),
+        ],
+    ));
+    assert_eq!(d.action, Action::Delete);
+    assert_eq!(d.reason.unknown_category(), Some("domestic-abuze"));
 
     // Domestic abuse (any case), 40 days old: kept, cooled.
     let d = plan(&clip(
