@@ -25,7 +25,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_s3::{
     Client,
-    config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig},
+    config::retry::RetryConfig,
     error::{ProvideErrorMetadata, SdkError},
     primitives::ByteStream,
     types::{ChecksumAlgorithm, ObjectLockMode},
@@ -416,28 +416,12 @@ impl AuditLog {
 /// An S3 client for a bucket configuration (SDK retries on: the audit writer has no
 /// retry loop of its own besides re-sealing after a lost race).
 pub async fn client_for(cfg: &BucketConfig) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(cfg.declared_region.clone()))
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
-    if let Some(c) = &cfg.credentials {
-        loader = loader.credentials_provider(Credentials::new(
-            c.access_key_id.clone(),
-            c.secret_access_key.clone(),
-            c.session_token.clone(),
-            None,
-            "evidence-operator-audit",
-        ));
-    }
-    let sdk = loader.load().await;
-    let mut builder =
-        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style);
-    if let Some(ep) = &cfg.endpoint {
-        builder = builder.endpoint_url(ep.clone());
-    }
+    let builder = crate::storage::s3::sdk_config(
+        cfg,
+        RetryConfig::standard().with_max_attempts(4),
+        Duration::from_secs(5),
+        "evidence-operator-audit",
+    )
+    .await;
     Client::from_conf(builder.build())
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::{
     api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions},
-    controller::{self, bucket::bucket_config},
+    controller::{self, audit::audit_skips, bucket::bucket_config},
     engine::{Action, ActiveHold, Planner},
     storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
 };
@@ -265,25 +265,6 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         }
     }
     Ok(report)
-}
-
-/// The audit chain's key prefixes (relative to each tier's prefix) in tiers that share
-/// the legal-hold bucket: not clips.
-fn audit_skips(eb: &EvidenceBucket, root: &str) -> Vec<(Tier, String)> {
-    let tiers = &eb.spec.tiers;
-    [
-        (Tier::Hot, &tiers.hot),
-        (Tier::Cool, &tiers.cool),
-        (Tier::LegalHold, &tiers.legal_hold),
-    ]
-    .into_iter()
-    .filter(|(_, t)| t.bucket == tiers.legal_hold.bucket)
-    .filter_map(|(tier, t)| {
-        let prefix = t.prefix.clone().unwrap_or_default();
-        root.strip_prefix(prefix.as_str())
-            .map(|rel| (tier, rel.to_string()))
-    })
-    .collect()
 }
 
 impl PlanReport {

@@ -68,9 +68,10 @@ pub fn reported_head(eb: &EvidenceBucket) -> Option<(u64, String)> {
     Some((batch.parse().ok()?, hash.to_string()))
 }
 
-/// The key prefixes (relative to each tier's prefix) that hold audit chains, not clips.
-pub(super) fn audit_skips(eb: &EvidenceBucket, ctx: &Context) -> Vec<(Tier, String)> {
-    let root = &ctx.settings.audit_prefix;
+/// The key prefixes (relative to each tier's prefix) that hold audit chains, not clips:
+/// the audit root `root`, in every tier that shares the legal-hold bucket. The sweep and
+/// `evidence-operator plan` skip them alike.
+pub(crate) fn audit_skips(eb: &EvidenceBucket, root: &str) -> Vec<(Tier, String)> {
     let tiers = &eb.spec.tiers;
     [
         (Tier::Hot, &tiers.hot),

@@ -289,7 +289,7 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
     let started = Timestamp::now();
     let opts = SweepOptions {
         concurrency: ctx.settings.move_concurrency,
-        skip: audit_skips(eb, ctx),
+        skip: audit_skips(eb, &ctx.settings.audit_prefix),
         integrity_sample: ctx.settings.integrity_sample,
     };
     let releasing_holds: Vec<ActiveHold> = mine

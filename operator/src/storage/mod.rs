@@ -178,13 +178,13 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn s3_store_is_usable_as_a_trait_object_and_refuses_non_uk_aws_endpoints() {
-        let cfg = BucketConfig {
+    /// A one-tenant configuration against `endpoint` (no request is made by building it).
+    fn test_config(endpoint: &str, force_path_style: bool) -> BucketConfig {
+        BucketConfig {
             name: "ns/unit".into(),
             declared_region: "eu-west-2".into(),
-            endpoint: Some("https://s3.us-east-1.amazonaws.com".into()),
-            force_path_style: false,
+            endpoint: Some(endpoint.into()),
+            force_path_style,
             credentials: Some(StaticCredentials {
                 access_key_id: "a".into(),
                 secret_access_key: "s".into(),
@@ -196,7 +196,12 @@ mod tests {
                 legal_hold: TierLocation::bucket("lock"),
             },
             allowed_regions: vec!["eu-west-2".into()],
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn s3_store_is_usable_as_a_trait_object_and_refuses_non_uk_aws_endpoints() {
+        let cfg = test_config("https://s3.us-east-1.amazonaws.com", false);
         let refused = S3TierStore::new(
             cfg.clone(),
             StoreOptions::default(),
@@ -237,23 +242,7 @@ mod tests {
     #[tokio::test]
     async fn transient_failures_are_retried_a_bounded_number_of_times_then_reported() {
         // Nothing listens on port 1: every attempt is a connection failure (transient).
-        let cfg = BucketConfig {
-            name: "ns/unit".into(),
-            declared_region: "eu-west-2".into(),
-            endpoint: Some("http://127.0.0.1:1".into()),
-            force_path_style: true,
-            credentials: Some(StaticCredentials {
-                access_key_id: "a".into(),
-                secret_access_key: "s".into(),
-                session_token: None,
-            }),
-            tiers: Tiers {
-                hot: TierLocation::bucket("hot"),
-                cool: TierLocation::bucket("cool"),
-                legal_hold: TierLocation::bucket("lock"),
-            },
-            allowed_regions: vec!["eu-west-2".into()],
-        };
+        let cfg = test_config("http://127.0.0.1:1", true);
         let opts = StoreOptions {
             max_attempts: 3,
             backoff_base: std::time::Duration::from_millis(1),

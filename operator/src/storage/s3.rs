@@ -264,6 +264,41 @@ fn full_object_sha256(value: Option<&str>, kind: Option<&ChecksumType>) -> Optio
     (bytes.len() == 32).then(|| hex::encode(bytes))
 }
 
+/// The SDK configuration for a bucket configuration: its declared region, static
+/// credentials if given (else the default chain: IRSA, instance profile, env),
+/// endpoint and path style; with the caller's retry policy and connect timeout.
+pub(crate) async fn sdk_config(
+    cfg: &BucketConfig,
+    retry: RetryConfig,
+    connect_timeout: std::time::Duration,
+    app: &'static str,
+) -> aws_sdk_s3::config::Builder {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(cfg.declared_region.clone()))
+        .retry_config(retry)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(connect_timeout)
+                .build(),
+        );
+    if let Some(c) = &cfg.credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            c.access_key_id.clone(),
+            c.secret_access_key.clone(),
+            c.session_token.clone(),
+            None,
+            app,
+        ));
+    }
+    let sdk = loader.load().await;
+    let mut builder =
+        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style);
+    if let Some(ep) = &cfg.endpoint {
+        builder = builder.endpoint_url(ep.clone());
+    }
+    builder
+}
+
 /// The S3 tier store.
 pub struct S3TierStore {
     cfg: BucketConfig,
@@ -303,30 +338,14 @@ impl S3TierStore {
                 reason: "concurrency and attempts must be at least 1".into(),
             });
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(cfg.declared_region.clone()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(opts.connect_timeout)
-                    .build(),
-            );
-        if let Some(c) = &cfg.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.clone(),
-                c.session_token.clone(),
-                None,
-                "evidence-operator",
-            ));
-        }
-        let sdk = loader.load().await;
-        let mut builder = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(cfg.force_path_style)
-            .interceptor(CountHttpRequests(metrics.clone()));
-        if let Some(ep) = &cfg.endpoint {
-            builder = builder.endpoint_url(ep.clone());
-        }
+        let builder = sdk_config(
+            &cfg,
+            RetryConfig::disabled(),
+            opts.connect_timeout,
+            "evidence-operator",
+        )
+        .await
+        .interceptor(CountHttpRequests(metrics.clone()));
         let client = Client::from_conf(builder.build());
         let limits = cfg
             .tiers
