@@ -22,6 +22,9 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub mod tenant;
+pub use tenant::{DAY, Tenant};
+
 /// Where the servers are and how to reach them.
 #[derive(Debug, Clone)]
 pub struct Servers {

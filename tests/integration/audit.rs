@@ -13,17 +13,13 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_s3::{
-    primitives::ByteStream,
-    types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockRetentionMode},
-};
-use chrono::{SecondsFormat, Utc};
+use aws_sdk_s3::{primitives::ByteStream, types::ObjectLockRetentionMode};
+use chrono::Utc;
 use clap::Parser;
-use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::{
-        EvidenceBucket, LegalHold, RetentionPolicy,
-        clip::{TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT, Tier},
+        EvidenceBucket, LegalHold,
+        clip::{TAG_CASE, Tier},
     },
     audit::{
         Actor, AuditAction, AuditLog, AuditTarget, Break, ClipRef, Entry, Record, StoredObject,
@@ -37,220 +33,52 @@ use evidence_operator::{
     metrics::Metrics,
     server::Health,
 };
-use evidence_operator_tests::{Servers, eventually, servers, unique_name};
-use k8s_openapi::api::{
-    coordination::v1::Lease,
-    core::v1::{Namespace, Secret},
-};
-use kube::{
-    Api, Client,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
-};
+use evidence_operator_tests::{Tenant, eventually, servers, tenant::create_bucket, unique_name};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, api::DeleteParams};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const DAY: i64 = 24 * 3600;
 const ROOT: &str = "evidence-audit/";
 
-struct Tenant {
-    ns: String,
-    client: Client,
-    s3: aws_sdk_s3::Client,
-    hot: String,
-    cool: String,
-    lock: String,
+/// What the audit tests add to the shared tenant fixture: the policy and bucket they
+/// use, holds by case, and the `audit` subcommands run against the tenant's chain.
+trait AuditTenant {
+    async fn setup(&self) -> Result<()>;
+    async fn hold(&self, name: &str, case: &str) -> Result<()>;
+    fn source_args(&self, extra: &[&str]) -> Result<AuditCommand>;
+    async fn verify(&self) -> Result<Report>;
+    async fn show(&self, extra: &[&str]) -> Result<Report>;
+    async fn records(&self) -> Result<Vec<Record>>;
 }
 
-async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, lock: bool) -> Result<()> {
-    let mut req = s3
-        .create_bucket()
-        .bucket(bucket)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::EuWest2)
-                .build(),
-        );
-    if lock {
-        req = req.object_lock_enabled_for_bucket(true);
-    }
-    req.send()
-        .await
-        .with_context(|| format!("creating {bucket}"))?;
-    Ok(())
-}
-
-impl Tenant {
-    async fn new(prefix: &str) -> Result<Tenant> {
-        let s: &Servers = servers();
-        let client = s.kube_client().await?;
-        evidence_operator_tests::ensure_crds(&client).await?;
-        let ns = unique_name(prefix);
-        let nss: Api<Namespace> = Api::all(client.clone());
-        nss.create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({ "metadata": { "name": ns } }))?,
-        )
-        .await?;
-        let t = Tenant {
-            hot: format!("{ns}-hot"),
-            cool: format!("{ns}-cool"),
-            lock: format!("{ns}-lock"),
-            ns,
-            client,
-            s3: s.s3_client(),
-        };
-        create_bucket(&t.s3, &t.hot, false).await?;
-        create_bucket(&t.s3, &t.cool, false).await?;
-        create_bucket(&t.s3, &t.lock, true).await?;
-        let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.ns);
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": { "name": "s3" },
-                    "stringData": {
-                        "AWS_ACCESS_KEY_ID": s.s3_access_key,
-                        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
-                    }
-                }))?,
-            )
-            .await?;
-        Ok(t)
-    }
-
-    async fn apply(&self, doc: serde_json::Value) -> Result<()> {
-        let name = doc["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        match doc["kind"].as_str() {
-            Some("RetentionPolicy") => {
-                let api: Api<RetentionPolicy> = Api::namespaced(self.client.clone(), &self.ns);
-                api.patch(
-                    &name,
-                    &PatchParams::apply("tests").force(),
-                    &Patch::Apply(&doc),
-                )
-                .await?;
-            }
-            Some("EvidenceBucket") => {
-                let api: Api<EvidenceBucket> = Api::namespaced(self.client.clone(), &self.ns);
-                api.patch(
-                    &name,
-                    &PatchParams::apply("tests").force(),
-                    &Patch::Apply(&doc),
-                )
-                .await?;
-            }
-            Some("LegalHold") => {
-                let api: Api<LegalHold> = Api::namespaced(self.client.clone(), &self.ns);
-                api.patch(
-                    &name,
-                    &PatchParams::apply("tests").force(),
-                    &Patch::Apply(&doc),
-                )
-                .await?;
-            }
-            other => bail!("unexpected kind {other:?}"),
-        }
-        Ok(())
-    }
-
+impl AuditTenant for Tenant {
     async fn setup(&self) -> Result<()> {
-        self.apply(json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "RetentionPolicy",
-            "metadata": { "name": "policy" },
-            "spec": {
+        self.apply_policy(
+            "policy",
+            json!({
                 "default": { "retention": "31d", "onExpiry": "Delete" },
                 "categories": [
                     { "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" },
                 ],
                 "coolAfter": "30d",
                 "minimumAge": "24h",
-            },
-        }))
+            }),
+        )
         .await?;
-        self.apply(json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "EvidenceBucket",
-            "metadata": { "name": "unit" },
-            "spec": {
-                "region": "eu-west-2",
-                "endpoint": servers().s3_endpoint,
-                "forcePathStyle": true,
-                "credentialsSecretRef": { "name": "s3" },
-                "retentionPolicyRef": { "name": "policy" },
-                "tiers": {
-                    "hot": { "bucket": self.hot },
-                    "cool": { "bucket": self.cool },
-                    "legalHold": { "bucket": self.lock },
-                },
-                "sweepInterval": "1h",
-            }
-        }))
-        .await
+        self.apply_bucket("unit", &servers().s3_endpoint, "1h")
+            .await
     }
 
     async fn hold(&self, name: &str, case: &str) -> Result<()> {
-        self.apply(json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "LegalHold",
-            "metadata": { "name": name },
-            "spec": {
-                "bucketRef": { "name": "unit" },
-                "caseReference": case,
-                "reason": "audit integration test",
-                "selector": { "matchTags": { TAG_CASE: case } },
-            }
-        }))
+        self.apply_hold(
+            name,
+            case,
+            "audit integration test",
+            json!({ "matchTags": { TAG_CASE: case } }),
+        )
         .await
-    }
-
-    async fn put_clip(
-        &self,
-        key: &str,
-        category: &str,
-        age_days: i64,
-        case: Option<&str>,
-    ) -> Result<()> {
-        let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
-        let mut tags = vec![
-            (TAG_RECORDED_AT, recorded),
-            (TAG_CAMERA, "cam-007".to_string()),
-            (TAG_CATEGORY, category.to_string()),
-        ];
-        if let Some(c) = case {
-            tags.push((TAG_CASE, c.to_string()));
-        }
-        let query = tagging_query(tags.iter().map(|(k, v)| (k, v)));
-        self.s3
-            .put_object()
-            .bucket(&self.hot)
-            .key(key)
-            .tagging(query)
-            .body(format!("clip {key} ").repeat(200).into_bytes().into())
-            .send()
-            .await
-            .with_context(|| format!("uploading {key}"))?;
-        Ok(())
-    }
-
-    async fn keys(&self, bucket: &str) -> Result<BTreeSet<String>> {
-        let mut out = BTreeSet::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for o in page?.contents() {
-                if let Some(k) = o.key() {
-                    out.insert(k.to_string());
-                }
-            }
-        }
-        Ok(out)
     }
 
     fn source_args(&self, extra: &[&str]) -> Result<AuditCommand> {
@@ -361,12 +189,17 @@ fn actions_of(records: &[Record], key: &str) -> Vec<AuditAction> {
 async fn lifecycle_chain_verifies_and_shows_the_custody_of_a_held_and_released_clip() -> Result<()>
 {
     let t = Tenant::new("audit-life").await?;
-    t.put_clip("old-non-evidential.mp4", "non-evidential", 40, None)
+    t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
         .await?;
-    t.put_clip("force-old.mp4", "use-of-force", 60, None)
+    t.put_clip("force-old.mp4", Some("use-of-force"), 60, &[])
         .await?;
-    t.put_clip("case-clip.mp4", "use-of-force", 60, Some("CASE-42"))
-        .await?;
+    t.put_clip(
+        "case-clip.mp4",
+        Some("use-of-force"),
+        60,
+        &[(TAG_CASE, "CASE-42")],
+    )
+    .await?;
     t.setup().await?;
     let op = start_operator(&t.ns, &["--integrity-sample", "5"]).await?;
 
@@ -643,7 +476,7 @@ async fn flipping_deleting_or_swapping_audit_objects_is_detected() -> Result<()>
     let s3 = s.s3_client();
     // A test-only bucket WITHOUT Object Lock, so that the test can tamper.
     let bucket = unique_name("audit-tamper");
-    create_bucket(&s3, &bucket, false).await?;
+    create_bucket(&s3, &bucket, true, false).await?;
     let prefix = "evidence-audit/ns/unit/";
     let log = AuditLog::with_client(
         s3.clone(),
@@ -816,7 +649,7 @@ async fn flipping_deleting_or_swapping_audit_objects_is_detected() -> Result<()>
 async fn two_writers_racing_never_fork_the_chain() -> Result<()> {
     let s3 = servers().s3_client();
     let bucket = unique_name("audit-race");
-    create_bucket(&s3, &bucket, true).await?;
+    create_bucket(&s3, &bucket, true, true).await?;
     let target = AuditTarget {
         bucket: bucket.clone(),
         prefix: "evidence-audit/ns/unit/".into(),
@@ -868,7 +701,7 @@ async fn a_leader_change_mid_sweep_continues_the_chain_without_a_fork() -> Resul
     let t = Tenant::new("audit-lead").await?;
     let n = 60;
     for i in 0..n {
-        t.put_clip(&format!("kept-{i:03}.mp4"), "use-of-force", 60, None)
+        t.put_clip(&format!("kept-{i:03}.mp4"), Some("use-of-force"), 60, &[])
             .await?;
     }
     t.setup().await?;
@@ -971,7 +804,7 @@ async fn a_leader_change_mid_sweep_continues_the_chain_without_a_fork() -> Resul
 async fn measure_audit_write_and_head_discovery() -> Result<()> {
     let s3 = servers().s3_client();
     let bucket = unique_name("audit-measure");
-    create_bucket(&s3, &bucket, true).await?;
+    create_bucket(&s3, &bucket, true, true).await?;
     let target = AuditTarget {
         bucket: bucket.clone(),
         prefix: "evidence-audit/ns/unit/".into(),

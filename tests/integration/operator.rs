@@ -13,256 +13,24 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus,
-};
-use chrono::{SecondsFormat, Utc};
 use clap::Parser;
-use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::{
-        EvidenceBucket, LegalHold, RetentionPolicy,
-        clip::{TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
+        LegalHold,
+        clip::{TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
     },
     cli::{Cli, Command},
     controller::{self, Overrides},
     metrics::Metrics,
     server::Health,
 };
-use evidence_operator_tests::{Servers, eventually, servers, unique_name};
+use evidence_operator_tests::{Tenant, eventually, servers};
 use futures::StreamExt;
-use k8s_openapi::api::{
-    coordination::v1::Lease,
-    core::v1::{Namespace, Secret},
-};
-use kube::{
-    Api, Client,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
-};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, api::DeleteParams};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const DAY: i64 = 24 * 3600;
-
-/// One tenant: a namespace, three buckets, a credentials Secret.
-struct Tenant {
-    ns: String,
-    client: Client,
-    s3: aws_sdk_s3::Client,
-    hot: String,
-    cool: String,
-    lock: String,
-}
-
-impl Tenant {
-    async fn new(prefix: &str) -> Result<Tenant> {
-        Self::on(prefix, servers(), false).await
-    }
-
-    async fn on(prefix: &str, s: &Servers, non_uk: bool) -> Result<Tenant> {
-        let client = s.kube_client().await?;
-        evidence_operator_tests::ensure_crds(&client).await?;
-        let ns = unique_name(prefix);
-        let nss: Api<Namespace> = Api::all(client.clone());
-        nss.create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({ "metadata": { "name": ns } }))?,
-        )
-        .await?;
-        let s3 = if non_uk {
-            s.non_uk_s3_client()
-        } else {
-            s.s3_client()
-        };
-        let t = Tenant {
-            hot: format!("{ns}-hot"),
-            cool: format!("{ns}-cool"),
-            lock: format!("{ns}-lock"),
-            ns,
-            client,
-            s3,
-        };
-        for (bucket, lock) in [(&t.hot, false), (&t.cool, false), (&t.lock, true)] {
-            let mut req = t.s3.create_bucket().bucket(bucket);
-            if !non_uk {
-                req = req.create_bucket_configuration(
-                    CreateBucketConfiguration::builder()
-                        .location_constraint(BucketLocationConstraint::EuWest2)
-                        .build(),
-                );
-            }
-            if lock {
-                req = req.object_lock_enabled_for_bucket(true);
-            }
-            req.send()
-                .await
-                .with_context(|| format!("creating {bucket}"))?;
-        }
-        let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.ns);
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": { "name": "s3" },
-                    "stringData": {
-                        "AWS_ACCESS_KEY_ID": s.s3_access_key,
-                        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
-                    }
-                }))?,
-            )
-            .await?;
-        Ok(t)
-    }
-
-    async fn apply_policy(&self, name: &str, spec: serde_json::Value) -> Result<()> {
-        let api: Api<RetentionPolicy> = Api::namespaced(self.client.clone(), &self.ns);
-        let doc = json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "RetentionPolicy",
-            "metadata": { "name": name }, "spec": spec,
-        });
-        api.patch(
-            name,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&doc),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn apply_bucket(&self, name: &str, endpoint: &str, interval: &str) -> Result<()> {
-        let api: Api<EvidenceBucket> = Api::namespaced(self.client.clone(), &self.ns);
-        let doc = json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "EvidenceBucket",
-            "metadata": { "name": name },
-            "spec": {
-                "region": "eu-west-2",
-                "endpoint": endpoint,
-                "forcePathStyle": true,
-                "credentialsSecretRef": { "name": "s3" },
-                "retentionPolicyRef": { "name": "policy" },
-                "tiers": {
-                    "hot": { "bucket": self.hot },
-                    "cool": { "bucket": self.cool },
-                    "legalHold": { "bucket": self.lock },
-                },
-                "sweepInterval": interval,
-            }
-        });
-        api.patch(
-            name,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&doc),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn apply_hold(&self, name: &str, selector: serde_json::Value) -> Result<()> {
-        let api: Api<LegalHold> = Api::namespaced(self.client.clone(), &self.ns);
-        let doc = json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "LegalHold",
-            "metadata": { "name": name },
-            "spec": {
-                "bucketRef": { "name": "unit" },
-                "caseReference": format!("CASE/{name}"),
-                "reason": "integration test",
-                "selector": selector,
-            }
-        });
-        api.patch(
-            name,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&doc),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Upload a clip to the hot tier, recorded `age_days` ago, with extra tags.
-    async fn put_clip(
-        &self,
-        key: &str,
-        category: Option<&str>,
-        age_days: i64,
-        extra: &[(&str, &str)],
-    ) -> Result<()> {
-        let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
-            .to_rfc3339_opts(SecondsFormat::Secs, true);
-        let mut tags = vec![
-            (TAG_RECORDED_AT.to_string(), recorded),
-            (TAG_CAMERA.to_string(), "cam-007".to_string()),
-        ];
-        if let Some(c) = category {
-            tags.push((TAG_CATEGORY.to_string(), c.to_string()));
-        }
-        for (k, v) in extra {
-            tags.push(((*k).to_string(), (*v).to_string()));
-        }
-        self.put_raw(key, &tags).await
-    }
-
-    async fn put_raw(&self, key: &str, tags: &[(String, String)]) -> Result<()> {
-        let query = tagging_query(tags.iter().map(|(k, v)| (k, v)));
-        self.s3
-            .put_object()
-            .bucket(&self.hot)
-            .key(key)
-            .tagging(query)
-            .body(format!("clip {key}").repeat(100).into_bytes().into())
-            .send()
-            .await
-            .with_context(|| format!("uploading {key}"))?;
-        Ok(())
-    }
-
-    async fn keys(&self, bucket: &str) -> Result<BTreeSet<String>> {
-        let mut out = BTreeSet::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for o in page?.contents() {
-                if let Some(k) = o.key() {
-                    out.insert(k.to_string());
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    async fn held(&self, key: &str) -> Result<bool> {
-        let r = self
-            .s3
-            .get_object_legal_hold()
-            .bucket(&self.lock)
-            .key(key)
-            .send()
-            .await?;
-        Ok(r.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))
-    }
-
-    async fn bucket_status(&self, name: &str) -> Result<serde_json::Value> {
-        let api: Api<EvidenceBucket> = Api::namespaced(self.client.clone(), &self.ns);
-        Ok(serde_json::to_value(api.get(name).await?.status)?)
-    }
-
-    async fn condition(&self, name: &str, type_: &str) -> Result<Option<(String, String, String)>> {
-        let status = self.bucket_status(name).await?;
-        Ok(status["conditions"].as_array().and_then(|cs| {
-            cs.iter().find(|c| c["type"] == type_).map(|c| {
-                (
-                    c["status"].as_str().unwrap_or_default().to_string(),
-                    c["reason"].as_str().unwrap_or_default().to_string(),
-                    c["message"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-        }))
-    }
-}
 
 fn test_policy() -> serde_json::Value {
     json!({
@@ -462,10 +230,20 @@ async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
     assert_eq!(rv, "True");
 
     // Two holds: one by case tag (both CASE-9 clips), one by key (one of them).
-    t.apply_hold("by-case", json!({ "matchTags": { TAG_CASE: "CASE-9" } }))
-        .await?;
-    t.apply_hold("by-key", json!({ "keys": ["force-old.mp4"] }))
-        .await?;
+    t.apply_hold(
+        "by-case",
+        "CASE/by-case",
+        "integration test",
+        json!({ "matchTags": { TAG_CASE: "CASE-9" } }),
+    )
+    .await?;
+    t.apply_hold(
+        "by-key",
+        "CASE/by-key",
+        "integration test",
+        json!({ "keys": ["force-old.mp4"] }),
+    )
+    .await?;
     eventually(
         Duration::from_secs(60),
         "both CASE-9 clips held",
@@ -755,8 +533,13 @@ async fn a_hold_on_a_thousand_clips_holds_every_one() -> Result<()> {
     })
     .await?;
     let created = Instant::now();
-    t.apply_hold("case-1k", json!({ "matchTags": { TAG_CASE: "CASE-1K" } }))
-        .await?;
+    t.apply_hold(
+        "case-1k",
+        "CASE/case-1k",
+        "integration test",
+        json!({ "matchTags": { TAG_CASE: "CASE-1K" } }),
+    )
+    .await?;
     let holds: Api<LegalHold> = Api::namespaced(t.client.clone(), &t.ns);
     eventually(Duration::from_secs(300), "1,000 clips held", || async {
         let held = holds

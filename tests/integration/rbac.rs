@@ -20,23 +20,17 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail, ensure};
-use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus,
-};
-use chrono::{SecondsFormat, Utc};
+use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
+use chrono::Utc;
 use clap::Parser;
-use evidence_operator::storage::tagging_query;
 use evidence_operator::{
-    api::{
-        EvidenceBucket, LegalHold, RetentionPolicy,
-        clip::{TAG_CAMERA, TAG_CATEGORY, TAG_RECORDED_AT},
-    },
+    api::{EvidenceBucket, LegalHold, RetentionPolicy},
     cli::{Cli, Command},
     controller::{self, Overrides},
     metrics::Metrics,
     server::Health,
 };
-use evidence_operator_tests::{eventually, repo_root, servers, unique_name};
+use evidence_operator_tests::{Tenant, eventually, repo_root, servers, unique_name};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Namespace, Secret},
@@ -49,8 +43,6 @@ use kube::{
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-const DAY: i64 = 24 * 3600;
 
 fn helm() -> PathBuf {
     let out = Process::new(repo_root().join("tests/servers/install.sh"))
@@ -132,42 +124,6 @@ async fn client_with_token(kubeconfig: &Path, token: &str, dir: &Path) -> Result
     Ok(Client::try_from(cfg)?)
 }
 
-async fn put_clip(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    category: &str,
-    age_days: i64,
-) -> Result<()> {
-    let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
-        .to_rfc3339_opts(SecondsFormat::Secs, true);
-    let tags = tagging_query([
-        (TAG_RECORDED_AT, recorded.as_str()),
-        (TAG_CAMERA, "cam-007"),
-        (TAG_CATEGORY, category),
-    ]);
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .tagging(tags)
-        .body(format!("clip {key}").repeat(100).into_bytes().into())
-        .send()
-        .await
-        .with_context(|| format!("uploading {key}"))?;
-    Ok(())
-}
-
-async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for o in page?.contents() {
-            out.insert(o.key().unwrap_or_default().to_string());
-        }
-    }
-    Ok(out)
-}
-
 fn is_forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
     matches!(r, Err(kube::Error::Api(ref s)) if s.code == 403)
 }
@@ -185,87 +141,28 @@ where
     Ok(())
 }
 
-/// The tier buckets of a tenant.
-struct Storage {
-    hot: String,
-    cool: String,
-    lock: String,
-}
-
 /// Three buckets with three clips, the credentials Secret, a policy and an
 /// EvidenceBucket `unit` in namespace `tenant`, created by the admin.
-async fn tenant_setup(admin: &Client, tenant: &str) -> Result<Storage> {
+async fn tenant_setup(admin: &Client, tenant: &str) -> Result<Tenant> {
     let s = servers();
-    let s3 = s.s3_client();
-    let (hot, cool, lock) = (
-        format!("{tenant}-hot"),
-        format!("{tenant}-cool"),
-        format!("{tenant}-lock"),
-    );
-    for (bucket, object_lock) in [(&hot, false), (&cool, false), (&lock, true)] {
-        s3.create_bucket()
-            .bucket(bucket)
-            .create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::EuWest2)
-                    .build(),
-            )
-            .object_lock_enabled_for_bucket(object_lock)
-            .send()
-            .await
-            .with_context(|| format!("creating {bucket}"))?;
-    }
-    put_clip(&s3, &hot, "old-non-evidential.mp4", "non-evidential", 40).await?;
-    put_clip(&s3, &hot, "force-old.mp4", "use-of-force", 60).await?;
-    put_clip(&s3, &hot, "young.mp4", "use-of-force", 3).await?;
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), tenant);
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": { "name": "s3" },
-                "stringData": {
-                    "AWS_ACCESS_KEY_ID": s.s3_access_key,
-                    "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
-                }
-            }))?,
-        )
+    let t = Tenant::in_namespace(admin.clone(), tenant, s, false).await?;
+    t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
         .await?;
-    let policies: Api<RetentionPolicy> = Api::namespaced(admin.clone(), tenant);
-    apply(
-        &policies,
+    t.put_clip("force-old.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.put_clip("young.mp4", Some("use-of-force"), 3, &[])
+        .await?;
+    t.apply_policy(
         "policy",
         json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "RetentionPolicy",
-            "metadata": { "name": "policy" },
-            "spec": {
-                "default": { "retention": "31d", "onExpiry": "Delete" },
-                "categories": [{ "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" }],
-                "coolAfter": "30d", "minimumAge": "24h",
-            },
+            "default": { "retention": "31d", "onExpiry": "Delete" },
+            "categories": [{ "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" }],
+            "coolAfter": "30d", "minimumAge": "24h",
         }),
     )
     .await?;
-    let buckets: Api<EvidenceBucket> = Api::namespaced(admin.clone(), tenant);
-    apply(
-        &buckets,
-        "unit",
-        json!({
-            "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "EvidenceBucket",
-            "metadata": { "name": "unit" },
-            "spec": {
-                "region": "eu-west-2", "endpoint": s.s3_endpoint, "forcePathStyle": true,
-                "credentialsSecretRef": { "name": "s3" },
-                "retentionPolicyRef": { "name": "policy" },
-                "tiers": { "hot": { "bucket": hot }, "cool": { "bucket": cool },
-                           "legalHold": { "bucket": lock } },
-                "sweepInterval": "1h",
-            },
-        }),
-    )
-    .await?;
-
-    Ok(Storage { hot, cool, lock })
+    t.apply_bucket("unit", &s.s3_endpoint, "1h").await?;
+    Ok(t)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -331,7 +228,8 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
 
     // Storage and the tenant's resources (created by the admin, as a platform team would).
     let s3 = s.s3_client();
-    let Storage { hot, cool, lock } = tenant_setup(&admin, &tenant).await?;
+    let t = tenant_setup(&admin, &tenant).await?;
+    let (hot, cool, lock) = (t.hot.clone(), t.cool.clone(), t.lock.clone());
     let buckets: Api<EvidenceBucket> = Api::namespaced(admin.clone(), &tenant);
 
     // What the token may NOT do.
@@ -460,7 +358,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
             Ok(ready.then_some(()))
         })
         .await?;
-        let (h, c) = (keys(&s3, &hot).await?, keys(&s3, &cool).await?);
+        let (h, c) = (t.keys(&hot).await?, t.keys(&cool).await?);
         ensure!(
             !h.contains("old-non-evidential.mp4") && !c.contains("old-non-evidential.mp4"),
             "expired clip deleted: {h:?} {c:?}"
@@ -485,7 +383,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
         )
         .await?;
         eventually(Duration::from_secs(60), "the clip held", || async {
-            if !keys(&s3, &lock).await?.contains("force-old.mp4") {
+            if !t.keys(&lock).await?.contains("force-old.mp4") {
                 return Ok(None);
             }
             let r = s3
@@ -510,7 +408,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
         holds.delete("case", &DeleteParams::default()).await?;
         eventually(Duration::from_secs(60), "the hold released", || async {
             let gone = holds.get_opt("case").await?.is_none();
-            let back = keys(&s3, &cool).await?.contains("force-old.mp4");
+            let back = t.keys(&cool).await?.contains("force-old.mp4");
             Ok((gone && back).then_some(()))
         })
         .await?;
@@ -628,7 +526,8 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
             &serde_json::from_value(json!({ "metadata": { "name": tenant } }))?,
         )
         .await?;
-    let Storage { hot, cool, lock } = tenant_setup(&admin, &tenant).await?;
+    let t = tenant_setup(&admin, &tenant).await?;
+    let (hot, cool, lock) = (t.hot.clone(), t.cool.clone(), t.lock.clone());
     let s3 = s.s3_client();
     let buckets: Api<EvidenceBucket> = Api::namespaced(admin.clone(), &tenant);
     let events: Api<Event> = Api::namespaced(admin.clone(), &tenant);
@@ -748,8 +647,8 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
         shutdown.clone(),
     ));
     let swept = eventually(Duration::from_secs(60), "the sweep", || async {
-        let h = keys(&s3, &hot).await?;
-        let c = keys(&s3, &cool).await?;
+        let h = t.keys(&hot).await?;
+        let c = t.keys(&cool).await?;
         Ok(
             (!h.contains("old-non-evidential.mp4") && c.contains("force-old.mp4"))
                 .then_some((h, c)),
