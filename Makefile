@@ -14,8 +14,8 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
 .PHONY: tools
-tools: ## Install (build, cache) the pinned kube-apiserver, etcd, kubectl, MinIO, helm
-	tests/servers/install.sh etcd kube-apiserver kubectl minio helm
+tools: ## Fetch (build, cache) the pinned kube-apiserver, etcd, kubectl, MinIO, helm, rclone, s5cmd ahead of time
+	tests/servers/install.sh etcd kube-apiserver kubectl minio helm rclone s5cmd
 
 .PHONY: servers-up
 servers-up: ## Start etcd, kube-apiserver and MinIO on loopback; env in target/servers/env
@@ -30,14 +30,15 @@ servers-down: ## Stop the servers started by servers-up and remove their data
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
+# lint, unit, integration and test all run tests/test.sh, which builds every target once
+# (clippy linting the project's crates as they compile) and says what it is doing.
 .PHONY: lint
-lint: ## Check formatting and clippy (warnings are errors)
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+lint: ## Check formatting, and build every target with clippy (warnings are errors)
+	tests/test.sh fmt build
 
 .PHONY: unit
 unit: ## Unit and property tests (no servers)
-	$(CARGO) test --locked -p evidence-operator
+	tests/test.sh build unit
 
 .PHONY: crds
 crds: ## Regenerate crds/, deploy/admission/, the chart's copies and deploy/ from the Rust types
@@ -46,13 +47,18 @@ crds: ## Regenerate crds/, deploy/admission/, the chart's copies and deploy/ fro
 
 .PHONY: integration
 integration: ## Integration tests against real servers (started and stopped here)
-	tests/servers/install.sh etcd kube-apiserver kubectl minio helm > /dev/null
-	trap 'tests/servers/down.sh --dir $(TEST_SERVERS_DIR)' EXIT; \
-	tests/servers/up.sh --dir $(TEST_SERVERS_DIR) --watch $$$$; \
-	EVIDENCE_SERVERS_ENV=$(TEST_SERVERS_DIR)/env $(CARGO) test --locked -p evidence-operator-tests -- --test-threads=4
+	TEST_SERVERS_DIR=$(TEST_SERVERS_DIR) tests/test.sh tools build integration
 
 .PHONY: test
-test: lint unit integration ## Everything CI runs: lint, unit tests, integration tests against real servers
+test: ## Everything CI runs: tools (alongside), fmt, one build with clippy, unit tests, integration tests against real servers
+	TEST_SERVERS_DIR=$(TEST_SERVERS_DIR) tests/test.sh
+
+SOAK_RUNS ?= 20
+SOAK_STARTS ?= 50
+.PHONY: soak
+soak: ## Look for chance failures: the integration suite SOAK_RUNS times, then SOAK_STARTS interleaved server start-ups
+	tests/soak.sh suite $(SOAK_RUNS)
+	tests/soak.sh servers $(SOAK_STARTS)
 
 BENCH_CLIPS ?= 10000
 BENCH_RSS_AT ?= 100000

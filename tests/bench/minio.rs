@@ -63,22 +63,40 @@ fn free_port() -> Result<u16> {
 
 impl Minio {
     /// Start MinIO with its data in `dir` (emptied first) and wait until it answers.
+    ///
+    /// A free port is only free until somebody binds it, so MinIO is started again on a
+    /// new port when it exits with "address already in use"; and it is known to be up
+    /// only when it accepts this run's own (random) credentials, so another server that
+    /// holds the port cannot be mistaken for it.
     pub async fn start(binary: &Path, dir: &Path) -> Result<Minio> {
+        for _ in 0..8 {
+            if let Some(minio) = Self::start_once(binary, dir).await? {
+                return Ok(minio);
+            }
+        }
+        bail!("MinIO could not get a free port in 8 attempts (log: {dir:?}/minio.log)")
+    }
+
+    /// One attempt on a fresh port: `None` when MinIO exited because the port was taken
+    /// between choosing and binding it.
+    async fn start_once(binary: &Path, dir: &Path) -> Result<Option<Minio>> {
         if dir.exists() {
             std::fs::remove_dir_all(dir).with_context(|| format!("emptying {dir:?}"))?;
         }
         std::fs::create_dir_all(dir.join("data"))?;
         let port = free_port()?;
-        let console = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let secret_key = format!(
-            "bench-{:016x}",
-            crate::data::SplitMix::new(u64::from(port)).next_u64()
-        );
-        let log = std::fs::File::create(dir.join("minio.log"))?;
-        let child = Command::new(binary)
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ (u64::from(std::process::id()) << 32)
+            ^ u64::from(port);
+        let secret_key = format!("bench-{:016x}", crate::data::SplitMix::new(seed).next_u64());
+        let log_path = dir.join("minio.log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut child = Command::new(binary)
             .args(["server", "--quiet", "--address", &addr])
-            .args(["--console-address", &format!("127.0.0.1:{console}")])
             .arg(dir.join("data"))
             .env("MINIO_ROOT_USER", "evidence-bench")
             .env("MINIO_ROOT_PASSWORD", &secret_key)
@@ -92,8 +110,8 @@ impl Minio {
             .kill_on_drop(true)
             .spawn()
             .context("starting MinIO")?;
-        let minio = Minio {
-            child: Some(child),
+        let mut minio = Minio {
+            child: None,
             endpoint: format!("http://{addr}"),
             addr,
             access_key: "evidence-bench".into(),
@@ -102,15 +120,22 @@ impl Minio {
         };
         let client = minio.client();
         for _ in 0..300 {
+            if let Some(status) = child.try_wait()? {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if text.contains("address already in use")
+                    || text.contains("port is already in use")
+                {
+                    return Ok(None);
+                }
+                bail!("MinIO exited ({status}) before answering (log: {log_path:?})");
+            }
             if client.list_buckets().send().await.is_ok() {
-                return Ok(minio);
+                minio.child = Some(child);
+                return Ok(Some(minio));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!(
-            "MinIO did not answer within 30 s (log: {:?})",
-            dir.join("minio.log")
-        )
+        bail!("MinIO did not answer within 30 s (log: {log_path:?})")
     }
 
     /// An S3 client for this MinIO.

