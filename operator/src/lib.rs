@@ -1,24 +1,27 @@
 //! evidence-operator: keeps police body-worn video evidence in the right storage tier
 //! for as long as the law needs it, and not a day longer, and never outside the UK.
 //!
-//! The crate is laid out by responsibility; imports go one way (top to bottom):
+//! The crate is laid out by responsibility. Imports go one way: a module may use the
+//! modules above it in this table, never one below it (the test in `layering.rs` reads
+//! every `crate::…` path and fails on one against the table).
 //!
 //! | module         | owns                                                                  |
 //! |----------------|-----------------------------------------------------------------------|
-//! | [`api`]        | the CRD types (`EvidenceBucket`, `RetentionPolicy`, `LegalHold`), their docs and CEL rules, clip tag keys |
+//! | [`api`]        | the CRD types (`EvidenceBucket`, `RetentionPolicy`, `LegalHold`), their docs and CEL rules, clip tag keys, the allowed UK regions, the LegalHold finalizer |
 //! | [`engine`]     | retention semantics: policy + holds + clips + `now` → a plan. Pure: no I/O, no clock |
-//! | [`audit`]      | the tamper-evident audit trail: hash-chained records in Object Lock storage, verifier, custody reports |
 //! | [`storage`]    | the tier store trait and its S3 implementation: list, verified move, hold, delete, region proof |
-//! | [`controller`] | thin reconcile drivers: read → plan → apply → status                    |
-//! | [`cli`]        | the binary's subcommands and their flags                                |
-//! | [`metrics`], [`telemetry`] | the Prometheus registry and tracing setup                   |
+//! | [`audit`]      | the tamper-evident audit trail: hash-chained records in Object Lock storage, verifier, custody reports |
+//! | [`controller`] | thin reconcile drivers: read → plan → apply → status; leader election; the operator's metrics |
+//! | [`runtime`]    | wiring from `Settings`: client, HTTP endpoints, leader election, controllers, shutdown; logging |
+//! | [`cli`]        | the binary's subcommands and their flags (clap only here)             |
 
 pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod controller;
 pub mod engine;
-pub mod metrics;
-pub mod server;
+pub mod runtime;
 pub mod storage;
-pub mod telemetry;
+
+#[cfg(test)]
+mod layering;

@@ -22,18 +22,12 @@ use aws_sdk_s3::{
     types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
 };
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use clap::Parser;
-use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::clip::{TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT},
-    cli::{Cli, Command},
-    controller::{self, Overrides},
-    metrics::Metrics,
-    server::Health,
+    storage::tagging_query,
 };
-use evidence_operator_tests::Servers;
+use evidence_operator_tests::{RunningOperator, Servers};
 use futures::{StreamExt, TryStreamExt, stream};
-use tokio_util::sync::CancellationToken;
 
 /// The hot and cool tiers' bucket, as in deploy/examples/evidencebucket.yaml.
 const BUCKET: &str = "met-bwv-westminster";
@@ -229,32 +223,19 @@ async fn seed(s3: &Client, count: usize) -> Result<()> {
 }
 
 async fn operate(servers: &Servers, ns: &str) -> Result<()> {
-    let argv = [
+    evidence_operator::runtime::telemetry::init(
+        evidence_operator::runtime::telemetry::LogFormat::Text,
+    );
+    let settings = evidence_operator_tests::operator::settings_from_argv(&[
         "evidence-operator",
         "run",
         "--watch-namespace",
         ns,
         "--leader-elect=false",
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ];
-    let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
-        bail!("not a run command");
-    };
-    evidence_operator::telemetry::init(evidence_operator::telemetry::LogFormat::Text);
-    let client = servers.kube_client().await?;
-    let metrics = Metrics::new()?;
-    let health = Health::new(metrics.clone());
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        stop.cancel();
-    });
-    let overrides = Overrides {
-        clock_offset: chrono::TimeDelta::days(2),
-    };
-    controller::run_with(client, *args, overrides, metrics, health, shutdown).await
+    ])?;
+    let op = RunningOperator::start(servers.kube_client().await?, settings)?;
+    let _ = tokio::signal::ctrl_c().await;
+    op.stop().await
 }
 
 #[derive(Default)]

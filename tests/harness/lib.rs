@@ -22,7 +22,9 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub mod operator;
 pub mod tenant;
+pub use operator::RunningOperator;
 pub use tenant::{DAY, Tenant};
 
 /// Where the servers are and how to reach them.

@@ -27,16 +27,13 @@ use evidence_operator::{
         Cli, Command,
         audit::{AuditCommand, Report, run_show, run_verify},
     },
-    controller::{self, Overrides},
-    metrics::Metrics,
-    server::Health,
 };
-use evidence_operator_tests::{Tenant, eventually, servers, tenant::create_bucket, unique_name};
+use evidence_operator_tests::{
+    RunningOperator, Tenant, eventually, operator, servers, tenant::create_bucket, unique_name,
+};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, api::DeleteParams};
 use serde_json::json;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const ROOT: &str = "evidence-audit/";
 
@@ -125,54 +122,9 @@ impl AuditTenant for Tenant {
     }
 }
 
-struct Running {
-    shutdown: CancellationToken,
-    task: JoinHandle<Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) -> Result<()> {
-        self.shutdown.cancel();
-        self.task.await?
-    }
-}
-
-async fn start_operator(ns: &str, extra: &[&str]) -> Result<Running> {
-    let mut argv = vec![
-        "evidence-operator",
-        "run",
-        "--watch-namespace",
-        ns,
-        "--min-requeue",
-        "1s",
-        "--lease-namespace",
-        ns,
-        "--audit-retention-days",
-        "1",
-    ];
-    argv.extend_from_slice(extra);
-    if !extra.iter().any(|a| a.starts_with("--leader-elect")) {
-        argv.push("--leader-elect=false");
-    }
-    let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
-        bail!("not a run command");
-    };
+async fn start_operator(ns: &str, flags: &[&str]) -> Result<RunningOperator> {
     let client = servers().kube_client().await?;
-    let metrics = Metrics::new()?;
-    let health = Health::new(metrics.clone());
-    let shutdown = CancellationToken::new();
-    let overrides = Overrides {
-        clock_offset: chrono::TimeDelta::days(2),
-    };
-    let task = tokio::spawn(controller::run_with(
-        client,
-        *args,
-        overrides,
-        metrics,
-        health,
-        shutdown.clone(),
-    ));
-    Ok(Running { shutdown, task })
+    RunningOperator::start(client, operator::settings(ns, flags)?)
 }
 
 fn actions_of(records: &[Record], key: &str) -> Vec<AuditAction> {

@@ -1,7 +1,8 @@
 //! The operator end to end: the real kube-apiserver and MinIO, the operator running
-//! in-process (the same `run_with` the binary calls), assertions on S3 state and status.
+//! in-process (the same `runtime::run_with` the binary calls), assertions on S3 state
+//! and status.
 //!
-//! The operator's clock is shifted two days forward (a library-only override, never a
+//! The operator's clock is shifted two days forward (a setting of the library, never a
 //! flag) so that clips uploaded a moment ago are past the 24-hour safety floor, which
 //! counts from upload time as well as recording time.
 
@@ -10,25 +11,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
-use clap::Parser;
-use evidence_operator::{
-    api::{
-        LegalHold,
-        clip::{TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
-    },
-    cli::{Cli, Command},
-    controller::{self, Overrides},
-    metrics::Metrics,
-    server::Health,
+use anyhow::{Context, Result};
+use evidence_operator::api::{
+    LegalHold,
+    clip::{TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
 };
-use evidence_operator_tests::{Tenant, eventually, servers};
+use evidence_operator_tests::{RunningOperator, Tenant, eventually, operator, servers};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, api::DeleteParams};
 use serde_json::json;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 fn test_policy() -> serde_json::Value {
     json!({
@@ -42,66 +34,9 @@ fn test_policy() -> serde_json::Value {
     })
 }
 
-/// An operator running in-process.
-struct Running {
-    shutdown: CancellationToken,
-    task: JoinHandle<Result<()>>,
-    metrics: Metrics,
-}
-
-impl Running {
-    async fn stop(self) -> Result<()> {
-        self.shutdown.cancel();
-        self.task.await?
-    }
-
-    fn reconciles(&self) -> u64 {
-        self.metrics
-            .reconciles
-            .with_label_values(&["evidencebucket"])
-            .get()
-    }
-}
-
-async fn start_operator(ns: &str, extra: &[&str]) -> Result<Running> {
-    let mut argv = vec![
-        "evidence-operator",
-        "run",
-        "--watch-namespace",
-        ns,
-        "--min-requeue",
-        "1s",
-        "--lease-namespace",
-        ns,
-    ];
-    argv.extend_from_slice(extra);
-    if !extra.iter().any(|a| a.starts_with("--leader-elect")) {
-        argv.push("--leader-elect=false");
-    }
-    let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
-        bail!("not a run command");
-    };
-    let args = *args;
+async fn start_operator(ns: &str, flags: &[&str]) -> Result<RunningOperator> {
     let client = servers().kube_client().await?;
-    let metrics = Metrics::new()?;
-    let health = Health::new(metrics.clone());
-    let shutdown = CancellationToken::new();
-    let overrides = Overrides {
-        clock_offset: chrono::TimeDelta::days(2),
-    };
-    let task = tokio::spawn(controller::run_with(
-        client,
-        args,
-        overrides,
-        metrics.clone(),
-        health,
-        shutdown.clone(),
-    ));
-    Ok(Running {
-        shutdown,
-        task,
-        metrics,
-    })
+    RunningOperator::start(client, operator::settings(ns, flags)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

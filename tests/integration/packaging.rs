@@ -593,9 +593,12 @@ fn alerts_and_dashboard_name_only_exported_metrics() {
         .unwrap();
     let _: serde_json::Value = serde_json::from_str(json).expect("dashboard is JSON");
 
-    let sources = ["operator/src/metrics.rs", "operator/src/storage/metrics.rs"]
-        .map(|p| std::fs::read_to_string(repo_root().join(p)).unwrap())
-        .join("\n");
+    let sources = [
+        "operator/src/controller/metrics.rs",
+        "operator/src/storage/metrics.rs",
+    ]
+    .map(|p| std::fs::read_to_string(repo_root().join(p)).unwrap())
+    .join("\n");
     let text = format!("{}\n{json}", serde_yaml::to_string(rule).unwrap());
     let mut seen = 0;
     for (i, _) in text.match_indices("evidence_operator_") {

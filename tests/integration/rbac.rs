@@ -3,7 +3,7 @@
 //! The chart is rendered with `helm template` (watching one tenant namespace); its
 //! ServiceAccount, Roles, ClusterRoles and bindings are applied to the real test
 //! kube-apiserver; a token is issued for the ServiceAccount (`kubectl create token`);
-//! and the operator runs in-process (`controller::run_with`, the binary's code) with a
+//! and the operator runs in-process (`runtime::run_with`, the binary's code) with a
 //! client that authenticates with that token only, with the flags the chart's
 //! Deployment sets (its `EVIDENCE_*` environment), leader election on (a Lease in the
 //! release namespace) and its clock two days ahead. It goes through the lifecycle:
@@ -17,18 +17,13 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
 use chrono::Utc;
-use clap::Parser;
-use evidence_operator::{
-    api::{EvidenceBucket, LegalHold, RetentionPolicy},
-    cli::{Cli, Command},
-    controller::{self, Overrides},
-    metrics::Metrics,
-    server::Health,
+use evidence_operator::api::{EvidenceBucket, LegalHold, RetentionPolicy};
+use evidence_operator_tests::{
+    RunningOperator, Tenant, eventually, operator, repo_root, servers, unique_name,
 };
-use evidence_operator_tests::{Tenant, eventually, repo_root, servers, unique_name};
 use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Namespace, Secret},
@@ -40,7 +35,6 @@ use kube::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 fn helm() -> PathBuf {
     let out = Process::new(repo_root().join("tests/servers/install.sh"))
@@ -319,21 +313,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
     );
     argv.push(format!("--lease-namespace={ops}"));
     argv.push(format!("--identity={release}-0"));
-    let Command::Run(args) = Cli::try_parse_from(&argv)?.command else {
-        bail!("not a run command");
-    };
-    let metrics = Metrics::new()?;
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(controller::run_with(
-        client.clone(),
-        *args,
-        Overrides {
-            clock_offset: chrono::TimeDelta::days(2),
-        },
-        metrics.clone(),
-        Health::new(metrics.clone()),
-        shutdown.clone(),
-    ));
+    let op = RunningOperator::start(client.clone(), operator::settings_from_argv(&argv)?)?;
 
     let result = async {
         // Leader election through the Lease the chart allows.
@@ -427,7 +407,8 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
 
         // And not one request was refused along the way.
         for c in ["evidencebucket", "legalhold"] {
-            let n = metrics
+            let n = op
+                .metrics
                 .reconcile_errors
                 .with_label_values(&[c, "kube"])
                 .get();
@@ -440,8 +421,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
     }
     .await;
 
-    shutdown.cancel();
-    let stopped = task.await;
+    let stopped = op.stop().await;
     // Cluster-scoped objects of this run.
     for d in docs
         .iter()
@@ -459,7 +439,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
         );
     }
     result?;
-    stopped??;
+    stopped?;
     // The Lease was released on shutdown.
     let l = Api::<Lease>::namespaced(admin.clone(), &ops)
         .get(&lease)
@@ -620,30 +600,17 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
     );
 
     // The operator, with the same clock, does what the plan said.
-    let Command::Run(run) = Cli::try_parse_from([
-        "evidence-operator",
-        "run",
-        "--watch-namespace",
-        &tenant,
-        "--leader-elect=false",
-        "--min-requeue=1s",
-    ])?
-    .command
-    else {
-        bail!("not a run command");
-    };
-    let metrics = Metrics::new()?;
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(controller::run_with(
+    let op = RunningOperator::start(
         admin.clone(),
-        *run,
-        Overrides {
-            clock_offset: chrono::TimeDelta::days(2),
-        },
-        metrics.clone(),
-        Health::new(metrics.clone()),
-        shutdown.clone(),
-    ));
+        operator::settings_from_argv(&[
+            "evidence-operator",
+            "run",
+            "--watch-namespace",
+            &tenant,
+            "--leader-elect=false",
+            "--min-requeue=1s",
+        ])?,
+    )?;
     let swept = eventually(Duration::from_secs(60), "the sweep", || async {
         let h = t.keys(&hot).await?;
         let c = t.keys(&cool).await?;
@@ -653,8 +620,7 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
         )
     })
     .await;
-    shutdown.cancel();
-    task.await??;
+    op.stop().await?;
     let (h, c) = swept?;
     ensure!(h == BTreeSet::from(["young.mp4".to_string()]), "{h:?}");
     ensure!(c == BTreeSet::from(["force-old.mp4".to_string()]), "{c:?}");

@@ -13,6 +13,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+/// The finalizer that guarantees a deleted LegalHold's clips are released first. The
+/// operator puts it on every LegalHold; a hold takes effect only once it carries it, so
+/// that every held clip's release is attributed to its case.
+pub const FINALIZER: &str = "evidence.bwv.io/release-clips";
+
 /// A legal hold for a case: every clip its selector matches is moved to the
 /// legal-hold tier of the referenced EvidenceBucket and locked there (S3 Object Lock
 /// legal hold) until this object is deleted.

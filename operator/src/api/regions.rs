@@ -40,6 +40,48 @@ pub fn is_allowed(region: &str, extra: &[String]) -> bool {
         && (BUILTIN_UK_REGIONS.contains(&region) || extra.iter().any(|r| r.trim() == region))
 }
 
+/// The regions an installation allows: the built-in UK set plus its extras (blanks
+/// dropped, trimmed), sorted and de-duplicated. Built once, from the `--allowed-regions`
+/// flag, by the operator and by each subcommand that checks a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedRegions(Vec<String>);
+
+impl AllowedRegions {
+    /// The built-in UK regions plus `extra`.
+    pub fn new<I, S>(extra: I) -> AllowedRegions
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut all: Vec<String> = BUILTIN_UK_REGIONS.iter().map(|r| r.to_string()).collect();
+        all.extend(
+            extra
+                .into_iter()
+                .map(|r| r.as_ref().trim().to_string())
+                .filter(|r| !r.is_empty()),
+        );
+        all.sort();
+        all.dedup();
+        AllowedRegions(all)
+    }
+
+    /// Whether `region` is allowed (exact match).
+    pub fn contains(&self, region: &str) -> bool {
+        !region.is_empty() && self.0.iter().any(|r| r == region)
+    }
+
+    /// The regions, sorted.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AllowedRegions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(", "))
+    }
+}
+
 /// Split an extra-regions list as written in the ConfigMap or a flag (`"uk-london-1,
 /// uk-manchester-1"`) into names.
 pub fn parse_list(list: &str) -> Vec<String> {
@@ -52,6 +94,28 @@ pub fn parse_list(list: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_regions_are_built_once_sorted_and_deduplicated() {
+        let allowed = AllowedRegions::new([" uk-london-1 ", "", "eu-west-2", "uk-london-1"]);
+        assert_eq!(
+            allowed.as_slice(),
+            [
+                "eu-west-2",
+                "europe-west2",
+                "uk-london-1",
+                "uksouth",
+                "ukwest"
+            ]
+        );
+        assert!(allowed.contains("uk-london-1"));
+        assert!(!allowed.contains("us-east-1"));
+        assert!(!allowed.contains(""));
+        assert_eq!(
+            allowed.to_string(),
+            "eu-west-2, europe-west2, uk-london-1, uksouth, ukwest"
+        );
+    }
 
     #[test]
     fn builtin_and_extra_regions() {

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use kube::Api;
 
 use crate::{
-    api::{EvidenceBucket, regions},
+    api::{EvidenceBucket, regions::AllowedRegions},
     audit::{
         AuditAction, AuditLog, AuditTarget, Record, Verification,
         report::{Filter, custody, custody_text, record_line},
@@ -165,16 +165,6 @@ struct Opened {
     expected: Option<(u64, String)>,
 }
 
-fn allowed(src: &SourceArgs) -> Vec<String> {
-    let mut all: Vec<String> = regions::BUILTIN_UK_REGIONS
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    all.extend(src.allowed_regions.iter().map(|r| r.trim().to_string()));
-    all.retain(|r| !r.is_empty());
-    all
-}
-
 fn parse_head(s: &str) -> anyhow::Result<(u64, String)> {
     let (b, h) = s
         .split_once(':')
@@ -187,7 +177,7 @@ fn parse_head(s: &str) -> anyhow::Result<(u64, String)> {
 }
 
 async fn open(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<Opened> {
-    let allowed = allowed(src);
+    let allowed = AllowedRegions::new(&src.allowed_regions);
     let mut expected = src.expect_head.as_deref().map(parse_head).transpose()?;
     if let Some(name) = &src.bucket {
         let (ns, name) = name
@@ -204,13 +194,13 @@ async fn open(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<
             .get(name)
             .await
             .with_context(|| format!("reading EvidenceBucket {ns}/{name}"))?;
-        if !regions::is_allowed(&eb.spec.region, &allowed) {
+        if !allowed.contains(&eb.spec.region) {
             bail!(
                 "EvidenceBucket {ns}/{name} declares region {:?}, not an allowed UK region",
                 eb.spec.region
             );
         }
-        let cfg = bucket_config(&client, &eb, &allowed)
+        let cfg = bucket_config(&client, &eb, allowed.as_slice())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let root = crate::controller::normalise_prefix(&src.audit_prefix);
@@ -224,7 +214,7 @@ async fn open(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<
     let (Some(bucket), Some(prefix)) = (&src.s3_bucket, &src.prefix) else {
         bail!("give --bucket NAMESPACE/NAME, or --s3-bucket and --prefix");
     };
-    if !regions::is_allowed(&src.region, &allowed) {
+    if !allowed.contains(&src.region) {
         bail!("region {:?} is not an allowed UK region", src.region);
     }
     let cfg = BucketConfig {
@@ -245,7 +235,7 @@ async fn open(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<
             cool: TierLocation::bucket(bucket.clone()),
             legal_hold: TierLocation::bucket(bucket.clone()),
         },
-        allowed_regions: allowed,
+        allowed_regions: allowed.as_slice().to_vec(),
     };
     crate::storage::region::check_endpoint(cfg.endpoint.as_deref(), &cfg.allowed_regions)?;
     let log = AuditLog::with_client(

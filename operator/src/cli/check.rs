@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
-    api::{EvidenceBucketSpec, LegalHoldSpec, RetentionPolicySpec, regions},
+    api::{EvidenceBucketSpec, LegalHoldSpec, RetentionPolicySpec, regions::AllowedRegions},
     engine::Planner,
 };
 
@@ -112,8 +112,8 @@ pub struct Report {
 /// Options of a check.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Extra allowed regions.
-    pub allowed_regions: Vec<String>,
+    /// The allowed regions (built-in UK set and the installation's extras).
+    pub allowed_regions: AllowedRegions,
     /// Namespace of objects without one.
     pub namespace: String,
 }
@@ -121,7 +121,7 @@ pub struct Options {
 /// Run `evidence-operator check`: print the findings; an error when there are any.
 pub fn main(args: CheckArgs) -> anyhow::Result<()> {
     let opts = Options {
-        allowed_regions: args.allowed_regions.clone(),
+        allowed_regions: AllowedRegions::new(&args.allowed_regions),
         namespace: args.namespace.clone(),
     };
     let report = check_paths(&args.paths, &opts)?;
@@ -632,23 +632,13 @@ fn check_bucket(value: &Value, opts: &Options, out: &mut Problems) {
                 "region {region:?}: region must be a region name such as eu-west-2: lower-case letters, digits and dashes"
             ),
         );
-    } else if !regions::is_allowed(region, &opts.allowed_regions) {
-        let mut allowed: Vec<String> = regions::BUILTIN_UK_REGIONS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        allowed.extend(
-            opts.allowed_regions
-                .iter()
-                .filter(|r| !r.trim().is_empty())
-                .cloned(),
-        );
+    } else if !opts.allowed_regions.contains(region) {
         problem(
             out,
             &["spec", "region"],
             format!(
                 "spec.region: {region} is not an allowed UK region (allowed: {}; pass --allowed-regions for an installation's on-premises UK regions)",
-                allowed.join(", ")
+                opts.allowed_regions
             ),
         );
     }
@@ -868,7 +858,7 @@ mod tests {
         check_sources(
             &sources,
             &Options {
-                allowed_regions: vec!["uk-london-1".into()],
+                allowed_regions: AllowedRegions::new(["uk-london-1"]),
                 namespace: "default".into(),
             },
         )
@@ -1076,7 +1066,7 @@ spec:
     fn examples_are_clean_and_every_invalid_document_is_flagged() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let opts = Options {
-            allowed_regions: vec![],
+            allowed_regions: AllowedRegions::new::<_, &str>([]),
             namespace: "default".into(),
         };
         let report = check_paths(&[root.join("deploy/examples")], &opts).unwrap();

@@ -9,7 +9,12 @@ pub mod audit;
 pub mod check;
 pub mod plan;
 
-use crate::telemetry::LogFormat;
+use crate::{
+    api::regions::AllowedRegions,
+    controller,
+    runtime::{self, LeaderElection, Settings, telemetry::LogFormat},
+    storage::StoreOptions,
+};
 
 /// Keeps police body-worn video evidence in the right S3 storage tier (hot, cool,
 /// legal-hold) for as long as the law needs it, and not a day longer, and never outside
@@ -78,7 +83,7 @@ pub struct RunArgs {
     #[arg(long, env = "EVIDENCE_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
     /// Name of the leader-election Lease.
-    #[arg(long, env = "EVIDENCE_LEASE_NAME", default_value = "evidence-operator")]
+    #[arg(long, env = "EVIDENCE_LEASE_NAME", default_value = runtime::DEFAULT_LEASE_NAME)]
     pub lease_name: String,
     /// Namespace of the leader-election Lease (in a pod: its own namespace).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
@@ -127,6 +132,48 @@ pub struct RunArgs {
     pub integrity_sample: usize,
 }
 
+impl RunArgs {
+    /// The operator's settings from these flags (checked when the operator starts,
+    /// [`Settings::check`]). The identity defaults to `$HOSTNAME` (a pod's name).
+    pub fn settings(&self) -> Settings {
+        let identity = self
+            .identity
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("evidence-operator-{}", std::process::id()));
+        let leader_election = self.leader_elect.then(|| LeaderElection {
+            lease_namespace: self.lease_namespace.clone(),
+            lease_name: self.lease_name.clone(),
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        });
+        Settings {
+            controllers: controller::Settings {
+                allowed_regions: AllowedRegions::new(&self.allowed_regions),
+                move_concurrency: self.move_concurrency,
+                store_options: StoreOptions {
+                    multipart_threshold: self.multipart_threshold,
+                    ..StoreOptions::default()
+                },
+                min_requeue: self.min_requeue,
+                identity,
+                clock_offset: chrono::TimeDelta::zero(),
+                lease: leader_election.as_ref().map(LeaderElection::lease),
+                audit_prefix: controller::normalise_prefix(&self.audit_prefix),
+                audit_retention: chrono::TimeDelta::days(i64::from(
+                    self.audit_retention_days.max(1),
+                )),
+                integrity_sample: self.integrity_sample,
+            },
+            watch_namespaces: self.watch_namespace.clone(),
+            metrics_addr: self.metrics_addr,
+            leader_election,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
 /// Parse `500ms`, `15s`, `10m`, `2h` or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -153,7 +200,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init(cli.log_format);
+    runtime::telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Crds { out } => crds(out),
         Command::Check(args) => check::main(args),
@@ -163,7 +210,7 @@ pub fn main() -> ExitCode {
             .enable_all()
             .build()
         {
-            Ok(rt) => rt.block_on(crate::controller::run(*args)),
+            Ok(rt) => rt.block_on(runtime::run(args.settings())),
             Err(e) => Err(anyhow::Error::new(e).context("starting the async runtime")),
         },
     };
@@ -199,6 +246,7 @@ fn crds(out: Option<std::path::PathBuf>) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -210,6 +258,55 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("7d").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn run_flags_become_settings() {
+        let Command::Run(args) = Cli::try_parse_from([
+            "evidence-operator",
+            "run",
+            "--allowed-regions",
+            "uk-london-1, eu-west-2",
+            "--watch-namespace",
+            "a,b",
+            "--leader-elect=false",
+            "--audit-prefix",
+            "/audit",
+            "--identity",
+            "replica-0",
+        ])
+        .map(|c| c.command)
+        .unwrap() else {
+            panic!("not a run command")
+        };
+        let settings = args.settings();
+        assert_eq!(
+            settings.controllers.allowed_regions,
+            AllowedRegions::new(["uk-london-1"])
+        );
+        assert_eq!(settings.watch_namespaces, ["a", "b"]);
+        assert!(settings.leader_election.is_none());
+        assert_eq!(settings.controllers.lease, None);
+        assert_eq!(settings.controllers.audit_prefix, "audit/");
+        assert_eq!(settings.controllers.identity, "replica-0");
+        assert!(settings.check().is_ok());
+
+        let Command::Run(args) =
+            Cli::try_parse_from(["evidence-operator", "run", "--renew-deadline", "20s"])
+                .map(|c| c.command)
+                .unwrap()
+        else {
+            panic!("not a run command")
+        };
+        let settings = args.settings();
+        assert_eq!(
+            settings.controllers.lease.as_deref(),
+            Some("default/evidence-operator")
+        );
+        assert!(
+            settings.check().is_err(),
+            "a renew deadline past the lease duration is refused"
+        );
     }
 
     #[test]

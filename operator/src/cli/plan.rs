@@ -18,7 +18,7 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::{
-    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions},
+    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions::AllowedRegions},
     controller::{self, audit::audit_skips, bucket::bucket_config},
     engine::{Action, ActiveHold, Planner},
     storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
@@ -184,21 +184,12 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         .collect();
 
     // UK only, by declaration, before any storage call.
-    let mut allowed: Vec<String> = regions::BUILTIN_UK_REGIONS
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    allowed.extend(
-        args.allowed_regions
-            .iter()
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty()),
-    );
-    if !regions::is_allowed(&eb.spec.region, &allowed) {
+    let allowed = AllowedRegions::new(&args.allowed_regions);
+    if !allowed.contains(&eb.spec.region) {
         return Err(PlanError::RegionNotAllowed {
             bucket: key,
             region: eb.spec.region.clone(),
-            allowed: allowed.join(", "),
+            allowed: allowed.to_string(),
         });
     }
     let now = args.now.unwrap_or_else(Utc::now);
@@ -207,7 +198,7 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         source,
     })?;
 
-    let cfg = bucket_config(&client, &eb, &allowed)
+    let cfg = bucket_config(&client, &eb, allowed.as_slice())
         .await
         .map_err(|source| PlanError::Config {
             bucket: key.clone(),

@@ -33,7 +33,7 @@ use super::{
     sweep::{self, SweepAudit, SweepOptions, SweepOutcome},
 };
 use crate::{
-    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions},
+    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier},
     audit::{AuditLog, AuditSink, BucketAudit},
     engine::{ActiveHold, Planner},
     storage::{
@@ -136,11 +136,10 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
     }
 
     // UK only, by declaration: refused before any storage call.
-    if !regions::is_allowed(&eb.spec.region, &ctx.settings.allowed_regions) {
+    if !ctx.settings.allowed_regions.contains(&eb.spec.region) {
         let message = format!(
             "declared region {:?} is not an allowed UK region (allowed: {}); nothing will be written to this bucket",
-            eb.spec.region,
-            ctx.settings.allowed_regions.join(", ")
+            eb.spec.region, ctx.settings.allowed_regions
         );
         return refuse_region(&buckets, eb, ctx, &key, message, interval)
             .await
@@ -534,7 +533,7 @@ fn sweep_status(
 fn has_release_finalizer(hold: &LegalHold) -> bool {
     hold.finalizers()
         .iter()
-        .any(|f| f == super::legal_hold::FINALIZER)
+        .any(|f| f == crate::api::legal_hold::FINALIZER)
 }
 
 /// What a sweep's plan depends on, besides storage and the clock: the bucket's spec,
@@ -762,7 +761,7 @@ async fn store_for(
     eb: &EvidenceBucket,
     ctx: &Context,
 ) -> Result<(Arc<dyn TierStore>, Arc<AuditLog>), Error> {
-    let cfg = bucket_config(&ctx.client, eb, &ctx.settings.allowed_regions).await?;
+    let cfg = bucket_config(&ctx.client, eb, ctx.settings.allowed_regions.as_slice()).await?;
     let fingerprint = format!("{cfg:?}");
     let key = key_of(eb);
     let mut stores = ctx.stores.lock().await;

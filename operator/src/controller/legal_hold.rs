@@ -30,11 +30,9 @@ use super::{
     Context, Error, MANAGER, api_for, bucket, error_policy, key_of,
     status::{self, Cond, READY, RECONCILING, STALLED},
 };
-use crate::api::{EvidenceBucket, LegalHold};
+use crate::api::{EvidenceBucket, LegalHold, legal_hold::FINALIZER};
 
 const CONTROLLER: &str = "legalhold";
-/// The finalizer that guarantees a deleted LegalHold's clips are released first.
-pub const FINALIZER: &str = "evidence.bwv.io/release-clips";
 
 /// Run the LegalHold controller for one namespace (or all) until `stop`.
 pub async fn controller(ctx: Arc<Context>, ns: Option<String>, stop: CancellationToken) {

@@ -15,13 +15,12 @@ pub mod audit;
 pub mod bucket;
 pub mod leader;
 pub mod legal_hold;
+pub mod metrics;
 pub mod status;
 pub mod sweep;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use anyhow::Context as _;
-use futures::future;
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
@@ -29,17 +28,12 @@ use kube::{
         events::{Event, EventType, Recorder, Reporter},
     },
 };
-use tokio::sync::{Mutex, watch};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::{
-    api::regions,
-    cli::RunArgs,
-    metrics::Metrics,
-    server::{self, Health},
-    storage::{StorageMetrics, StoreOptions, TierStore},
-};
+use crate::storage::{StorageMetrics, StoreOptions, TierStore};
+use metrics::Metrics;
 
 /// The field manager of every status patch (server-side apply).
 pub const MANAGER: &str = "evidence-operator";
@@ -91,7 +85,7 @@ impl Error {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The full set of allowed regions (built-in UK set plus installation extras).
-    pub allowed_regions: Vec<String>,
+    pub allowed_regions: crate::api::regions::AllowedRegions,
     /// Moves in flight at once per bucket.
     pub move_concurrency: usize,
     /// Storage options (multipart threshold and so on).
@@ -100,9 +94,10 @@ pub struct Settings {
     pub min_requeue: Duration,
     /// This replica's identity (events, audit).
     pub identity: String,
-    /// Added to the wall clock when planning. Zero in the binary; the demo and the
-    /// integration tests shift time forward so that clips uploaded a moment ago are past
-    /// the safety floor (which also counts from upload time). Deliberately not a flag.
+    /// Added to the wall clock when planning. Zero in the binary (deliberately not a
+    /// flag); the demo and the integration tests shift time forward so that clips
+    /// uploaded a moment ago are past the safety floor (which also counts from upload
+    /// time).
     pub clock_offset: chrono::TimeDelta,
     /// The leader-election Lease (`namespace/name`), when leader election is on.
     pub lease: Option<String>,
@@ -129,13 +124,6 @@ impl Settings {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now() + self.clock_offset
     }
-}
-
-/// Library-only knobs of [`run_with`] that the binary never sets.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    /// See [`Settings::clock_offset`].
-    pub clock_offset: chrono::TimeDelta,
 }
 
 /// A bucket's store and audit log, and the fingerprint of the configuration they were
@@ -256,248 +244,6 @@ impl Context {
             warn!(error = %e, reason, "could not publish event");
         }
     }
-}
-
-/// Run the operator until SIGTERM/SIGINT (or leadership is lost).
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let client = Client::try_default()
-        .await
-        .context("connecting to the Kubernetes API server (in-cluster config or KUBECONFIG)")?;
-    let shutdown = CancellationToken::new();
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            info!("shutdown signal received; finishing in-flight work");
-            shutdown.cancel();
-        });
-    }
-    let metrics = Metrics::new()?;
-    let health = Health::new(metrics.clone());
-    let http = tokio::spawn(server::serve(
-        args.metrics_addr,
-        health.clone(),
-        shutdown.clone(),
-    ));
-    let result = run_with(
-        client,
-        args,
-        Overrides::default(),
-        metrics,
-        health,
-        shutdown.clone(),
-    )
-    .await;
-    shutdown.cancel();
-    match http.await {
-        Ok(Err(e)) => warn!(error = %e, "metrics server failed"),
-        Err(e) => warn!(error = %e, "metrics server task failed"),
-        Ok(Ok(())) => {}
-    }
-    result
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Run the operator with a given client until `shutdown` is cancelled: the in-process
-/// entry point that tests use.
-pub async fn run_with(
-    client: Client,
-    args: RunArgs,
-    overrides: Overrides,
-    metrics: Metrics,
-    health: Health,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let identity = args
-        .identity
-        .clone()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| format!("evidence-operator-{}", std::process::id()));
-    let storage_metrics = StorageMetrics::new(metrics.registry())?;
-    let audit_metrics = crate::audit::AuditMetrics::new(metrics.registry())?;
-    let mut allowed = regions::BUILTIN_UK_REGIONS
-        .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>();
-    allowed.extend(
-        args.allowed_regions
-            .iter()
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty()),
-    );
-    allowed.sort();
-    allowed.dedup();
-    let store_options = StoreOptions {
-        multipart_threshold: args.multipart_threshold,
-        ..StoreOptions::default()
-    };
-    let audit_prefix = normalise_prefix(&args.audit_prefix);
-    if audit_prefix.is_empty() {
-        anyhow::bail!(
-            "--audit-prefix must not be empty: the audit chain needs a key prefix of its own"
-        );
-    }
-    let settings = Settings {
-        allowed_regions: allowed,
-        move_concurrency: args.move_concurrency,
-        store_options,
-        min_requeue: args.min_requeue,
-        identity: identity.clone(),
-        clock_offset: overrides.clock_offset,
-        lease: args
-            .leader_elect
-            .then(|| format!("{}/{}", args.lease_namespace, args.lease_name)),
-        audit_prefix,
-        audit_retention: chrono::TimeDelta::days(i64::from(args.audit_retention_days.max(1))),
-        integrity_sample: args.integrity_sample,
-    };
-    info!(identity = %identity, allowed_regions = ?settings.allowed_regions, "starting evidence-operator");
-
-    if args.leader_elect
-        && !(args.retry_period < args.renew_deadline && args.renew_deadline < args.lease_duration)
-    {
-        anyhow::bail!(
-            "leader election needs --retry-period ({:?}) < --renew-deadline ({:?}) < --lease-duration ({:?})",
-            args.retry_period,
-            args.renew_deadline,
-            args.lease_duration
-        );
-    }
-    let (lead_tx, mut lead_rx) = watch::channel(!args.leader_elect);
-    let election_stop = CancellationToken::new();
-    let election = if args.leader_elect {
-        let lease = leader::LeaseSettings {
-            namespace: args.lease_namespace.clone(),
-            name: args.lease_name.clone(),
-            identity: identity.clone(),
-            lease_duration: args.lease_duration,
-            renew_deadline: args.renew_deadline,
-            retry_period: args.retry_period,
-        };
-        // The election stops (and the Lease is released) only after the controllers
-        // have stopped, so a standby never acts while this replica finishes its moves.
-        Some(tokio::spawn(leader::run(
-            client.clone(),
-            lease,
-            lead_tx,
-            election_stop.clone(),
-        )))
-    } else {
-        None
-    };
-    health.set_ready(true);
-
-    // Wait to lead (or to be told to stop).
-    loop {
-        if *lead_rx.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                election_stop.cancel();
-                if let Some(e) = election { let _ = e.await; }
-                return Ok(());
-            }
-            changed = lead_rx.changed() => { if changed.is_err() { return Ok(()); } }
-        }
-    }
-    metrics.leader.with_label_values(&[&args.lease_name]).set(1);
-    info!(identity = %identity, "leading: starting controllers");
-
-    // Stop when shutting down or when leadership is lost.
-    let stop = CancellationToken::new();
-    let lost = {
-        let stop = stop.clone();
-        let shutdown = shutdown.clone();
-        let mut lead_rx = lead_rx.clone();
-        tokio::spawn(async move {
-            let lost = loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break false,
-                    changed = lead_rx.changed() => {
-                        if changed.is_err() || !*lead_rx.borrow() {
-                            break !shutdown.is_cancelled();
-                        }
-                    }
-                }
-            };
-            stop.cancel();
-            lost
-        })
-    };
-
-    let draining = stop.child_token();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        storage_metrics,
-        audit_metrics,
-        settings,
-        draining.clone(),
-    ));
-    let namespaces: Vec<Option<String>> = if args.watch_namespace.is_empty() {
-        vec![None]
-    } else {
-        args.watch_namespace.iter().cloned().map(Some).collect()
-    };
-    let mut controllers = Vec::new();
-    for ns in namespaces {
-        controllers.push(tokio::spawn(bucket::controller(
-            ctx.clone(),
-            ns.clone(),
-            stop.clone(),
-        )));
-        controllers.push(tokio::spawn(legal_hold::controller(
-            ctx.clone(),
-            ns,
-            stop.clone(),
-        )));
-    }
-    stop.cancelled().await;
-    info!(
-        "stopping controllers; in-flight storage actions may take up to {:?}",
-        args.shutdown_timeout
-    );
-    let all = future::join_all(controllers);
-    if tokio::time::timeout(args.shutdown_timeout, all)
-        .await
-        .is_err()
-    {
-        warn!(
-            "in-flight work did not finish within the shutdown timeout; abandoning it (safe: moves converge at the next sweep)"
-        );
-    }
-    metrics.leader.with_label_values(&[&args.lease_name]).set(0);
-    let lost = lost.await.unwrap_or(false);
-    election_stop.cancel();
-    if let Some(e) = election {
-        let _ = e.await;
-    }
-    if lost {
-        anyhow::bail!("lost leadership; exiting so that this replica restarts as a standby");
-    }
-    Ok(())
 }
 
 /// Shared error policy: back off, count the error by category.

@@ -13,7 +13,7 @@ use std::{
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::controller::metrics::Metrics;
 
 /// Shared state of the endpoints.
 #[derive(Clone)]
