@@ -18,16 +18,14 @@
 //! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
 //! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
 //! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
-//! | `extended` (private) | MinIO's listing extension and response headers the SDK drops |
 //! | `retry` (private) | failure classification, jittered backoff |
 //! | [`metrics`] | [`StorageMetrics`] |
-//! | [`s3`] | [`S3TierStore`] |
+//! | [`s3`] | [`S3TierStore`]; one file per concern (client, proof, checksum, copy, move, delete, list, MinIO's listing extension) |
 //!
 //! See `docs/storage.md` for the request counts and the design choices.
 
 pub mod config;
 pub mod error;
-mod extended;
 pub mod metrics;
 pub mod region;
 mod retry;

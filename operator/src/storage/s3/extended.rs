@@ -20,11 +20,13 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use aws_sdk_s3::config::{
-    ConfigBag, Intercept, RuntimeComponents, http::HttpRequest,
-    interceptors::AfterDeserializationInterceptorContextRef,
+use aws_sdk_s3::{
+    config::{
+        ConfigBag, Intercept, RuntimeComponents, http::HttpRequest,
+        interceptors::AfterDeserializationInterceptorContextRef,
+    },
+    error::BoxError,
 };
-use aws_sdk_s3::error::BoxError;
 use aws_smithy_xml::decode::{Document, ScopedDecoder, try_data};
 use bytes::Bytes;
 

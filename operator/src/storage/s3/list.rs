@@ -1,0 +1,321 @@
+//! Listing a tier (`TierStore::list`, `list_tier`): pages of `ListObjectsV2`, or of
+//! `ListObjectVersions` on a versioned bucket (current versions only), each [`Listed`]
+//! object then turned into a [`Clip`] with its tags, recorded checksum and hold.
+//!
+//! Those come with the listing itself when the store speaks MinIO's listing extension
+//! (`ask_listing_extras`, `listing_extras`, see `extended`); otherwise they are read
+//! object by object (`read_clip_facts`), entry by entry, so missing extras are never
+//! taken for "no tags". Tiers that share a bucket and prefix are told apart by storage
+//! class (`belongs`).
+
+use std::sync::Arc;
+
+use aws_sdk_s3::client::customize::CustomizableOperation;
+use chrono::{DateTime, Utc};
+use futures::{
+    StreamExt, TryStreamExt,
+    future::ready,
+    stream::{self, BoxStream},
+};
+
+use super::{
+    S3TierStore,
+    client::Calls,
+    extended::{Capture, ExtrasIndex, ListedExtras, add_list_metadata_param, parse_listing},
+};
+use crate::{
+    api::clip::{Clip, Tag, Tier},
+    storage::{StorageError, TierLocation, retry::FailureKind},
+};
+
+/// One object as listed.
+#[derive(Debug, Clone)]
+struct Listed {
+    key: String,
+    version_id: Option<String>,
+    size: u64,
+    class: Option<String>,
+    last_modified: DateTime<Utc>,
+    /// Tags, recorded checksum and hold, when the listing carried them (MinIO).
+    extras: Option<ListedExtras>,
+}
+
+/// Where a listing is: not started (versioning not read yet), or the continuation of a
+/// `ListObjectsV2` or `ListObjectVersions` listing.
+enum Cursor {
+    Start,
+    V2(Option<String>),
+    Versions(Option<String>, Option<String>),
+}
+
+fn to_chrono(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+impl S3TierStore {
+    /// `TierStore::list`: the pages of one tier, flattened, filtered to the tier's
+    /// objects and enriched `list_concurrency` at a time.
+    pub(super) fn list_tier(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>> {
+        let calls = Arc::new(Calls::default());
+        let loc = self.loc(tier).clone();
+        let page_calls = calls.clone();
+        let pages = stream::try_unfold(Some(Cursor::Start), move |cursor| {
+            let loc = loc.clone();
+            let calls = page_calls.clone();
+            async move {
+                match cursor {
+                    None => Ok(None),
+                    Some(c) => {
+                        let (items, next) = self.list_page(&loc, c, &calls).await?;
+                        Ok(Some((items, next)))
+                    }
+                }
+            }
+        });
+        pages
+            .map_ok(|items| stream::iter(items.into_iter().map(Ok::<_, StorageError>)))
+            .try_flatten()
+            .try_filter(move |item| {
+                ready(!item.key.ends_with('/') && self.belongs(tier, item.class.as_deref()))
+            })
+            .map_ok(move |item| {
+                let calls = calls.clone();
+                async move { self.enrich(tier, item, &calls).await }
+            })
+            .try_buffered(self.opts.list_concurrency)
+            .try_filter_map(|c| ready(Ok(c)))
+            .boxed()
+    }
+
+    /// Ask for MinIO's listing extension (when `list_metadata` is on) and keep the raw
+    /// answer in `capture`.
+    fn ask_listing_extras<T, E, B>(
+        &self,
+        req: CustomizableOperation<T, E, B>,
+        capture: &Capture,
+    ) -> CustomizableOperation<T, E, B> {
+        if self.opts.list_metadata {
+            req.mutate_request(add_list_metadata_param)
+                .interceptor(capture.clone())
+        } else {
+            req
+        }
+    }
+
+    /// The per-object extras of the listing page `capture` kept (empty when the store
+    /// sent none, or when they cannot be read: the clips are then read one by one).
+    fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
+        let Some(body) = capture.take().body else {
+            return ExtrasIndex::new();
+        };
+        match parse_listing(&body) {
+            Ok(index) => index,
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "could not read the listing's metadata; reading clips one by one");
+                ExtrasIndex::new()
+            }
+        }
+    }
+
+    /// One page of a listing, and the cursor of the next (`None`: the last page).
+    async fn list_page(
+        &self,
+        loc: &TierLocation,
+        cursor: Cursor,
+        calls: &Calls,
+    ) -> Result<(Vec<Listed>, Option<Cursor>), StorageError> {
+        let bucket = loc.bucket.as_str();
+        let cursor = match cursor {
+            Cursor::Start => {
+                let v = self
+                    .send("get_bucket_versioning", bucket, calls, || {
+                        self.client.get_bucket_versioning().bucket(bucket).send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
+                self.remember_versioning(bucket, v.status().is_some()).await;
+                if v.status().is_some() {
+                    Cursor::Versions(None, None)
+                } else {
+                    Cursor::V2(None)
+                }
+            }
+            c => c,
+        };
+        match cursor {
+            Cursor::V2(token) => {
+                let capture = Capture::with_body();
+                let out = self
+                    .send("list_objects_v2", bucket, calls, || {
+                        let req = self
+                            .client
+                            .list_objects_v2()
+                            .bucket(bucket)
+                            .prefix(&loc.prefix)
+                            .max_keys(self.opts.list_page_size)
+                            .set_continuation_token(token.clone())
+                            .customize();
+                        self.ask_listing_extras(req, &capture).send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("list_objects_v2", bucket, None))?;
+                let mut extras = self.listing_extras(bucket, &capture);
+                let items = out
+                    .contents()
+                    .iter()
+                    .filter_map(|o| {
+                        let key = o.key()?.to_string();
+                        Some(Listed {
+                            extras: extras.remove(&(key.clone(), None)),
+                            key,
+                            version_id: None,
+                            size: o.size().unwrap_or(0).max(0) as u64,
+                            class: o.storage_class().map(|c| c.as_str().to_string()),
+                            last_modified: to_chrono(o.last_modified()),
+                        })
+                    })
+                    .collect();
+                let next = match (out.is_truncated(), out.next_continuation_token()) {
+                    (Some(true), Some(t)) => Some(Cursor::V2(Some(t.to_string()))),
+                    _ => None,
+                };
+                Ok((items, next))
+            }
+            Cursor::Versions(key_marker, version_marker) => {
+                let capture = Capture::with_body();
+                let out = self
+                    .send("list_object_versions", bucket, calls, || {
+                        let req = self
+                            .client
+                            .list_object_versions()
+                            .bucket(bucket)
+                            .prefix(&loc.prefix)
+                            .max_keys(self.opts.list_page_size)
+                            .set_key_marker(key_marker.clone())
+                            .set_version_id_marker(version_marker.clone())
+                            .customize();
+                        self.ask_listing_extras(req, &capture).send()
+                    })
+                    .await
+                    .map_err(|f| f.into_error("list_object_versions", bucket, None))?;
+                let mut extras = self.listing_extras(bucket, &capture);
+                // Only current versions are clips; noncurrent ones and delete markers are not.
+                let items = out
+                    .versions()
+                    .iter()
+                    .filter(|v| v.is_latest() == Some(true))
+                    .filter_map(|v| {
+                        let key = v.key()?.to_string();
+                        let version_id = v.version_id().map(str::to_string);
+                        Some(Listed {
+                            extras: extras.remove(&(key.clone(), version_id.clone())),
+                            key,
+                            version_id,
+                            size: v.size().unwrap_or(0).max(0) as u64,
+                            class: v.storage_class().map(|c| c.as_str().to_string()),
+                            last_modified: to_chrono(v.last_modified()),
+                        })
+                    })
+                    .collect();
+                let next = if out.is_truncated() == Some(true) {
+                    Some(Cursor::Versions(
+                        out.next_key_marker().map(str::to_string),
+                        out.next_version_id_marker().map(str::to_string),
+                    ))
+                } else {
+                    None
+                };
+                Ok((items, next))
+            }
+            Cursor::Start => Ok((Vec::new(), None)),
+        }
+    }
+
+    /// Whether an object listed at `loc` belongs to `tier`: tiers that share a bucket
+    /// and prefix are told apart by storage class.
+    fn belongs(&self, tier: Tier, class: Option<&str>) -> bool {
+        let loc = self.loc(tier);
+        let shared = Tier::ALL
+            .iter()
+            .any(|t| *t != tier && self.loc(*t).same_objects(loc));
+        !shared || class.unwrap_or("STANDARD") == loc.class()
+    }
+
+    /// Tags, recorded checksum and hold of one listed object, read object by object
+    /// (stores without the listing extension); `None` when it is gone.
+    async fn read_clip_facts(
+        &self,
+        tier: Tier,
+        item: &Listed,
+        calls: &Calls,
+    ) -> Result<Option<(Vec<Tag>, Option<String>, bool)>, StorageError> {
+        let bucket = self.loc(tier).bucket.as_str();
+        self.metrics.listed_per_object();
+        let tags = match self
+            .send("get_object_tagging", bucket, calls, || {
+                self.client
+                    .get_object_tagging()
+                    .bucket(bucket)
+                    .key(&item.key)
+                    .set_version_id(item.version_id.clone())
+                    .send()
+            })
+            .await
+        {
+            Ok(out) => out
+                .tag_set()
+                .iter()
+                .map(|t| Tag::new(t.key(), t.value()))
+                .collect(),
+            Err(f) if f.kind == FailureKind::NotFound => return Ok(None),
+            Err(f) => return Err(f.into_error("get_object_tagging", bucket, Some(&item.key))),
+        };
+        if tier == Tier::LegalHold || self.opts.list_checksums {
+            Ok(self
+                .head(bucket, &item.key, item.version_id.as_deref(), calls)
+                .await?
+                .map(|h| (tags, h.sha_meta, h.legal_hold)))
+        } else {
+            Ok(Some((tags, None, false)))
+        }
+    }
+
+    /// Per-object calls of a listing. None when the listing carried the object's tags,
+    /// recorded checksum and hold (MinIO's `metadata=true`). Otherwise: one
+    /// `GetObjectTagging` per clip (the plan needs the category and recording time); in
+    /// the legal-hold tier one `HeadObject` more (hold status and recorded checksum); in
+    /// hot/cool a `HeadObject` only when `list_checksums` is set. Plus one list request
+    /// per 1,000 clips and one `GetBucketVersioning` per listing.
+    async fn enrich(
+        &self,
+        tier: Tier,
+        mut item: Listed,
+        calls: &Calls,
+    ) -> Result<Option<Clip>, StorageError> {
+        let loc = self.loc(tier);
+        let (tags, sha256, legal_hold) = match item.extras.take() {
+            Some(extras) => {
+                // The listing carried everything (MinIO): no request for this clip.
+                self.metrics.listed_with_extras(1);
+                (extras.tags, extras.sha_meta, extras.legal_hold)
+            }
+            None => match self.read_clip_facts(tier, &item, calls).await? {
+                Some(facts) => facts,
+                // Deleted since it was listed: not a clip any more.
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Clip {
+            key: item.key[loc.prefix.len()..].to_string(),
+            tier,
+            version_id: item.version_id,
+            size: item.size,
+            storage_class: Some(item.class.unwrap_or_else(|| "STANDARD".into())),
+            last_modified: item.last_modified,
+            tags,
+            sha256,
+            legal_hold,
+        }))
+    }
+}

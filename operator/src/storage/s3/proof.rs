@@ -1,0 +1,150 @@
+//! What the store proves about its buckets before it writes, and caches for
+//! `region_cache_ttl`: that every tier bucket is in an allowed UK region (`prove`,
+//! dropped by [`S3TierStore::forget_region_proof`]), that the legal-hold bucket has
+//! Object Lock (`ensure_object_lock`), and whether a bucket is versioned (`versioned`,
+//! refreshed by every listing through `remember_versioning`).
+//!
+//! The proof runs inside the store before every write (copy, hold, delete), so no caller
+//! can forget it.
+
+use std::time::Instant;
+
+use aws_sdk_s3::types::ObjectLockEnabled;
+use chrono::Utc;
+
+use super::{S3TierStore, client::Calls};
+use crate::{
+    api::clip::Tier,
+    storage::{
+        RegionProof, StorageError,
+        region::{CachedProof, check_endpoint, normalize_location},
+        retry::FailureKind,
+    },
+};
+
+impl S3TierStore {
+    /// Forget the cached region proof and Object Lock check (the next write re-proves).
+    pub async fn forget_region_proof(&self) {
+        *self.region.lock().await = None;
+        *self.object_lock_until.lock().await = None;
+    }
+
+    /// Prove (or reuse a cached proof) that every tier bucket is in an allowed region.
+    pub(super) async fn prove(&self, calls: &Calls) -> Result<RegionProof, StorageError> {
+        let mut cached = self.region.lock().await;
+        if let Some(c) = cached.as_ref()
+            && c.expires > Instant::now()
+        {
+            return Ok(c.proof.clone());
+        }
+        *cached = None;
+        let allowed = &self.cfg.allowed_regions;
+        check_endpoint(self.cfg.endpoint.as_deref(), allowed)?;
+        let mut buckets = Vec::new();
+        for bucket in self.cfg.tiers.buckets() {
+            let found = match self
+                .send("get_bucket_location", &bucket, calls, || {
+                    self.client.get_bucket_location().bucket(&bucket).send()
+                })
+                .await
+            {
+                Ok(out) => normalize_location(out.location_constraint().map(|c| c.as_str())),
+                // A store that refuses our signature because the bucket is elsewhere tells
+                // us where: that is the finding.
+                Err(f) if f.bucket_region.is_some() => f.bucket_region.unwrap_or_default(),
+                Err(f) => return Err(f.into_error("get_bucket_location", &bucket, None)),
+            };
+            if !allowed.contains(&found) {
+                tracing::warn!(
+                    bucket,
+                    found,
+                    ?allowed,
+                    "bucket refused: not in an allowed UK region"
+                );
+                return Err(StorageError::RegionNotAllowed {
+                    bucket,
+                    found,
+                    allowed: allowed.clone(),
+                });
+            }
+            buckets.push((bucket, found));
+        }
+        let proof = RegionProof {
+            buckets,
+            allowed: allowed.clone(),
+            checked_at: Utc::now(),
+        };
+        *cached = Some(CachedProof {
+            proof: proof.clone(),
+            expires: Instant::now() + self.opts.region_cache_ttl,
+        });
+        Ok(proof)
+    }
+
+    /// Refuse a legal-hold bucket without Object Lock (cached like the region proof).
+    pub(super) async fn ensure_object_lock(&self, calls: &Calls) -> Result<(), StorageError> {
+        let mut until = self.object_lock_until.lock().await;
+        if until.is_some_and(|u| u > Instant::now()) {
+            return Ok(());
+        }
+        let bucket = self.loc(Tier::LegalHold).bucket.clone();
+        let enabled = match self
+            .send("get_object_lock_configuration", &bucket, calls, || {
+                self.client
+                    .get_object_lock_configuration()
+                    .bucket(&bucket)
+                    .send()
+            })
+            .await
+        {
+            Ok(out) => {
+                out.object_lock_configuration()
+                    .and_then(|c| c.object_lock_enabled())
+                    == Some(&ObjectLockEnabled::Enabled)
+            }
+            Err(f)
+                if f.code == "ObjectLockConfigurationNotFoundError"
+                    || (f.kind == FailureKind::NotFound && f.code != "NoSuchBucket") =>
+            {
+                false
+            }
+            Err(f) => return Err(f.into_error("get_object_lock_configuration", &bucket, None)),
+        };
+        if !enabled {
+            return Err(StorageError::ObjectLockMissing { bucket });
+        }
+        *until = Some(Instant::now() + self.opts.region_cache_ttl);
+        Ok(())
+    }
+
+    /// Whether `bucket` has versioning enabled (or suspended), cached like the region
+    /// proof; listings refresh it.
+    pub(super) async fn versioned(
+        &self,
+        bucket: &str,
+        calls: &Calls,
+    ) -> Result<bool, StorageError> {
+        if let Some((v, at)) = self.versioning.lock().await.get(bucket)
+            && at.elapsed() < self.opts.region_cache_ttl
+        {
+            return Ok(*v);
+        }
+        let out = self
+            .send("get_bucket_versioning", bucket, calls, || {
+                self.client.get_bucket_versioning().bucket(bucket).send()
+            })
+            .await
+            .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
+        let v = out.status().is_some();
+        self.remember_versioning(bucket, v).await;
+        Ok(v)
+    }
+
+    /// Record what a listing (or [`Self::versioned`]) found out about `bucket`.
+    pub(super) async fn remember_versioning(&self, bucket: &str, versioned: bool) {
+        self.versioning
+            .lock()
+            .await
+            .insert(bucket.to_string(), (versioned, Instant::now()));
+    }
+}
