@@ -416,7 +416,7 @@ impl AuditLog {
 /// An S3 client for a bucket configuration (SDK retries on: the audit writer has no
 /// retry loop of its own besides re-sealing after a lost race).
 pub async fn client_for(cfg: &BucketConfig) -> Client {
-    let builder = crate::storage::s3::sdk_config(
+    let builder = crate::storage::sdk_config(
         cfg,
         RetryConfig::standard().with_max_attempts(4),
         Duration::from_secs(5),

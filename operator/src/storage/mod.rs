@@ -38,6 +38,9 @@ use futures::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// The SDK configuration of a bucket (region, credentials, endpoint), for the other S3
+/// clients of the operator (the audit writer).
+pub(crate) use self::s3::sdk_config;
 pub use self::{
     config::{
         BucketConfig, FaultHook, StaticCredentials, StepContext, StoreOptions, TierLocation, Tiers,

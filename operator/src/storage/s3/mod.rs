@@ -21,6 +21,7 @@
 //! | `list.rs` | listing a tier, page by page, into clips |
 //! | `extended.rs` | MinIO's listing extension and the response headers the SDK drops |
 
+mod batch;
 mod checksum;
 mod client;
 mod copy;

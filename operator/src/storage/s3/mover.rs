@@ -1,7 +1,5 @@
-//! Moving clips between tiers: one (`TierStore::move_clip`, `move_counted`) or many
-//! (`TierStore::move_clips`, `move_many`, which defers the source deletes of the
-//! verified copies to `DeleteObjects` batches). `move_inner` is the move itself, one
-//! call per step below, in order.
+//! Moving one clip between tiers (`TierStore::move_clip`, `move_counted`; many at once
+//! are in `batch`). `move_inner` is the move itself, one call per step below, in order.
 //!
 //! ## Move: the steps and why re-running converges
 //! 1. `prove_for_move`: region proof (+ Object Lock check when the destination is the
@@ -38,28 +36,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_s3::types::{ObjectLockLegalHold, ObjectLockLegalHoldStatus};
-use futures::{StreamExt, stream};
-use tokio_util::sync::CancellationToken;
 
-use super::{S3TierStore, checksum::Head, client::Calls, copy::CopyJob};
+use super::{S3TierStore, batch::PendingDelete, checksum::Head, client::Calls, copy::CopyJob};
 use crate::{
     api::clip::{Clip, Tier},
-    storage::{
-        MoveOutcome, MoveStep, StepContext, StorageError, TierLocation, Verification,
-        retry::{self, Failure, FailureKind},
-    },
+    storage::{MoveOutcome, MoveStep, StepContext, StorageError, TierLocation, Verification},
 };
-
-/// A verified move's source version, still to delete (step 8, deferred to a batch).
-#[derive(Debug, Clone)]
-struct PendingDelete {
-    bucket: String,
-    key: String,
-    version: Option<String>,
-}
-
-/// A batched move after steps 1-7: its result and the source version still to delete.
-type Staged = (Result<MoveOutcome, StorageError>, Option<PendingDelete>);
 
 /// What one move is about: the clip, where it goes, and the object keys on both sides.
 struct MoveJob<'a> {
@@ -141,7 +123,7 @@ enum Source {
 
 impl S3TierStore {
     /// Call the fault hook (tests) after `step` of a move; `false` from it interrupts.
-    async fn step(
+    pub(super) async fn step(
         &self,
         step: MoveStep,
         clip_key: &str,
@@ -544,7 +526,7 @@ impl S3TierStore {
 
     /// One move with the listing's facts, redone from a fresh HEAD if the listed source
     /// is gone or changed (which also recognises a move an earlier run completed).
-    async fn move_one(
+    pub(super) async fn move_one(
         &self,
         clip: &Clip,
         to: Tier,
@@ -582,120 +564,5 @@ impl S3TierStore {
             o.requests = calls.get();
             o
         })
-    }
-
-    /// `TierStore::move_clips`: steps 1-7 of every move, `concurrency` at a time, then
-    /// step 8 for all of them in `DeleteObjects` batches per bucket.
-    pub(super) async fn move_many(
-        &self,
-        clips: &[Clip],
-        to: Tier,
-        concurrency: usize,
-        stop: &CancellationToken,
-    ) -> Vec<Option<Result<MoveOutcome, StorageError>>> {
-        // 1-7 of every move, `concurrency` at a time; the source deletes are collected.
-        let mut staged: Vec<Option<Staged>> = stream::iter(0..clips.len())
-            .map(|i| async move {
-                let clip = &clips[i];
-                if stop.is_cancelled() {
-                    return None;
-                }
-                let calls = Calls::default();
-                let mut pending = None;
-                let r = self
-                    .move_one(clip, to, Some(&mut pending), &calls)
-                    .await
-                    .map(|mut o| {
-                        o.requests = calls.get();
-                        o
-                    });
-                Some((r, pending))
-            })
-            .buffered(concurrency.max(1))
-            .collect()
-            .await;
-
-        // 8 for all of them: the verified copies' sources, in DeleteObjects batches
-        // per bucket. A source that could not be deleted fails its move (the clip is
-        // then in both tiers until the next run completes it).
-        let mut by_bucket: HashMap<String, Vec<(usize, String, Option<String>)>> = HashMap::new();
-        for (i, s) in staged.iter_mut().enumerate() {
-            if let Some((Ok(_), pending)) = s
-                && let Some(p) = pending.take()
-            {
-                by_bucket
-                    .entry(p.bucket)
-                    .or_default()
-                    .push((i, p.key, p.version));
-            }
-        }
-        let calls = Calls::default();
-        for (bucket, items) in by_bucket {
-            let objects: Vec<(String, Option<String>)> = items
-                .iter()
-                .map(|(_, k, v)| (k.clone(), v.clone()))
-                .collect();
-            let results = self.delete_batch(&bucket, &objects, &calls).await;
-            for (n, (i, key, _)) in items.into_iter().enumerate() {
-                let failure = match &results {
-                    Ok(r) => r.get(n).cloned().flatten(),
-                    Err(e) => Some((e.category().to_string(), e.to_string(), e.retryable())),
-                };
-                let Some(Some((Ok(outcome), _))) = staged.get_mut(i) else {
-                    continue;
-                };
-                match failure {
-                    None => {
-                        outcome.source_deleted = true;
-                        let hook = self
-                            .step(
-                                MoveStep::SourceDeleted,
-                                &outcome.key,
-                                &self.loc(to).bucket,
-                                &self.loc(to).object_key(&outcome.key),
-                                outcome.dst_version_id.as_deref(),
-                            )
-                            .await;
-                        if let Err(e) = hook
-                            && let Some(Some((r, _))) = staged.get_mut(i)
-                        {
-                            *r = Err(e);
-                        }
-                    }
-                    Some((code, message, retryable)) => {
-                        let err = Failure {
-                            kind: if retryable {
-                                FailureKind::Transient
-                            } else {
-                                retry::classify(&code, None)
-                            },
-                            code,
-                            message,
-                            attempts: 1,
-                            bucket_region: None,
-                        }
-                        .into_error("delete_objects", &bucket, Some(&key));
-                        if let Some(Some((r, _))) = staged.get_mut(i) {
-                            *r = Err(err);
-                        }
-                    }
-                }
-            }
-        }
-        staged
-            .into_iter()
-            .map(|s| {
-                s.map(|(r, _)| {
-                    self.metrics.moved(
-                        to.as_str(),
-                        match &r {
-                            Ok(_) => "ok",
-                            Err(e) => e.category(),
-                        },
-                    );
-                    r
-                })
-            })
-            .collect()
     }
 }
