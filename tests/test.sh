@@ -118,8 +118,11 @@ tools_pid=""
 if want tools; then
   phase tools "the pinned servers and helm, in the background while Rust compiles"
   tools_start=$SECONDS
-  "$here/servers/install.sh" "${tools[@]}" > "$state/tools.env" 2> >(tee "$state/tools.log" >&2) &
+  rm -f "$state/tools.done"
+  { "$here/servers/install.sh" "${tools[@]}" > "$state/tools.env" 2> >(tee "$state/tools.log" >&2)
+    rc=$?; date +%s > "$state/tools.done"; exit "$rc"; } &
   tools_pid=$!
+  tools_epoch=$(date +%s)
 fi
 
 wait_tools() { # (install.sh says every 30 s what it is still building)
@@ -128,7 +131,9 @@ wait_tools() { # (install.sh says every 30 s what it is still building)
   local rc=0
   wait "$tools_pid" || rc=$?
   tools_pid=""
-  took[tools]=$((SECONDS - tools_start)); last[tools]=${took[tools]}
+  # how long the tools took themselves (they may have finished long before this wait)
+  took[tools]=$(( $(cat "$state/tools.done" 2>/dev/null || date +%s) - tools_epoch ))
+  last[tools]=${took[tools]}
   for k in "${!last[@]}"; do echo "$k ${last[$k]}"; done > "$times_file"
   if (( rc != 0 )); then say "the tools could not be installed (messages above; log $state/tools.log)"; exit "$rc"; fi
   say "tools ready after $(dur "${took[tools]}")"

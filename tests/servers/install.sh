@@ -76,13 +76,13 @@ install_if_missing() { # $1 = binary path, $2 = label; rest = build command
   local start=$SECONDS expected
   expected="$(expected_seconds "$label")"
   local buildlog="$builddir/${label//[^a-zA-Z0-9.-]/_}.log"
-  log "building $label from source (not in the cache $bindir; a cold build takes about $((expected / 60 + 1)) min on 2 idle cores; log $buildlog) ..."
+  log "installing $label (not in the cache $bindir; about $((expected / 60 + 1)) min on 2 idle cores; log $buildlog) ..."
   # the build runs in a subshell with errexit in force, its output in its log; a
   # heartbeat says it is alive
   ( set -e; "$@" ) > "$buildlog" 2>&1 &
   local build=$! rc=0
   while ! wait_seconds "$build" 30; do
-    log "still building $label: $(( (SECONDS - start) / 60 ))m$(( (SECONDS - start) % 60 ))s so far"
+    log "still installing $label: $(( (SECONDS - start) / 60 ))m$(( (SECONDS - start) % 60 ))s so far"
   done
   wait "$build" || rc=$?
   if (( rc != 0 )) || [[ ! -x "$path" ]]; then
@@ -90,7 +90,7 @@ install_if_missing() { # $1 = binary path, $2 = label; rest = build command
     log "FAILED to install $label (the last lines of $buildlog are above)"
     exit 1
   fi
-  log "built $label in $((SECONDS - start))s"
+  log "installed $label in $((SECONDS - start))s"
   exec {lockfd}>&-
 }
 
