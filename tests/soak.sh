@@ -97,6 +97,7 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1]
     fi
   fi
   "$here/servers/down.sh" --dir "$d" >> "$d.log" 2>&1
+  rmdir "$d" 2>/dev/null # emptied by down.sh
   [[ -n "$blocker" ]] && kill "$blocker" 2>/dev/null
   if [[ -n "$step" ]]; then echo "$step"; return 1; fi
   rm -f "$d.log"

@@ -49,7 +49,7 @@ dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # Cold times measured on a 2-core machine (see README "Testing"), used until a run has
 # recorded its own.
-declare -A cold=([tools]=900 [fmt]=5 [build]=840 [unit]=40 [integration]=150)
+declare -A cold=([tools]=720 [fmt]=5 [build]=1060 [unit]=5 [integration]=60 )
 declare -A last=()
 if [[ -f "$times_file" ]]; then
   while read -r k v; do [[ -n "$k" ]] && last[$k]="$v"; done < "$times_file"
