@@ -286,6 +286,64 @@ mod tests {
         }
     }
 
+    /// Every CEL rule message in the CRDs is one of the api's `*_MESSAGE` constants (the
+    /// ones `validation` reports), and every constant is some rule's message.
+    #[test]
+    fn rule_messages_are_the_constants() {
+        use crate::api::{
+            duration, evidence_bucket as eb, legal_hold as lh, retention_policy as rp,
+        };
+
+        fn messages(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+            match v {
+                Value::Object(o) => {
+                    for rule in o
+                        .get("x-kubernetes-validations")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        out.insert(rule["message"].as_str().unwrap().to_string());
+                    }
+                    o.values().for_each(|v| messages(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| messages(v, out)),
+                _ => {}
+            }
+        }
+        let mut in_crds = std::collections::BTreeSet::new();
+        for crd in all() {
+            messages(&serde_json::to_value(&crd).unwrap(), &mut in_crds);
+        }
+        let constants: std::collections::BTreeSet<String> = [
+            duration::RETENTION_DURATION_MESSAGE,
+            duration::INTERVAL_MESSAGE,
+            duration::INTERVAL_MIN_MESSAGE,
+            eb::REGION_NAME_MESSAGE,
+            eb::ENDPOINT_MESSAGE,
+            eb::LEGAL_HOLD_OWN_BUCKET_MESSAGE,
+            eb::HOT_COOL_DISTINCT_MESSAGE,
+            eb::BUCKET_NAME_MESSAGE,
+            eb::PREFIX_MESSAGE,
+            eb::STORAGE_CLASS_MESSAGE,
+            eb::ARCHIVE_STORAGE_CLASS_MESSAGE,
+            rp::CATEGORY_NAMES_UNIQUE_MESSAGE,
+            rp::CATEGORY_NAME_MESSAGE,
+            lh::BUCKET_REF_IMMUTABLE_MESSAGE,
+            lh::CASE_REFERENCE_BLANK_MESSAGE,
+            lh::REASON_BLANK_MESSAGE,
+            lh::SELECTOR_EMPTY_MESSAGE,
+            lh::KEYS_MESSAGE,
+            lh::MATCH_TAGS_MESSAGE,
+            lh::CAMERA_WINDOW_ORDER_MESSAGE,
+            lh::CAMERA_BLANK_MESSAGE,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(in_crds, constants);
+    }
+
     #[test]
     fn admission_objects_are_well_typed() {
         let [policy, binding] = <[Value; 2]>::try_from(admission_policy_objects()).unwrap();

@@ -32,6 +32,16 @@ pub const RETENTION_DURATION_PATTERN: &str = "^(Forever|[1-9][0-9]{0,3}(h|d|w|mo
 /// The regular expression every [`Interval`] matches (anchored).
 pub const INTERVAL_PATTERN: &str = "^[1-9][0-9]{0,4}(s|m|h)$";
 
+/// The schema's message for a [`RetentionDuration`] not of the documented form.
+pub const RETENTION_DURATION_MESSAGE: &str =
+    "must be a duration such as 24h, 31d, 2w, 18mo, 6y, or Forever";
+/// The schema's message for an [`Interval`] not of the documented form.
+pub const INTERVAL_MESSAGE: &str = "must be an interval such as 90s, 15m or 1h";
+/// The schema's message for an [`Interval`] shorter than [`MIN_INTERVAL`].
+pub const INTERVAL_MIN_MESSAGE: &str = "must be at least 1m";
+/// The shortest [`Interval`] the schema allows.
+pub const MIN_INTERVAL: StdDuration = StdDuration::from_secs(60);
+
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
@@ -215,7 +225,7 @@ impl JsonSchema for RetentionDuration {
             "pattern": RETENTION_DURATION_PATTERN,
             "x-kubernetes-validations": [{
                 "rule": format!("self.matches('{RETENTION_DURATION_PATTERN}')"),
-                "message": "must be a duration such as 24h, 31d, 2w, 18mo, 6y, or Forever"
+                "message": RETENTION_DURATION_MESSAGE
             }]
         })
     }
@@ -327,11 +337,11 @@ impl JsonSchema for Interval {
             "x-kubernetes-validations": [
                 {
                     "rule": format!("self.matches('{INTERVAL_PATTERN}')"),
-                    "message": "must be an interval such as 90s, 15m or 1h"
+                    "message": INTERVAL_MESSAGE
                 },
                 {
                     "rule": format!("!self.matches('{INTERVAL_PATTERN}') || duration(self) >= duration('1m')"),
-                    "message": "must be at least 1m"
+                    "message": INTERVAL_MIN_MESSAGE
                 }
             ]
         })

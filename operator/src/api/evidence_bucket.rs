@@ -20,6 +20,29 @@ use super::{clip::Tier, duration::Interval};
 /// digits, dots and dashes, starting and ending with a letter or digit.
 pub const BUCKET_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";
 
+// The messages of the CRD's rules, each defined once: the attributes below put them in
+// the CRD, and [`super::validation`] gives the same words for the same problems.
+
+/// `region` is not a well-formed region name.
+pub const REGION_NAME_MESSAGE: &str =
+    "region must be a region name such as eu-west-2: lower-case letters, digits and dashes";
+/// `endpoint` is not an http(s) URL with a host.
+pub const ENDPOINT_MESSAGE: &str = "endpoint must be an http:// or https:// URL with a host";
+/// The legal-hold tier shares a bucket with the hot or the cool tier.
+pub const LEGAL_HOLD_OWN_BUCKET_MESSAGE: &str =
+    "the legalHold tier must be a bucket of its own, not the hot or cool bucket";
+/// Hot and cool are the same place: same bucket, prefix and storage class.
+pub const HOT_COOL_DISTINCT_MESSAGE: &str = "hot and cool share a bucket: give them different prefixes, or different storage classes on both";
+/// A tier's `bucket` breaks the S3 naming rules.
+pub const BUCKET_NAME_MESSAGE: &str = "bucket must follow the S3 naming rules: 3 to 63 lower-case letters, digits, dots and dashes, starting and ending with a letter or digit";
+/// A tier's `prefix` starts with `/`.
+pub const PREFIX_MESSAGE: &str = "prefix must not start with /";
+/// A tier's `storageClass` is not a storage class name.
+pub const STORAGE_CLASS_MESSAGE: &str =
+    "storageClass is an S3 storage class name such as STANDARD or STANDARD_IA";
+/// A tier's `storageClass` is an archive class that needs a restore before reading.
+pub const ARCHIVE_STORAGE_CLASS_MESSAGE: &str = "archive storage classes (GLACIER, DEEP_ARCHIVE) cannot be read without a restore, so clips there cannot be verified";
+
 /// The storage for one unit's body-worn video clips: a UK region, an S3-compatible
 /// endpoint, one bucket per tier (hot, cool, legal-hold) and the RetentionPolicy that
 /// decides what moves, what is held and what is deleted.
@@ -76,14 +99,14 @@ pub struct EvidenceBucketSpec {
     /// (key `extraRegions`) for on-premises stores. The operator also proves, before
     /// any write, that each bucket really is in this region.
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')")
-        .message("region must be a region name such as eu-west-2: lower-case letters, digits and dashes"))]
+        .message(REGION_NAME_MESSAGE))]
     #[schemars(length(min = 1, max = 63))]
     pub region: String,
     /// The S3 endpoint URL, for S3-compatible stores (MinIO, Ceph):
     /// `https://minio.example.internal:9000`. Absent: the AWS endpoint of `region`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname() != ''")
-        .message("endpoint must be an http:// or https:// URL with a host"))]
+        .message(ENDPOINT_MESSAGE))]
     #[schemars(length(max = 2048))]
     pub endpoint: Option<String>,
     /// Address buckets by path (`https://host/bucket/key`) instead of by virtual host
@@ -157,10 +180,10 @@ pub struct RetentionPolicyRef {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("self.legalHold.bucket != self.hot.bucket && self.legalHold.bucket != self.cool.bucket")
-        .message("the legalHold tier must be a bucket of its own, not the hot or cool bucket")
+        .message(LEGAL_HOLD_OWN_BUCKET_MESSAGE)
         .field_path(".legalHold.bucket"),
     validation = Rule::new("self.hot.bucket != self.cool.bucket || (has(self.hot.prefix) ? self.hot.prefix : '') != (has(self.cool.prefix) ? self.cool.prefix : '') || (has(self.hot.storageClass) && has(self.cool.storageClass) && self.hot.storageClass != self.cool.storageClass)")
-        .message("hot and cool share a bucket: give them different prefixes, or different storage classes on both")
+        .message(HOT_COOL_DISTINCT_MESSAGE)
         .field_path(".cool")
 )]
 pub struct Tiers {
@@ -182,14 +205,14 @@ pub struct TierLocation {
     /// dashes, starting and ending with a letter or digit).
     #[x_kube(
         validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$') && !self.contains('..')")
-            .message("bucket must follow the S3 naming rules: 3 to 63 lower-case letters, digits, dots and dashes, starting and ending with a letter or digit")
+            .message(BUCKET_NAME_MESSAGE)
     )]
     #[schemars(length(min = 3, max = 63))]
     pub bucket: String,
     /// A key prefix within the bucket, such as `clips/`. Clip keys are relative to it,
     /// and are the same in every tier. Must not start with `/`. Absent: the whole bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("!self.startsWith('/')").message("prefix must not start with /"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('/')").message(PREFIX_MESSAGE))]
     #[schemars(length(max = 512))]
     pub prefix: Option<String>,
     /// The S3 storage class objects are written with in this tier, such as `STANDARD`,
@@ -199,9 +222,9 @@ pub struct TierLocation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(
         validation = Rule::new("self.matches('^[A-Z][A-Z0-9_]*$')")
-            .message("storageClass is an S3 storage class name such as STANDARD or STANDARD_IA"),
+            .message(STORAGE_CLASS_MESSAGE),
         validation = Rule::new("!(self in ['GLACIER', 'DEEP_ARCHIVE'])")
-            .message("archive storage classes (GLACIER, DEEP_ARCHIVE) cannot be read without a restore, so clips there cannot be verified")
+            .message(ARCHIVE_STORAGE_CLASS_MESSAGE)
     )]
     #[schemars(length(min = 1, max = 64))]
     pub storage_class: Option<String>,

@@ -18,6 +18,29 @@ use serde::{Deserialize, Serialize};
 /// that every held clip's release is attributed to its case.
 pub const FINALIZER: &str = "evidence.bwv.io/release-clips";
 
+// The messages of the CRD's rules, each defined once: the attributes below put them in
+// the CRD, and [`super::validation`] gives the same words for the same problems.
+
+/// An update changed `bucketRef`.
+pub const BUCKET_REF_IMMUTABLE_MESSAGE: &str =
+    "bucketRef is immutable: create a new LegalHold for another bucket";
+/// `caseReference` is blank.
+pub const CASE_REFERENCE_BLANK_MESSAGE: &str = "caseReference must not be blank";
+/// `reason` is blank.
+pub const REASON_BLANK_MESSAGE: &str = "reason must not be blank";
+/// The selector gives no criterion.
+pub const SELECTOR_EMPTY_MESSAGE: &str =
+    "selector must not be empty: give keys, matchTags or cameraWindow";
+/// A selector key is empty or starts with `/`.
+pub const KEYS_MESSAGE: &str = "keys must be non-empty and must not start with /";
+/// A `matchTags` entry breaks the S3 tag limits.
+pub const MATCH_TAGS_MESSAGE: &str =
+    "matchTags keys are 1 to 128 characters and values at most 256 (the S3 tag limits)";
+/// A camera window ends before it starts.
+pub const CAMERA_WINDOW_ORDER_MESSAGE: &str = "cameraWindow.from must not be after cameraWindow.to";
+/// A camera window's `camera` is blank.
+pub const CAMERA_BLANK_MESSAGE: &str = "camera must not be blank";
+
 /// A legal hold for a case: every clip its selector matches is moved to the
 /// legal-hold tier of the referenced EvidenceBucket and locked there (S3 Object Lock
 /// legal hold) until this object is deleted.
@@ -54,14 +77,14 @@ pub const FINALIZER: &str = "evidence.bwv.io/release-clips";
 pub struct LegalHoldSpec {
     /// The EvidenceBucket (in this namespace) whose clips this hold selects. Cannot be
     /// changed: create a new LegalHold instead.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("bucketRef is immutable: create a new LegalHold for another bucket"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message(BUCKET_REF_IMMUTABLE_MESSAGE))]
     pub bucket_ref: BucketRef,
     /// The case the clips are held for, such as a crime reference number.
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("caseReference must not be blank"))]
+    #[x_kube(validation = Rule::new("self.trim() != ''").message(CASE_REFERENCE_BLANK_MESSAGE))]
     #[schemars(length(min = 1, max = 128))]
     pub case_reference: String,
     /// Why the clips are held, for the audit trail (who asked, under what authority).
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("reason must not be blank"))]
+    #[x_kube(validation = Rule::new("self.trim() != ''").message(REASON_BLANK_MESSAGE))]
     #[schemars(length(min = 1, max = 1024))]
     pub reason: String,
     /// Which clips are held. A clip is held when it matches ANY of the criteria given
@@ -84,19 +107,19 @@ pub struct BucketRef {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
     "(has(self.keys) && size(self.keys) > 0) || (has(self.matchTags) && size(self.matchTags) > 0) || has(self.cameraWindow)"
-).message("selector must not be empty: give keys, matchTags or cameraWindow"))]
+).message(SELECTOR_EMPTY_MESSAGE))]
 pub struct HoldSelector {
     /// Explicit clip keys (relative to the tier prefix), such as
     /// `2026/03/01/cam-0042/clip-0001.mp4`. At most 10,000.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(k, k != '' && !k.startsWith('/'))").message("keys must be non-empty and must not start with /"))]
+    #[x_kube(validation = Rule::new("self.all(k, k != '' && !k.startsWith('/'))").message(KEYS_MESSAGE))]
     #[schemars(length(max = 10000), inner(length(max = 1024)))]
     pub keys: Vec<String>,
     /// Clips whose tags have ALL of these values, such as
     /// `evidence.bwv.io/case: "01/123456/26"`. Keys are full tag keys.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = Rule::new("self.all(k, k != '' && size(k) <= 128 && size(self[k]) <= 256)")
-        .message("matchTags keys are 1 to 128 characters and values at most 256 (the S3 tag limits)"))]
+        .message(MATCH_TAGS_MESSAGE))]
     #[schemars(length(max = 10))]
     pub match_tags: BTreeMap<String, String>,
     /// Clips recorded by one camera within a time window.
@@ -110,10 +133,10 @@ pub struct HoldSelector {
 /// errs on the side of holding).
 #[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.from <= self.to").message("cameraWindow.from must not be after cameraWindow.to"))]
+#[x_kube(validation = Rule::new("self.from <= self.to").message(CAMERA_WINDOW_ORDER_MESSAGE))]
 pub struct CameraWindow {
     /// The camera id, as in the clip's `evidence.bwv.io/camera` tag.
-    #[x_kube(validation = Rule::new("self.trim() != ''").message("camera must not be blank"))]
+    #[x_kube(validation = Rule::new("self.trim() != ''").message(CAMERA_BLANK_MESSAGE))]
     #[schemars(length(min = 1, max = 256))]
     pub camera: String,
     /// Start of the window (RFC 3339), inclusive.

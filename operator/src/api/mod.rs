@@ -9,6 +9,7 @@
 //! | [`legal_hold`] | `LegalHold`: a case pinning selected clips in the legal-hold tier |
 //! | [`duration`] | the duration strings (`31d`, `6y`, `Forever`, `15m`) and their calendar meaning |
 //! | [`regions`] | the allowed UK regions and how an installation extends them |
+//! | [`validation`] | the specs' rules in Rust (the CRDs' CEL rules, UK regions, the safety floor): `problems()` |
 //! | [`crds`] | the generated CRD YAML and region admission policy |
 //! | [`clip`] | clips and the S3 tag keys that carry their metadata |
 //!
@@ -21,6 +22,7 @@ pub mod evidence_bucket;
 pub mod legal_hold;
 pub mod regions;
 pub mod retention_policy;
+pub mod validation;
 
 pub use duration::{Interval, RetentionDuration};
 pub use evidence_bucket::{EvidenceBucket, EvidenceBucketSpec, EvidenceBucketStatus};
@@ -28,3 +30,4 @@ pub use legal_hold::{HoldSelector, LegalHold, LegalHoldSpec, LegalHoldStatus};
 pub use retention_policy::{
     CategoryRule, ExpiryAction, RetentionClock, RetentionPolicy, RetentionPolicySpec, RetentionRule,
 };
+pub use validation::{Problem, Segment};

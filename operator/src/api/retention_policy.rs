@@ -15,6 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::RetentionDuration;
 
+// The messages of the CRD's rules, each defined once: the attributes below put them in
+// the CRD, and [`super::validation`] gives the same words for the same problems.
+
+/// Two categories have the same name.
+pub const CATEGORY_NAMES_UNIQUE_MESSAGE: &str = "category names must be unique";
+/// A category's `name` is not a well-formed category name.
+pub const CATEGORY_NAME_MESSAGE: &str = "a category name is lower-case letters, digits and dashes, at most 63 characters, such as domestic-abuse";
+
 /// The weeding rules for body-worn video clips: how long each category is kept and
 /// what happens when that time runs out. Referenced by EvidenceBuckets in the same
 /// namespace.
@@ -44,7 +52,7 @@ use super::duration::RetentionDuration;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
     "!has(self.categories) || self.categories.all(c, self.categories.exists_one(d, d.name == c.name))"
-).message("category names must be unique").field_path(".categories"))]
+).message(CATEGORY_NAMES_UNIQUE_MESSAGE).field_path(".categories"))]
 pub struct RetentionPolicySpec {
     /// The rule for clips with no category tag, or a category not listed in
     /// `categories`. Defaults to deleting them 31 days after the clock starts
@@ -92,7 +100,7 @@ pub struct CategoryRule {
     /// The category name, as officers tag clips (`evidence.bwv.io/category`): lower-case
     /// letters, digits and dashes, such as `domestic-abuse`.
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')")
-        .message("a category name is lower-case letters, digits and dashes, at most 63 characters, such as domestic-abuse"))]
+        .message(CATEGORY_NAME_MESSAGE))]
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
     /// How long clips of this category are kept: a duration such as `31d`, `6y`, or
