@@ -9,7 +9,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::Mutex,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context, Result, bail, ensure};
@@ -21,7 +21,7 @@ use evidence_operator::{
     },
     engine::{ActiveHold, Planner},
 };
-use evidence_operator_tests::{Servers, repo_root, servers, unique_name};
+use evidence_operator_tests::{Servers, eventually, repo_root, servers, unique_name};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, api::PostParams};
 use serde::Deserialize as _;
@@ -113,20 +113,8 @@ fn dry_run(s: &Servers, ns: &str, yaml: &str) -> Result<(bool, String)> {
     Ok((ok, format!("{err}{out}")))
 }
 
-/// Poll until `check` holds (the admission policy and its parameter reach the
-/// apiserver's informers a moment after they are written).
-fn eventually(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if check()? {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting until {what}");
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+/// How long the admission policy and its parameter may take to reach the apiserver.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn bucket_yaml(name: &str, region: &str) -> String {
     format!(
@@ -151,10 +139,13 @@ async fn examples_are_accepted_and_read_back_into_the_types() -> Result<()> {
     // Wait until the region policy is in force, so that acceptance below means the
     // example passed it (not that it was not loaded yet).
     let probe = create_namespace(s, "crds-probe")?;
-    eventually("the region policy refuses us-east-1", || {
+    // (the admission policy and its parameter reach the apiserver's informers a
+    // moment after they are written)
+    eventually(WAIT, "the region policy refuses us-east-1", || async {
         let (ok, msg) = dry_run(s, &probe, &bucket_yaml("probe", "us-east-1"))?;
-        Ok(!ok && msg.contains(REGION_POLICY_NAME))
-    })?;
+        Ok((!ok && msg.contains(REGION_POLICY_NAME)).then_some(()))
+    })
+    .await?;
 
     let ns = create_namespace(s, "crds-examples")?;
     let mut applied = 0;
@@ -215,15 +206,18 @@ async fn examples_are_accepted_and_read_back_into_the_types() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn invalid_documents_are_refused_with_their_message() -> Result<()> {
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_documents_are_refused_with_their_message() -> Result<()> {
     let s = servers();
     install(s)?;
     let ns = create_namespace(s, "crds-invalid")?;
-    eventually("the region policy refuses us-east-1", || {
+    // (the admission policy and its parameter reach the apiserver's informers a
+    // moment after they are written)
+    eventually(WAIT, "the region policy refuses us-east-1", || async {
         let (ok, msg) = dry_run(s, &ns, &bucket_yaml("probe", "us-east-1"))?;
-        Ok(!ok && msg.contains(REGION_POLICY_NAME))
-    })?;
+        Ok((!ok && msg.contains(REGION_POLICY_NAME)).then_some(()))
+    })
+    .await?;
     let files = yaml_files(&repo_root().join("tests/invalid"))?;
     ensure!(
         files.len() >= 30,
@@ -299,10 +293,11 @@ async fn an_installation_adds_an_on_prem_uk_region_through_the_configmap() -> Re
     let bucket = bucket_yaml("onprem", &region);
     let refused = |msg: &str| msg.contains("is not an allowed UK region") && msg.contains(&region);
 
-    eventually("the new region is refused", || {
+    eventually(WAIT, "the new region is refused", || async {
         let (ok, msg) = dry_run(s, &ns, &bucket)?;
-        Ok(!ok && refused(&msg))
-    })?;
+        Ok((!ok && refused(&msg)).then_some(()))
+    })
+    .await?;
 
     let crd_generation = || {
         kubectl_ok(
@@ -321,10 +316,15 @@ async fn an_installation_adds_an_on_prem_uk_region_through_the_configmap() -> Re
     let api: Api<ConfigMap> = Api::namespaced(client, REGIONS_CONFIGMAP_NAMESPACE);
     let r = region.clone();
     edit_extra_regions(&api, move |l| l.push(r.clone())).await?;
-    let accepted = eventually("the region listed in the ConfigMap is accepted", || {
-        let (ok, _) = dry_run(s, &ns, &bucket)?;
-        Ok(ok)
-    });
+    let accepted = eventually(
+        WAIT,
+        "the region listed in the ConfigMap is accepted",
+        || async {
+            let (ok, _) = dry_run(s, &ns, &bucket)?;
+            Ok(ok.then_some(()))
+        },
+    )
+    .await;
     // Whatever happened, take the region out again.
     let r = region.clone();
     edit_extra_regions(&api, move |l| l.retain(|x| *x != r)).await?;
@@ -335,10 +335,11 @@ async fn an_installation_adds_an_on_prem_uk_region_through_the_configmap() -> Re
         "the CRD changed while extending the regions"
     );
 
-    eventually("the removed region is refused again", || {
+    eventually(WAIT, "the removed region is refused again", || async {
         let (ok, msg) = dry_run(s, &ns, &bucket)?;
-        Ok(!ok && refused(&msg))
-    })?;
+        Ok((!ok && refused(&msg)).then_some(()))
+    })
+    .await?;
     // A built-in region is accepted all along.
     let (ok, msg) = dry_run(s, &ns, &bucket_yaml("london", "eu-west-2"))?;
     ensure!(ok, "eu-west-2 refused: {msg}");
@@ -370,8 +371,8 @@ fn a_legal_hold_cannot_be_moved_to_another_bucket() -> Result<()> {
 
 /// The README's example of the three resources is accepted as written (in a namespace
 /// of its own), so the front page cannot drift from the API.
-#[test]
-fn the_readme_example_is_accepted() -> Result<()> {
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_example_is_accepted() -> Result<()> {
     let s = servers();
     install(s)?;
     let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
@@ -390,11 +391,12 @@ fn the_readme_example_is_accepted() -> Result<()> {
         yaml.matches("kind: ").count() == 3,
         "three resources in the example"
     );
-    eventually("the README example is accepted", || {
+    eventually(WAIT, "the README example is accepted", || async {
         let (ok, msg) = dry_run(s, &ns, &yaml)?;
         if !ok && !msg.contains(REGION_POLICY_NAME) {
             bail!("the README example was refused: {msg}");
         }
-        Ok(ok)
+        Ok(ok.then_some(()))
     })
+    .await
 }

@@ -79,6 +79,16 @@ impl Error {
             Error::Json(_) => "json",
         }
     }
+
+    /// How long to wait before reconciling again after this error: the API server
+    /// soon (a conflict or a blip), everything else (storage, audit, a refused
+    /// resource) after a longer back-off.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Error::Kube(_) => Duration::from_secs(5),
+            _ => Duration::from_secs(30),
+        }
+    }
 }
 
 /// Operator-wide settings, resolved from the command line.
@@ -256,8 +266,7 @@ pub fn error_policy<K>(
             .with_label_values(&[controller, err.category()])
             .inc();
         warn!(controller, error = %err, "reconcile failed");
-        let retry = if err.category() == "kube" { 5 } else { 30 };
-        Action::requeue(Duration::from_secs(retry))
+        Action::requeue(err.retry_after())
     }
 }
 
