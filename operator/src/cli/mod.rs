@@ -310,6 +310,43 @@ mod tests {
     }
 
     #[test]
+    fn the_library_defaults_are_the_flags_defaults() {
+        let Command::Run(args) = Cli::try_parse_from([
+            "evidence-operator",
+            "run",
+            "--watch-namespace",
+            "ns",
+            "--lease-namespace",
+            "ns",
+        ])
+        .map(|c| c.command)
+        .unwrap() else {
+            panic!("not a run command")
+        };
+        let flags = args.settings();
+        let lib =
+            Settings::for_namespace("ns").with_leader_election("ns", runtime::DEFAULT_LEASE_NAME);
+        let (f, l) = (&flags.controllers, &lib.controllers);
+        assert_eq!(f.allowed_regions, l.allowed_regions);
+        assert_eq!(f.move_concurrency, l.move_concurrency);
+        assert_eq!(
+            f.store_options.multipart_threshold,
+            l.store_options.multipart_threshold
+        );
+        assert_eq!(f.audit_prefix, l.audit_prefix);
+        assert_eq!(f.audit_retention, l.audit_retention);
+        assert_eq!(f.integrity_sample, l.integrity_sample);
+        assert_eq!(f.lease, l.lease);
+        assert_eq!(flags.watch_namespaces, lib.watch_namespaces);
+        assert_eq!(flags.shutdown_timeout, lib.shutdown_timeout);
+        let (f, l) = (flags.leader_election.unwrap(), lib.leader_election.unwrap());
+        assert_eq!(
+            (f.lease_duration, f.renew_deadline, f.retry_period),
+            (l.lease_duration, l.renew_deadline, l.retry_period)
+        );
+    }
+
+    #[test]
     fn help_documents_every_run_flag() {
         use clap::CommandFactory;
         let mut cmd = Cli::command();

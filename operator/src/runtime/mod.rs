@@ -3,9 +3,10 @@
 //! watched namespace while this replica leads, and shuts down gracefully on SIGTERM or
 //! when leadership is lost. Logging setup is in [`telemetry`].
 //!
-//! [`Settings`] is plain data: the binary builds it from its flags (`cli`), tests and
-//! the demo build it directly ([`Settings::for_namespace`]) and call [`run_with`], the
-//! same code the binary runs.
+//! [`Settings`] is plain data: the binary builds it from its flags (`cli`); a library
+//! user can build it directly ([`Settings::for_namespace`]). The tests and the demo
+//! build it from a command line, as the binary does, and call [`run_with`], the same
+//! code the binary runs.
 
 pub mod server;
 pub mod telemetry;
@@ -88,8 +89,10 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// The settings of a single replica watching one namespace, with the flags'
-    /// defaults: what the integration tests and the demo start from.
+    /// The settings of a single replica watching one namespace, its metrics on any
+    /// free loopback port, sweeps at most a second apart; everything else as the
+    /// defaults of `evidence-operator run`'s flags (a unit test in `cli` keeps them
+    /// equal).
     pub fn for_namespace(namespace: &str) -> Settings {
         Settings {
             controllers: controller::Settings {
