@@ -3,9 +3,10 @@
 #
 #   tests/test.sh [PHASE...]     default: all of them, in this order
 #
-#   tools        the pinned etcd, kube-apiserver, kubectl, MinIO and helm, from the cache
-#                or built from their Go modules; started first, in the background, so a
-#                first run builds them while Rust compiles (tests/servers/install.sh)
+#   tools        the pinned etcd, kube-apiserver, kubectl, MinIO, helm, rclone and s5cmd,
+#                from the cache or built from their Go modules; started first, in the
+#                background, so a first run builds them while Rust compiles
+#                (tests/servers/install.sh)
 #   fmt          cargo fmt --check
 #   build        ONE build of every target of the workspace, clippy linting the
 #                project's own crates while they compile (warnings are errors): the
@@ -47,19 +48,24 @@ else
 fi
 dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
-# Cold times measured on a 2-core machine (see README "Testing"), used until a run has
-# recorded its own.
+# Cold times measured on a 2-core machine (README: "`make test`: what it does, and how
+# long it takes"), used until a run has recorded its own.
 declare -A cold=([tools]=720 [fmt]=5 [build]=1060 [unit]=5 [integration]=60 )
 declare -A last=()
 if [[ -f "$times_file" ]]; then
   while read -r k v; do [[ -n "$k" ]] && last[$k]="$v"; done < "$times_file"
 fi
-estimate() { # phase -> "last run 1m02s" or "cold about 14m"
+estimate() { # phase -> "last run 1m02s" or "a cold run takes about 18m on 2 cores"
   if [[ -n "${last[$1]:-}" ]]; then echo "last run $(dur "${last[$1]}")"
   elif (( ${cold[$1]} < 60 )); then echo "a cold run takes seconds"
   else echo "a cold run takes about $(( (${cold[$1]} + 30) / 60 ))m on 2 cores"; fi
 }
 declare -A took=()
+record_time() { # phase seconds: this run's time, kept for the next run's estimates
+  took[$1]=$2
+  last[$1]=$2
+  for k in "${!last[@]}"; do echo "$k ${last[$k]}"; done > "$times_file"
+}
 
 # Run a command, passing its output through; every 30 s of silence, say it is alive.
 quiet() { # phase, command...
@@ -85,9 +91,7 @@ phase() { # name, description
   phase_start=$SECONDS
 }
 done_phase() {
-  took[$1]=$((SECONDS - phase_start))
-  last[$1]=${took[$1]}
-  for k in "${!last[@]}"; do echo "$k ${last[$k]}"; done > "$times_file"
+  record_time "$1" $((SECONDS - phase_start))
   say "$1 done in $(dur "${took[$1]}")"
 }
 
@@ -117,7 +121,6 @@ run_start=$SECONDS
 tools_pid=""
 if want tools; then
   phase tools "the pinned servers and helm, in the background while Rust compiles"
-  tools_start=$SECONDS
   rm -f "$state/tools.done"
   { "$here/servers/install.sh" "${tools[@]}" > "$state/tools.env" 2> >(tee "$state/tools.log" >&2)
     rc=$?; date +%s > "$state/tools.done"; exit "$rc"; } &
@@ -127,14 +130,12 @@ fi
 
 wait_tools() { # (install.sh says every 30 s what it is still building)
   [[ -n "$tools_pid" ]] || return 0
-  kill -0 "$tools_pid" 2>/dev/null && say "waiting for the tools, in the background for $(dur $((SECONDS - tools_start))) so far ..."
+  kill -0 "$tools_pid" 2>/dev/null && say "waiting for the tools, in the background for $(dur $(( $(date +%s) - tools_epoch ))) so far ..."
   local rc=0
   wait "$tools_pid" || rc=$?
   tools_pid=""
   # how long the tools took themselves (they may have finished long before this wait)
-  took[tools]=$(( $(cat "$state/tools.done" 2>/dev/null || date +%s) - tools_epoch ))
-  last[tools]=${took[tools]}
-  for k in "${!last[@]}"; do echo "$k ${last[$k]}"; done > "$times_file"
+  record_time tools $(( $(cat "$state/tools.done" 2>/dev/null || date +%s) - tools_epoch ))
   if (( rc != 0 )); then say "the tools could not be installed (messages above; log $state/tools.log)"; exit "$rc"; fi
   say "tools ready after $(dur "${took[tools]}")"
 }

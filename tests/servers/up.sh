@@ -78,7 +78,6 @@ start() { # name, command...; logs to <dir>/<name>.log (appending: retries keep 
 
 record() { # name pid: a server that came up, for down.sh
   echo "$1 $2" >> "$dir/pids"
-  started+=("$2")
 }
 
 # start_listening NAME NPORTS TIMEOUT LAUNCHER: runs `LAUNCHER port...` (which must call
@@ -125,7 +124,6 @@ start_listening() {
 }
 
 : > "$dir/pids"
-started=()
 cleanup_on_error() {
   log "start-up failed; stopping what was started (logs in $dir/*.log)"
   for f in "$dir"/*.log; do [[ -f "$f" ]] && { echo "--- $f (last lines)" >&2; tail -n 20 "$f" >&2; }; done
