@@ -407,11 +407,15 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
 
         // And not one request was refused along the way.
         for c in ["evidencebucket", "legalhold"] {
-            let n = op
-                .metrics
-                .reconcile_errors
-                .with_label_values(&[c, "kube"])
-                .get();
+            let n: u64 = evidence_operator::controller::Error::KUBE_CATEGORIES
+                .iter()
+                .map(|category| {
+                    op.metrics
+                        .reconcile_errors
+                        .with_label_values(&[c, category])
+                        .get()
+                })
+                .sum();
             ensure!(
                 n == 0,
                 "{n} {c} reconcile(s) failed on the Kubernetes API (RBAC too narrow?)"

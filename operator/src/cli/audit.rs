@@ -21,7 +21,10 @@ use crate::{
     },
     controller::{
         audit::{audit_target_for, reported_head},
-        bucket::bucket_config,
+        bucket::{
+            bucket_config,
+            dereference::{self, Credentials},
+        },
     },
     storage::{BucketConfig, TierLocation, Tiers},
 };
@@ -200,9 +203,12 @@ async fn open(src: &SourceArgs, client: Option<kube::Client>) -> anyhow::Result<
                 eb.spec.region
             );
         }
-        let cfg = bucket_config(&client, &eb, allowed.as_slice())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let secret = match dereference::credentials(&client, &eb).await? {
+            Credentials::Found(secret) => Some(*secret),
+            Credentials::NotNamed | Credentials::Missing => None,
+        };
+        let cfg = bucket_config(&eb, secret.as_ref(), &allowed)
+            .with_context(|| format!("EvidenceBucket {ns}/{name}"))?;
         let root = crate::controller::normalise_prefix(&src.audit_prefix);
         let target = audit_target_for(&eb, &root, None);
         if expected.is_none() {

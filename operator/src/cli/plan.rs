@@ -2,10 +2,12 @@
 //! EvidenceBucket now (or at `--now`), read from the live cluster and storage, without
 //! doing any of it.
 //!
-//! It reads the bucket, its RetentionPolicy, the LegalHolds that reference it and the
-//! credentials Secret (as the controller does), checks the declared region and proves
-//! the buckets' real regions (read-only calls), lists every tier, and plans each clip
-//! with the same engine. It prints counts per action and one line per clip that would
+//! It runs the controller's own first two steps, [`dereference`] (the bucket's
+//! RetentionPolicy, the LegalHolds that reference it, the credentials Secret) and
+//! [`validate`] (suspension, declared and endpoint region, policy, credentials, the
+//! holds in force), so it refuses what the sweep refuses and sees the holds the sweep
+//! sees; then it proves the buckets' real regions (read-only calls), lists every tier,
+//! and plans each clip with the same engine. It prints counts per action and one line per clip that would
 //! be moved, held, released, flagged or deleted, with the engine's reason. It writes
 //! nothing: no S3 write, no status, no event, no Lease.
 
@@ -18,9 +20,13 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::{
-    api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions::AllowedRegions},
-    controller::{self, audit::audit_skips, bucket::bucket_config},
-    engine::{Action, ActiveHold, Planner},
+    api::{EvidenceBucket, clip::Tier, regions::AllowedRegions},
+    controller::{
+        self,
+        audit::audit_skips,
+        bucket::{Refusal, dereference, validate},
+    },
+    engine::Action,
     storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
 };
 
@@ -69,31 +75,19 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// A Kubernetes API call failed.
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// An object the plan needs does not exist.
+    /// The EvidenceBucket does not exist.
     #[error("{0} not found")]
     NotFound(String),
-    /// The bucket's declared region is not an allowed UK region: storage is not touched.
-    #[error(
-        "EvidenceBucket {bucket}: declared region {region:?} is not an allowed UK region (allowed: {allowed}); the operator refuses it and so does plan"
-    )]
-    RegionNotAllowed {
+    /// Reading what the bucket refers to failed.
+    #[error("{0}")]
+    Read(#[from] controller::Error),
+    /// The operator refuses this bucket (as its status says), so there is nothing to plan.
+    #[error("EvidenceBucket {bucket} is refused ({}): {refusal}; the operator takes no action on it, and plan shows none", refusal.reason())]
+    Refused {
         /// `namespace/name`.
         bucket: String,
-        /// The declared region.
-        region: String,
-        /// The allowed set.
-        allowed: String,
-    },
-    /// The bucket's storage configuration could not be built (credentials, ...).
-    #[error("EvidenceBucket {bucket}: {source}")]
-    Config {
-        /// `namespace/name`.
-        bucket: String,
-        /// The controller's error.
-        source: controller::Error,
+        /// Why.
+        refusal: Refusal,
     },
     /// A storage call failed.
     #[error("EvidenceBucket {bucket}: storage: {source}")]
@@ -102,14 +96,6 @@ pub enum PlanError {
         bucket: String,
         /// The storage error.
         source: StorageError,
-    },
-    /// The policy cannot be used.
-    #[error("RetentionPolicy {policy}: {source}")]
-    Policy {
-        /// `namespace/name`.
-        policy: String,
-        /// The engine's error.
-        source: crate::engine::EngineError,
     },
     /// Metrics registry setup failed.
     #[error("metrics: {0}")]
@@ -166,66 +152,44 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
     let key = format!("{ns}/{name}");
     let eb = Api::<EvidenceBucket>::namespaced(client.clone(), &ns)
         .get_opt(&name)
-        .await?
-        .ok_or_else(|| PlanError::NotFound(format!("EvidenceBucket {key}")))?;
-    let policy_name = eb.spec.retention_policy_ref.name.clone();
-    let policy = Api::<RetentionPolicy>::namespaced(client.clone(), &ns)
-        .get_opt(&policy_name)
-        .await?
-        .ok_or_else(|| PlanError::NotFound(format!("RetentionPolicy {ns}/{policy_name}")))?;
-    let all_holds = Api::<LegalHold>::namespaced(client.clone(), &ns)
-        .list(&Default::default())
-        .await?;
-    let active: Vec<ActiveHold> = all_holds
-        .items
-        .iter()
-        .filter(|h| h.spec.bucket_ref.name == name)
-        .filter_map(ActiveHold::from_legal_hold)
-        .collect();
-
-    // UK only, by declaration, before any storage call.
-    let allowed = AllowedRegions::new(&args.allowed_regions);
-    if !allowed.contains(&eb.spec.region) {
-        return Err(PlanError::RegionNotAllowed {
-            bucket: key,
-            region: eb.spec.region.clone(),
-            allowed: allowed.to_string(),
-        });
-    }
-    let now = args.now.unwrap_or_else(Utc::now);
-    let planner = Planner::new(&policy.spec, &active, now).map_err(|source| PlanError::Policy {
-        policy: format!("{ns}/{policy_name}"),
-        source,
-    })?;
-
-    let cfg = bucket_config(&client, &eb, allowed.as_slice())
         .await
-        .map_err(|source| PlanError::Config {
-            bucket: key.clone(),
-            source,
-        })?;
+        .map_err(controller::Error::read(format!("EvidenceBucket {key}")))?
+        .ok_or_else(|| PlanError::NotFound(format!("EvidenceBucket {key}")))?;
+    let allowed = AllowedRegions::new(&args.allowed_regions);
+    let now = args.now.unwrap_or_else(Utc::now);
+    let refused = |refusal| PlanError::Refused {
+        bucket: key.clone(),
+        refusal,
+    };
+    let found = dereference(&client, &eb).await?;
+    let valid = validate(&eb, &found, &allowed, now).map_err(refused)?;
+    let planner = valid.planner(now).map_err(refused)?;
+
     let storage = |source| PlanError::Storage {
         bucket: key.clone(),
         source,
     };
     let registry = prometheus::Registry::new();
     let store = S3TierStore::new(
-        cfg,
+        valid.config.clone(),
         StoreOptions::default(),
         StorageMetrics::new(&registry)?,
     )
     .await
-    .map_err(storage)?;
+    .map_err(|e| Refusal::from_storage(e).map_or_else(storage, refused))?;
     // UK only, by proof (GetBucketLocation and friends: reads).
-    store.verify_region().await.map_err(storage)?;
+    store
+        .verify_region()
+        .await
+        .map_err(|e| Refusal::from_storage(e).map_or_else(storage, refused))?;
 
     let skip = audit_skips(&eb, &args.audit_prefix);
     let mut report = PlanReport {
         bucket: key.clone(),
-        policy: policy_name,
+        policy: eb.spec.retention_policy_ref.name.clone(),
         region: eb.spec.region.clone(),
         now,
-        holds: active.iter().map(|h| h.name.clone()).collect(),
+        holds: valid.active.iter().map(|h| h.name.clone()).collect(),
         clips: BTreeMap::new(),
         counts: BTreeMap::new(),
         items: Vec::new(),

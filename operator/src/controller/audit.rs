@@ -268,13 +268,14 @@ pub(super) async fn policy_entries(
 }
 
 /// What the integrity sweep found.
-pub(super) struct IntegrityFound {
+#[derive(Debug, Default)]
+pub struct IntegrityFound {
     /// Clips re-read and compared.
-    pub(super) checked: u64,
+    pub checked: u64,
     /// Keys whose content no longer matches.
-    pub(super) mismatches: Vec<String>,
+    pub mismatches: Vec<String>,
     /// The chain head after the results were recorded.
-    pub(super) head: Option<(u64, String)>,
+    pub head: Option<(u64, String)>,
 }
 
 /// Re-read the sampled clips, compare their SHA-256 with the recorded one, record the
@@ -349,7 +350,10 @@ pub(super) async fn integrity_sweep(
             .inc();
     }
     if !entries.is_empty() {
-        let receipt = sink.record(entries).await?;
+        let receipt = sink.record(entries).await.map_err(|source| Error::Audit {
+            bucket: key.clone(),
+            source,
+        })?;
         found.head = receipt.map(|r| (r.batch, r.head));
     }
     ctx.audit_metrics

@@ -14,7 +14,6 @@ use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
-    api::{Patch, PatchParams},
     runtime::{
         Controller,
         controller::Action,
@@ -23,14 +22,16 @@ use kube::{
         watcher,
     },
 };
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Context, Error, MANAGER, api_for, bucket, error_policy, key_of,
-    status::{self, Cond, READY, RECONCILING, STALLED},
+    Context, Error, api_for, bucket, error_policy, key_of,
+    status::{self, apply_status},
 };
-use crate::api::{EvidenceBucket, LegalHold, legal_hold::FINALIZER};
+use crate::api::{
+    EvidenceBucket, LegalHold,
+    legal_hold::{FINALIZER, LegalHoldStatus},
+};
 
 const CONTROLLER: &str = "legalhold";
 
@@ -52,6 +53,7 @@ async fn reconcile(hold: Arc<LegalHold>, ctx: Arc<Context>) -> Result<Action, Er
     let _timer = ctx.metrics.reconcile_started(CONTROLLER);
     let ns = hold.namespace().unwrap_or_default();
     let api: Api<LegalHold> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = key_of(&*hold);
     let result = finalizer(&api, FINALIZER, hold, |event| async {
         match event {
             Finalizer::Apply(hold) => apply(&hold, &ctx).await,
@@ -62,8 +64,8 @@ async fn reconcile(hold: Arc<LegalHold>, ctx: Arc<Context>) -> Result<Action, Er
     result.map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(e)
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Invalid {
-            reason: "FinalizerFailed",
+        other => Error::Finalizer {
+            hold: key,
             message: other.to_string(),
         },
     })
@@ -74,19 +76,33 @@ async fn reconcile(hold: Arc<LegalHold>, ctx: Arc<Context>) -> Result<Action, Er
 async fn apply(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
     let ns = hold.namespace().unwrap_or_default();
     let buckets: Api<EvidenceBucket> = Api::namespaced(ctx.client.clone(), &ns);
-    if buckets.get_opt(&hold.spec.bucket_ref.name).await?.is_none() {
+    let bucket = buckets
+        .get_opt(&hold.spec.bucket_ref.name)
+        .await
+        .map_err(Error::read(format!(
+            "EvidenceBucket {ns}/{}",
+            hold.spec.bucket_ref.name
+        )))?;
+    if bucket.is_none() {
         let message = format!(
             "EvidenceBucket {ns}/{} does not exist; no clip can be held until it does",
             hold.spec.bucket_ref.name
         );
         let api: Api<LegalHold> = Api::namespaced(ctx.client.clone(), &ns);
-        patch_conditions(
-            &api,
-            hold,
-            &status::stalled("BucketNotFound", &message),
-            None,
-        )
-        .await?;
+        let status = LegalHoldStatus {
+            held_clips: None,
+            conditions: status::merge_conditions(
+                hold.status
+                    .as_ref()
+                    .map(|s| s.conditions.as_slice())
+                    .unwrap_or_default(),
+                &status::stalled("BucketNotFound", &message),
+                hold.metadata.generation,
+                Timestamp::now(),
+            ),
+            observed_generation: hold.metadata.generation,
+        };
+        apply_status(&api, hold, &status).await?;
         ctx.event(hold, EventType::Warning, "BucketNotFound", "Hold", message)
             .await;
         return Ok(Action::requeue(Duration::from_secs(60)));
@@ -98,7 +114,14 @@ async fn apply(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
 async fn cleanup(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
     let ns = hold.namespace().unwrap_or_default();
     let buckets: Api<EvidenceBucket> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(eb) = buckets.get_opt(&hold.spec.bucket_ref.name).await? else {
+    let found = buckets
+        .get_opt(&hold.spec.bucket_ref.name)
+        .await
+        .map_err(Error::read(format!(
+            "EvidenceBucket {ns}/{}",
+            hold.spec.bucket_ref.name
+        )))?;
+    let Some(eb) = found else {
         ctx.event(hold, EventType::Warning, "BucketNotFound", "Release", format!(
             "EvidenceBucket {ns}/{} does not exist, so the operator no longer manages its storage; \
              clips this hold selected keep their S3 legal hold until released by hand",
@@ -106,9 +129,9 @@ async fn cleanup(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     };
     if eb.spec.suspend {
-        return Err(Error::Invalid {
-            reason: "BucketSuspended",
-            message: format!(
+        return Err(Error::ReleasePending {
+            hold: key_of(hold),
+            why: format!(
                 "EvidenceBucket {} is suspended; the hold's clips are released when it resumes",
                 key_of(&eb)
             ),
@@ -119,12 +142,20 @@ async fn cleanup(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
     // The sweep sees this hold as deleted (deletionTimestamp set), so it is not active.
     let swept = bucket::sweep_bucket(&eb, ctx, true).await?;
     if !swept.complete {
-        return Err(Error::Invalid {
-            reason: "ReleaseIncomplete",
-            message: format!(
-                "the sweep of {} did not complete; the release is retried",
+        let why = match swept.refusal {
+            Some(refusal) => format!(
+                "EvidenceBucket {} is refused ({}): {refusal}",
+                key_of(&eb),
+                refusal.reason()
+            ),
+            None => format!(
+                "the sweep of EvidenceBucket {} did not complete; the release is retried",
                 key_of(&eb)
             ),
+        };
+        return Err(Error::ReleasePending {
+            hold: key_of(hold),
+            why,
         });
     }
     ctx.event(
@@ -139,48 +170,4 @@ async fn cleanup(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
     )
     .await;
     Ok(Action::await_change())
-}
-
-/// Written by the bucket controller after each sweep: how many clips this hold holds.
-pub async fn patch_held(
-    api: &Api<LegalHold>,
-    hold: &LegalHold,
-    held: u64,
-    message: &str,
-) -> Result<(), Error> {
-    let conds = [
-        Cond::yes(READY, "Held", message),
-        Cond::no(RECONCILING, "Held", "the selected clips are held"),
-        Cond::no(STALLED, "Held", "making progress"),
-    ];
-    patch_conditions(api, hold, &conds, Some(held)).await
-}
-
-async fn patch_conditions(
-    api: &Api<LegalHold>,
-    hold: &LegalHold,
-    conds: &[Cond],
-    held: Option<u64>,
-) -> Result<(), Error> {
-    let previous = hold
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    let conditions =
-        status::merge_conditions(&previous, conds, hold.metadata.generation, Timestamp::now());
-    let mut status =
-        json!({ "observedGeneration": hold.metadata.generation, "conditions": conditions });
-    if let (Some(n), Some(obj)) = (held, status.as_object_mut()) {
-        obj.insert("heldClips".into(), json!(n));
-    }
-    let patch =
-        json!({ "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "LegalHold", "status": status });
-    api.patch_status(
-        &hold.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
 }

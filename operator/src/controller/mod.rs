@@ -38,56 +38,110 @@ use metrics::Metrics;
 /// The field manager of every status patch (server-side apply).
 pub const MANAGER: &str = "evidence-operator";
 
-/// Errors of a reconcile; `category()` is a bounded label for metrics.
+/// Errors of a reconcile, one variant per step that can fail, each with the object it
+/// was working on. A bucket that cannot be swept as it is (suspended, outside the UK, no
+/// policy, no credentials, ...) is not an error: it is a [`bucket::Refusal`], reported in
+/// status and retried on its own schedule.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A Kubernetes API call failed.
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// A storage call failed.
-    #[error("storage: {0}")]
-    Storage(#[from] crate::storage::StorageError),
-    /// A sweep could not complete.
-    #[error("sweep: {0}")]
-    Sweep(#[from] sweep::SweepError),
-    /// The audit trail could not be written or read.
-    #[error("audit: {0}")]
-    Audit(#[from] crate::audit::AuditError),
-    /// The resource cannot be reconciled as it is (reported in status; retried later).
-    #[error("{reason}: {message}")]
-    Invalid {
-        /// CamelCase reason.
-        reason: &'static str,
-        /// Human-readable message.
+    /// Dereference: reading an object the reconcile depends on failed.
+    #[error("reading {what}: {source}")]
+    Read {
+        /// The object, e.g. `RetentionPolicy ns/name`.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Apply: a storage call failed (connecting, proving the region).
+    #[error("storage of EvidenceBucket {bucket}: {source}")]
+    Storage {
+        /// `namespace/name` of the EvidenceBucket.
+        bucket: String,
+        /// The storage error.
+        source: crate::storage::StorageError,
+    },
+    /// Apply: the audit trail could not be written or read.
+    #[error("audit trail of EvidenceBucket {bucket}: {source}")]
+    Audit {
+        /// `namespace/name` of the EvidenceBucket.
+        bucket: String,
+        /// The audit error.
+        source: crate::audit::AuditError,
+    },
+    /// Apply: the sweep stopped before its end.
+    #[error("sweep of EvidenceBucket {bucket}: {source}")]
+    Sweep {
+        /// `namespace/name` of the EvidenceBucket.
+        bucket: String,
+        /// Why it stopped.
+        source: sweep::SweepError,
+    },
+    /// Report: writing an object's status failed.
+    #[error("writing the status of {what}: {source}")]
+    WriteStatus {
+        /// The object, e.g. `EvidenceBucket ns/name`.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// The LegalHold finalizer could not be added or removed.
+    #[error("finalizer of LegalHold {hold}: {message}")]
+    Finalizer {
+        /// `namespace/name` of the LegalHold.
+        hold: String,
+        /// What kube's finalizer helper reported.
         message: String,
     },
-    /// Status could not be serialised.
-    #[error("serialising status: {0}")]
-    Json(#[from] serde_json::Error),
+    /// A deleted LegalHold's clips cannot be released yet; the release is retried and the
+    /// finalizer stays until it completes.
+    #[error("LegalHold {hold}: release pending: {why}")]
+    ReleasePending {
+        /// `namespace/name` of the LegalHold.
+        hold: String,
+        /// Why not yet.
+        why: String,
+    },
 }
 
 impl Error {
-    /// A bounded category, for metric labels.
+    /// The categories of errors from the Kubernetes API (a failed read, status write or
+    /// finalizer update): what an RBAC rule that is too narrow shows up as.
+    pub const KUBE_CATEGORIES: [&'static str; 3] = ["read", "write_status", "finalizer"];
+
+    /// A bounded category, for metric labels: the step that failed, or for storage and
+    /// audit failures the lower layer's own bounded category.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::Kube(_) => "kube",
-            Error::Storage(e) => e.category(),
-            Error::Sweep(sweep::SweepError::Audit(e)) => e.category(),
-            Error::Sweep(_) => "sweep",
-            Error::Audit(e) => e.category(),
-            Error::Invalid { reason, .. } => reason,
-            Error::Json(_) => "json",
+            Error::Read { .. } => "read",
+            Error::Storage { source, .. } => source.category(),
+            Error::Audit { source, .. } => source.category(),
+            Error::Sweep {
+                source: sweep::SweepError::Audit(e),
+                ..
+            } => e.category(),
+            Error::Sweep { .. } => "sweep",
+            Error::WriteStatus { .. } => "write_status",
+            Error::Finalizer { .. } => "finalizer",
+            Error::ReleasePending { .. } => "release_pending",
         }
     }
 
     /// How long to wait before reconciling again after this error: the API server
-    /// soon (a conflict or a blip), everything else (storage, audit, a refused
-    /// resource) after a longer back-off.
+    /// soon (a conflict or a blip), everything else (storage, audit, a release that
+    /// cannot complete yet) after a longer back-off.
     pub fn retry_after(&self) -> Duration {
         match self {
-            Error::Kube(_) => Duration::from_secs(5),
+            Error::Read { .. } | Error::WriteStatus { .. } | Error::Finalizer { .. } => {
+                Duration::from_secs(5)
+            }
             _ => Duration::from_secs(30),
         }
+    }
+
+    /// A failed read of `what`.
+    pub fn read(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Read { what, source }
     }
 }
 

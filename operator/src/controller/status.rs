@@ -1,11 +1,19 @@
 //! Pure helpers for status: kstatus-style conditions (`Ready`, `Reconciling`, `Stalled`,
 //! plus `RegionVerified` and `PolicyResolved`) that keep their `lastTransitionTime`
-//! while their status does not change, each stamped with the `observedGeneration`.
+//! while their status does not change, each stamped with the `observedGeneration`; and
+//! the one status writer, [`apply_status`], that every controller uses.
 
 use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
     jiff::Timestamp,
 };
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{Error, MANAGER, key_of};
 
 /// Condition type: the resource is fully reconciled and storage matches policy.
 pub const READY: &str = "Ready";
@@ -113,6 +121,43 @@ pub fn stalled(reason: &str, message: &str) -> [Cond; 3] {
         Cond::no(RECONCILING, reason, message),
         Cond::yes(STALLED, reason, message),
     ]
+}
+
+/// Write an object's status by server-side apply, as the operator's field manager.
+///
+/// `status` is the whole status this manager owns: a field it wrote before and leaves
+/// out now is removed (that is how server-side apply treats an owned field that is no
+/// longer applied), so pass everything that should stay.
+pub async fn apply_status<K, S>(api: &Api<K>, obj: &K, status: &S) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize + std::fmt::Debug,
+{
+    /// The apply patch: type meta and the status, nothing else.
+    #[derive(Serialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    struct StatusPatch<'a, S> {
+        api_version: &'a str,
+        kind: &'a str,
+        status: &'a S,
+    }
+    let (api_version, kind) = (K::api_version(&()), K::kind(&()));
+    let patch = StatusPatch {
+        api_version: &api_version,
+        kind: &kind,
+        status,
+    };
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| Error::WriteStatus {
+        what: format!("{kind} {}", key_of(obj)),
+        source,
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

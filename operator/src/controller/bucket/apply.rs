@@ -1,0 +1,226 @@
+//! Step 3 of a bucket's reconcile: act on storage. Connect (one store and audit log per
+//! bucket, rebuilt when its configuration changes), prove every tier bucket's region
+//! (and the legal-hold bucket's Object Lock) before any write, record the policy and
+//! hold changes seen since the last record, sweep, then the opt-in integrity sweep. What
+//! the storage proves wrong comes back as a [`Refusal`]; what fails, as an [`Error`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use super::{refusal::Refusal, validate::ValidatedBucket};
+use crate::{
+    api::EvidenceBucket,
+    audit::{AuditLog, AuditSink, BucketAudit},
+    controller::{
+        Context, Error,
+        audit::{
+            CountingSink, IntegrityFound, audit_condition, audit_skips, audit_target,
+            integrity_sweep, policy_entries,
+        },
+        key_of,
+        status::Cond,
+        sweep::{self, SweepAudit, SweepOptions, SweepOutcome},
+    },
+    storage::{BucketConfig, S3TierStore, TierStore},
+};
+
+/// What acting on a bucket came to.
+#[derive(Debug)]
+pub enum Applied {
+    /// The storage proved the bucket may not be used (region, Object Lock): nothing
+    /// was written.
+    Refused(Refusal),
+    /// A sweep ran (to its end, or until it was interrupted).
+    Swept(Box<SweepReport>),
+}
+
+/// What a sweep did, for [`super::report`].
+#[derive(Debug)]
+pub struct SweepReport {
+    /// The sweep's counts.
+    pub outcome: SweepOutcome,
+    /// What the integrity sweep found, when it ran.
+    pub integrity: Option<IntegrityFound>,
+    /// The `AuditTrail` condition after the sweep's records.
+    pub audit: Cond,
+    /// When the sweep started.
+    pub started: DateTime<Utc>,
+    /// When it (and the integrity sweep) ended.
+    pub finished: DateTime<Utc>,
+}
+
+impl SweepReport {
+    /// Whether every planned action was done: no failure, no interruption.
+    pub fn complete(&self) -> bool {
+        self.outcome.failed == 0 && !self.outcome.interrupted
+    }
+}
+
+/// Act on a validated bucket's storage.
+pub async fn apply(
+    eb: &EvidenceBucket,
+    valid: &ValidatedBucket<'_>,
+    ctx: &Context,
+) -> Result<Applied, Error> {
+    let key = key_of(eb);
+    let storage = |source| Error::Storage {
+        bucket: key.clone(),
+        source,
+    };
+    let audit = |source| Error::Audit {
+        bucket: key.clone(),
+        source,
+    };
+    let (store, audit_log) = match store_for(eb, &valid.config, ctx).await {
+        Ok(found) => found,
+        Err(Error::Storage { source, .. }) => match Refusal::from_storage(source) {
+            Ok(refusal) => return Ok(Applied::Refused(refusal)),
+            Err(e) => return Err(storage(e)),
+        },
+        Err(e) => return Err(e),
+    };
+
+    // UK only, by proof: every tier bucket's actual location (and Object Lock).
+    if let Err(e) = store.verify_region().await {
+        return match Refusal::from_storage(e) {
+            Ok(refusal) => Ok(Applied::Refused(refusal)),
+            Err(e) => Err(storage(e)),
+        };
+    }
+    let planner = match valid.planner(ctx.settings.now()) {
+        Ok(p) => p,
+        Err(refusal) => return Ok(Applied::Refused(refusal)),
+    };
+
+    // Policy and hold changes seen since the last record, written before any action
+    // they cause.
+    let sink = CountingSink {
+        inner: BucketAudit {
+            log: audit_log.as_ref(),
+            actor: ctx.settings.actor(),
+            bucket: key.clone(),
+        },
+        ctx,
+    };
+    let mut audit_head = None;
+    let (entries, seen) = policy_entries(ctx, &key, valid.policy, &valid.holds).await;
+    if !entries.is_empty() {
+        let receipt = sink.record(entries).await.map_err(audit)?;
+        audit_head = receipt.map(|r| (r.batch, r.head));
+        ctx.policies_recorded
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .extend(seen);
+    }
+
+    // The sweep.
+    let started = Utc::now();
+    let opts = SweepOptions {
+        concurrency: ctx.settings.move_concurrency,
+        skip: audit_skips(eb, &ctx.settings.audit_prefix),
+        integrity_sample: ctx.settings.integrity_sample,
+    };
+    let releasing = valid.releasing_planner(ctx.settings.now());
+    let flagged_before = ctx
+        .flags_recorded
+        .lock()
+        .await
+        .get(&key)
+        .cloned()
+        .unwrap_or_default();
+    let sweep_audit = SweepAudit {
+        sink: &sink,
+        cases: valid
+            .holds
+            .iter()
+            .map(|h| {
+                (
+                    kube::ResourceExt::name_any(*h),
+                    h.spec.case_reference.clone(),
+                )
+            })
+            .collect(),
+        releasing: releasing.as_ref(),
+        flagged_before: &flagged_before,
+    };
+    let mut outcome = sweep::sweep(store.as_ref(), &planner, &opts, &ctx.draining, &sweep_audit)
+        .await
+        .map_err(|source| Error::Sweep {
+            bucket: key.clone(),
+            source,
+        })?;
+    if !outcome.flags_recorded.is_empty() {
+        ctx.flags_recorded
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .extend(outcome.flags_recorded.drain(..));
+    }
+    if let Some(h) = outcome.audit_head.clone() {
+        audit_head = Some(h);
+    }
+
+    // Integrity sweep (opt-in): re-read a sample, compare, record; never delete.
+    let integrity = if ctx.settings.integrity_sample > 0 && !ctx.draining.is_cancelled() {
+        let found = integrity_sweep(&audit_log, &sink, ctx, eb, &outcome.sample).await?;
+        if let Some(h) = found.head.clone() {
+            audit_head = Some(h);
+        }
+        Some(found)
+    } else {
+        None
+    };
+    let finished = Utc::now();
+    info!(bucket = %key, moved = outcome.moved, held = outcome.held, released = outcome.released,
+          deleted = outcome.deleted, flagged = outcome.flagged, failed = outcome.failed,
+          interrupted = outcome.interrupted, "sweep finished");
+    Ok(Applied::Swept(Box::new(SweepReport {
+        audit: audit_condition(&audit_log, audit_head).await,
+        outcome,
+        integrity,
+        started,
+        finished,
+    })))
+}
+
+/// The storage of a bucket: built once, rebuilt when its configuration (spec or
+/// credentials) changes.
+async fn store_for(
+    eb: &EvidenceBucket,
+    cfg: &BucketConfig,
+    ctx: &Context,
+) -> Result<(Arc<dyn TierStore>, Arc<AuditLog>), Error> {
+    let key = key_of(eb);
+    let fingerprint = format!("{cfg:?}");
+    let mut stores = ctx.stores.lock().await;
+    if let Some((_, store, audit)) = stores.get(&key).filter(|(fp, _, _)| *fp == fingerprint) {
+        return Ok((store.clone(), audit.clone()));
+    }
+    let audit = Arc::new(
+        AuditLog::connect(cfg, audit_target(eb, ctx))
+            .await
+            .map_err(|source| Error::Audit {
+                bucket: key.clone(),
+                source,
+            })?,
+    );
+    let store: Arc<dyn TierStore> = Arc::new(
+        S3TierStore::new(
+            cfg.clone(),
+            ctx.settings.store_options.clone(),
+            ctx.storage_metrics.clone(),
+        )
+        .await
+        .map_err(|source| Error::Storage {
+            bucket: key.clone(),
+            source,
+        })?,
+    );
+    stores.insert(key, (fingerprint, store.clone(), audit.clone()));
+    Ok((store, audit))
+}

@@ -1,0 +1,177 @@
+//! Why a bucket is not swept: every reason the operator refuses to touch a bucket's
+//! storage, and what each one reports: its conditions, its event and when to look
+//! again. A refusal is not an error: the operator did what it should (nothing) and
+//! says why. Found by [`super::validate`] (before any storage call) or by
+//! [`super::apply`] (from the storage's own proof).
+
+use std::time::Duration;
+
+use kube::runtime::{controller::Action, events::EventType};
+
+use crate::{
+    controller::status::{
+        self, Cond, POLICY_RESOLVED, READY, RECONCILING, REGION_VERIFIED, STALLED,
+    },
+    storage::StorageError,
+};
+
+/// Why the operator takes no action on a bucket's storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `spec.suspend` is true.
+    #[error("spec.suspend is true: the operator takes no action on this bucket")]
+    Suspended,
+    /// The declared region, the endpoint's region or a tier bucket's proven region is
+    /// not an allowed UK region.
+    #[error("{0}")]
+    RegionNotAllowed(String),
+    /// The RetentionPolicy does not exist.
+    #[error("RetentionPolicy {policy} does not exist; no clip is touched until it does")]
+    PolicyNotFound {
+        /// `namespace/name`.
+        policy: String,
+    },
+    /// The RetentionPolicy exists but the engine cannot use it.
+    #[error("RetentionPolicy {policy} cannot be used: {problem}; no clip is touched")]
+    PolicyInvalid {
+        /// `namespace/name`.
+        policy: String,
+        /// The engine's reason.
+        problem: String,
+    },
+    /// The credentials Secret does not exist.
+    #[error("Secret {secret} named in spec.credentialsSecretRef does not exist")]
+    CredentialsNotFound {
+        /// `namespace/name`.
+        secret: String,
+    },
+    /// The credentials Secret lacks a key (or its value is blank).
+    #[error("Secret {secret} has no key {key:?}")]
+    CredentialsInvalid {
+        /// `namespace/name`.
+        secret: String,
+        /// The missing key.
+        key: String,
+    },
+    /// The legal-hold bucket has no Object Lock, so no clip can be held in it.
+    #[error("{0}; nothing is moved until the legal-hold bucket has Object Lock")]
+    ObjectLockMissing(String),
+}
+
+/// The event a refusal publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalEvent {
+    /// Warning (every refusal that has an event is one).
+    pub type_: EventType,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// What the operator was doing.
+    pub action: &'static str,
+}
+
+impl Refusal {
+    /// The CamelCase reason of its conditions.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Suspended => "Suspended",
+            Refusal::RegionNotAllowed(_) => "RegionNotAllowed",
+            Refusal::PolicyNotFound { .. } => "PolicyNotFound",
+            Refusal::PolicyInvalid { .. } => "PolicyInvalid",
+            Refusal::CredentialsNotFound { .. } => "CredentialsNotFound",
+            Refusal::CredentialsInvalid { .. } => "CredentialsInvalid",
+            Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
+        }
+    }
+
+    /// Whether this is the UK-only promise at work (counted in
+    /// `evidence_operator_region_violations_total`).
+    pub fn is_region_violation(&self) -> bool {
+        matches!(self, Refusal::RegionNotAllowed(_))
+    }
+
+    /// The conditions it sets. `policy` is the name of the bucket's RetentionPolicy:
+    /// refusals found after the policy resolved say so.
+    pub fn conditions(&self, policy: &str) -> Vec<Cond> {
+        let message = self.to_string();
+        let reason = self.reason();
+        let policy_found = || {
+            Cond::yes(
+                POLICY_RESOLVED,
+                "PolicyFound",
+                format!("using RetentionPolicy {policy}"),
+            )
+        };
+        let mut conds = status::stalled(reason, &message).to_vec();
+        match self {
+            // Suspension is a person's choice, not a stall.
+            Refusal::Suspended => {
+                return vec![
+                    Cond::no(READY, reason, &message),
+                    Cond::no(RECONCILING, reason, &message),
+                    Cond::no(STALLED, reason, &message),
+                ];
+            }
+            Refusal::RegionNotAllowed(_) => {
+                conds.push(Cond::no(REGION_VERIFIED, reason, &message));
+            }
+            Refusal::PolicyNotFound { .. } | Refusal::PolicyInvalid { .. } => {
+                conds.push(Cond::no(POLICY_RESOLVED, reason, &message));
+            }
+            Refusal::CredentialsNotFound { .. }
+            | Refusal::CredentialsInvalid { .. }
+            | Refusal::ObjectLockMissing(_) => conds.push(policy_found()),
+        }
+        conds
+    }
+
+    /// The event it publishes (its note is the refusal's message), if any.
+    pub fn event(&self) -> Option<RefusalEvent> {
+        let warning = |reason, action| {
+            Some(RefusalEvent {
+                type_: EventType::Warning,
+                reason,
+                action,
+            })
+        };
+        match self {
+            Refusal::Suspended => None,
+            Refusal::RegionNotAllowed(_) => warning("RegionRefused", "Verify"),
+            Refusal::PolicyNotFound { .. } => warning("PolicyNotFound", "Resolve"),
+            Refusal::PolicyInvalid { .. } => warning("PolicyInvalid", "Resolve"),
+            Refusal::CredentialsNotFound { .. } => warning("CredentialsNotFound", "Configure"),
+            Refusal::CredentialsInvalid { .. } => warning("CredentialsInvalid", "Configure"),
+            Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
+        }
+    }
+
+    /// When to look again: a suspended bucket when it changes; a missing or invalid
+    /// policy after 5 minutes, credentials after 1 (a Secret change triggers nothing);
+    /// storage facts (region, Object Lock) at the sweep interval.
+    pub fn requeue(&self, interval: Duration) -> Action {
+        match self {
+            Refusal::Suspended => Action::await_change(),
+            Refusal::PolicyNotFound { .. } | Refusal::PolicyInvalid { .. } => {
+                Action::requeue(Duration::from_secs(300))
+            }
+            Refusal::CredentialsNotFound { .. } | Refusal::CredentialsInvalid { .. } => {
+                Action::requeue(Duration::from_secs(60))
+            }
+            Refusal::RegionNotAllowed(_) | Refusal::ObjectLockMissing(_) => {
+                Action::requeue(interval)
+            }
+        }
+    }
+
+    /// The refusal a storage error amounts to, if it is one: a region the store proved
+    /// or an endpoint outside the allowed set, or a legal-hold bucket without Object
+    /// Lock. Any other storage error is handed back.
+    pub fn from_storage(e: StorageError) -> Result<Refusal, StorageError> {
+        match e {
+            StorageError::RegionNotAllowed { .. } | StorageError::EndpointNotAllowed { .. } => {
+                Ok(Refusal::RegionNotAllowed(e.to_string()))
+            }
+            StorageError::ObjectLockMissing { .. } => Ok(Refusal::ObjectLockMissing(e.to_string())),
+            other => Err(other),
+        }
+    }
+}

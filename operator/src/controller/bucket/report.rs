@@ -1,0 +1,410 @@
+//! Step 4 of a bucket's reconcile: say what happened. The EvidenceBucket's status
+//! (typed [`EvidenceBucketStatus`], written by server-side apply), its events, the
+//! metrics, and each LegalHold's count of held clips. The conditions and status are
+//! built by pure functions; only [`refused`], [`swept`] and [`failed`] do I/O.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::jiff::Timestamp;
+use kube::{Api, ResourceExt, runtime::events::EventType};
+use tracing::warn;
+
+use super::{apply::SweepReport, refusal::Refusal, validate::ValidatedBucket};
+use crate::{
+    api::{
+        EvidenceBucket, LegalHold,
+        clip::Tier,
+        evidence_bucket::{EvidenceBucketStatus, SweepSummary, TierCount, TierCounts},
+        legal_hold::LegalHoldStatus,
+    },
+    controller::{
+        Context, Error,
+        audit::integrity_condition,
+        key_of,
+        status::{
+            CATEGORIES_KNOWN, Cond, POLICY_RESOLVED, READY, RECONCILING, REGION_VERIFIED, STALLED,
+            apply_status, merge_conditions,
+        },
+        sweep::{self, SweepOutcome},
+    },
+};
+
+/// Report a refusal: conditions (nothing else in status: the last sweep's counts no
+/// longer describe a bucket the operator does not act on), its event, and for a region
+/// refusal the violation metric and a warning in the log.
+pub async fn refused(ctx: &Context, eb: &EvidenceBucket, refusal: &Refusal) -> Result<(), Error> {
+    let key = key_of(eb);
+    let message = refusal.to_string();
+    if refusal.is_region_violation() {
+        warn!(bucket = %key, %message, "refusing bucket outside the allowed UK regions");
+        ctx.metrics
+            .region_violations
+            .with_label_values(&[&key])
+            .inc();
+    }
+    let conds = refusal.conditions(&eb.spec.retention_policy_ref.name);
+    write_status(ctx, eb, conditions_only(eb, &conds)).await?;
+    if let Some(ev) = refusal.event() {
+        ctx.event(eb, ev.type_, ev.reason, ev.action, message).await;
+    }
+    Ok(())
+}
+
+/// Report a failed reconcile's event, when the failure is one people must see at
+/// once (the error itself is counted and logged by the error policy).
+pub async fn failed(ctx: &Context, eb: &EvidenceBucket, error: &Error) {
+    if let Some((reason, action, note)) = error_event(error) {
+        ctx.event(eb, EventType::Warning, reason, action, note)
+            .await;
+    }
+}
+
+/// The warning event an error raises, if any: a sweep stopped because the audit trail
+/// could not be written (pure).
+pub fn error_event(error: &Error) -> Option<(&'static str, &'static str, String)> {
+    match error {
+        Error::Sweep {
+            source: e @ sweep::SweepError::Audit(_),
+            ..
+        } => Some((
+            "AuditWriteFailed",
+            "Audit",
+            format!("{e}; the sweep stopped so that no action goes unrecorded"),
+        )),
+        _ => None,
+    }
+}
+
+/// Report a sweep: metrics, one event per action class, the status with the sweep's
+/// counts and `next` (when the next sweep is due), and each live hold's held count.
+pub async fn swept(
+    ctx: &Context,
+    eb: &EvidenceBucket,
+    valid: &ValidatedBucket<'_>,
+    report: &SweepReport,
+    next: DateTime<Utc>,
+) -> Result<(), Error> {
+    let key = key_of(eb);
+    let o = &report.outcome;
+    report_metrics(ctx, &key, o);
+    publish_events(ctx, eb, o).await;
+
+    let mut conds = sweep_conditions(
+        eb,
+        &eb.spec.retention_policy_ref.name,
+        o,
+        report.audit.clone(),
+    );
+    conds.extend(report.integrity.as_ref().map(integrity_condition));
+    let mut status = conditions_only(eb, &conds);
+    status.tiers = Some(tier_counts(o));
+    status.pending_review = Some(o.flagged);
+    status.malformed = Some(o.malformed);
+    status.last_sweep = Some(SweepSummary {
+        start_time: Some(report.started),
+        end_time: Some(report.finished),
+        moved: o.moved,
+        deleted: o.deleted,
+        held: o.held,
+        released: o.released,
+        flagged: o.flagged + o.malformed,
+        failed: o.failed,
+    });
+    status.next_sweep_time = Some(next);
+    write_status(ctx, eb, status).await?;
+
+    // Each live hold's count of held clips.
+    let ns = eb.namespace().unwrap_or_default();
+    let holds: Api<LegalHold> = Api::namespaced(ctx.client.clone(), &ns);
+    for hold in valid
+        .holds
+        .iter()
+        .filter(|h| h.metadata.deletion_timestamp.is_none())
+    {
+        let held = o.held_by.get(&hold.name_any()).copied().unwrap_or(0);
+        let message = format!(
+            "{held} clip(s) of EvidenceBucket {} are under legal hold for case {}",
+            eb.name_any(),
+            hold.spec.case_reference
+        );
+        let conds = [
+            Cond::yes(READY, "Held", message),
+            Cond::no(RECONCILING, "Held", "the selected clips are held"),
+            Cond::no(STALLED, "Held", "making progress"),
+        ];
+        let status = LegalHoldStatus {
+            held_clips: Some(held),
+            conditions: merge_conditions(
+                hold.status
+                    .as_ref()
+                    .map(|s| s.conditions.as_slice())
+                    .unwrap_or_default(),
+                &conds,
+                hold.metadata.generation,
+                Timestamp::now(),
+            ),
+            observed_generation: hold.metadata.generation,
+        };
+        apply_status(&holds, *hold, &status).await?;
+    }
+    Ok(())
+}
+
+async fn write_status(
+    ctx: &Context,
+    eb: &EvidenceBucket,
+    status: EvidenceBucketStatus,
+) -> Result<(), Error> {
+    let api: Api<EvidenceBucket> =
+        Api::namespaced(ctx.client.clone(), &eb.namespace().unwrap_or_default());
+    apply_status(&api, eb, &status).await
+}
+
+/// A status of just these conditions (merged with the previous ones, so unchanged
+/// conditions keep their transition time) and the observed generation (pure).
+pub fn conditions_only(eb: &EvidenceBucket, conds: &[Cond]) -> EvidenceBucketStatus {
+    let previous = eb
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    EvidenceBucketStatus {
+        conditions: merge_conditions(previous, conds, eb.metadata.generation, Timestamp::now()),
+        observed_generation: eb.metadata.generation,
+        ..EvidenceBucketStatus::default()
+    }
+}
+
+/// The conditions after a sweep that ran (pure).
+pub fn sweep_conditions(
+    eb: &EvidenceBucket,
+    policy_name: &str,
+    outcome: &SweepOutcome,
+    audit_cond: Cond,
+) -> Vec<Cond> {
+    let region_ok = Cond::yes(
+        REGION_VERIFIED,
+        "RegionVerified",
+        format!(
+            "every tier bucket is in region {} (allowed UK region)",
+            eb.spec.region
+        ),
+    );
+    let policy_ok = Cond::yes(
+        POLICY_RESOLVED,
+        "PolicyFound",
+        format!("using RetentionPolicy {policy_name}"),
+    );
+    let categories = categories_condition(policy_name, outcome);
+    let summary = summary_text(outcome);
+    let (ready, reconciling, stalled) = if outcome.failed == 0 && !outcome.interrupted {
+        (
+            Cond::yes(
+                READY,
+                "SweepComplete",
+                format!("storage matches policy: {summary}"),
+            ),
+            Cond::no(RECONCILING, "SweepComplete", "waiting for the next sweep"),
+            Cond::no(STALLED, "SweepComplete", "making progress"),
+        )
+    } else {
+        let why = if outcome.interrupted {
+            "interrupted by shutdown".to_string()
+        } else {
+            format!(
+                "{} action(s) failed and will be retried; the clips stay where they are: {}",
+                outcome.failed,
+                outcome.messages.join("; ")
+            )
+        };
+        (
+            Cond::no(READY, "SweepIncomplete", format!("{summary}; {why}")),
+            Cond::yes(RECONCILING, "RetryPending", why),
+            Cond::no(STALLED, "RetryPending", "retrying"),
+        )
+    };
+    vec![
+        ready,
+        reconciling,
+        stalled,
+        region_ok,
+        policy_ok,
+        audit_cond,
+        categories,
+    ]
+}
+
+/// `CategoriesKnown`: whether every tagged category is one the policy names (pure).
+pub fn categories_condition(policy_name: &str, outcome: &SweepOutcome) -> Cond {
+    if outcome.unknown_category_clips == 0 {
+        return Cond::yes(
+            CATEGORIES_KNOWN,
+            "AllCategoriesKnown",
+            format!("every tagged category is named by RetentionPolicy {policy_name}"),
+        );
+    }
+    Cond::no(
+        CATEGORIES_KNOWN,
+        "UnknownCategories",
+        format!(
+            "{} clip(s) carry a category RetentionPolicy {policy_name} does not name, so its \
+             default rule applies to them; fix the tag or add the category: {}",
+            outcome.unknown_category_clips,
+            unknown_categories_text(outcome)
+        ),
+    )
+}
+
+fn unknown_categories_text(outcome: &SweepOutcome) -> String {
+    let mut names: Vec<String> = outcome
+        .unknown_categories
+        .iter()
+        .map(|(c, n)| format!("{c:?} ({n})"))
+        .collect();
+    let listed: u64 = outcome.unknown_categories.values().sum();
+    if listed < outcome.unknown_category_clips {
+        names.push(format!(
+            "and {} more clip(s) in other categories",
+            outcome.unknown_category_clips - listed
+        ));
+    }
+    names.join(", ")
+}
+
+fn summary_text(o: &SweepOutcome) -> String {
+    let t = |tier| o.totals.get(&tier).copied().unwrap_or_default().clips;
+    format!(
+        "{} hot, {} cool, {} in legal hold; last sweep moved {}, held {}, released {}, deleted {}, flagged {}",
+        t(Tier::Hot),
+        t(Tier::Cool),
+        t(Tier::LegalHold),
+        o.moved,
+        o.held,
+        o.released,
+        o.deleted,
+        o.flagged + o.malformed
+    )
+}
+
+/// Clips and bytes per tier, as the sweep counted them (pure).
+pub fn tier_counts(o: &SweepOutcome) -> TierCounts {
+    let mut counts = TierCounts::default();
+    for tier in Tier::ALL {
+        let t = o.totals.get(&tier).copied().unwrap_or_default();
+        *counts.get_mut(tier) = TierCount {
+            clips: u64::try_from(t.clips).unwrap_or(0),
+            bytes: u64::try_from(t.bytes).unwrap_or(0),
+        };
+    }
+    counts
+}
+
+fn report_metrics(ctx: &Context, key: &str, o: &SweepOutcome) {
+    for (tier, totals) in &o.totals {
+        ctx.metrics
+            .clips
+            .with_label_values(&[key, tier.as_str()])
+            .set(totals.clips.max(0));
+        ctx.metrics
+            .bytes
+            .with_label_values(&[key, tier.as_str()])
+            .set(totals.bytes.max(0));
+    }
+    ctx.metrics
+        .pending_review
+        .with_label_values(&[key])
+        .set(i64::try_from(o.flagged).unwrap_or(i64::MAX));
+    for (kind, n) in o.action_counts() {
+        if n > 0 {
+            let outcome = if kind == "failed" { "failed" } else { "ok" };
+            ctx.metrics
+                .actions
+                .with_label_values(&[kind, outcome])
+                .inc_by(n);
+        }
+    }
+}
+
+/// The events of a sweep: one per action class with the count (not one per clip), and
+/// warnings for failures, unknown categories and checksum mismatches (pure).
+pub fn sweep_events(o: &SweepOutcome) -> Vec<(EventType, &'static str, &'static str, String)> {
+    let classes = [
+        (
+            o.moved,
+            "Moved",
+            "Move",
+            "clip(s) moved from hot to cool (copied, SHA-256 verified, source deleted)",
+        ),
+        (o.held, "Held", "Hold", "clip(s) placed under legal hold"),
+        (
+            o.released,
+            "Released",
+            "Release",
+            "clip(s) released from legal hold back to the cool tier",
+        ),
+        (
+            o.deleted,
+            "Deleted",
+            "Delete",
+            "clip(s) deleted: retention ran out and no hold applies",
+        ),
+        (
+            o.flagged,
+            "FlaggedForReview",
+            "Review",
+            "clip(s) past their retention period await a person's review decision (kept)",
+        ),
+        (
+            o.malformed,
+            "MalformedMetadata",
+            "Review",
+            "clip(s) have malformed metadata tags (kept and flagged)",
+        ),
+    ];
+    let mut events: Vec<_> = classes
+        .into_iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, reason, action, text)| (EventType::Normal, reason, action, format!("{n} {text}")))
+        .collect();
+    if o.failed > 0 {
+        events.push((
+            EventType::Warning,
+            "ActionsFailed",
+            "Sweep",
+            format!(
+                "{} action(s) failed and will be retried; nothing was lost: {}",
+                o.failed,
+                o.messages.join("; ")
+            ),
+        ));
+    }
+    if o.unknown_category_clips > 0 {
+        events.push((
+            EventType::Warning,
+            "UnknownCategories",
+            "Plan",
+            format!(
+                "{} clip(s) carry a category the policy does not name; the default rule applies: {}",
+                o.unknown_category_clips,
+                unknown_categories_text(o)
+            ),
+        ));
+    }
+    if o.checksum_mismatches > 0 {
+        events.push((
+            EventType::Warning,
+            "ChecksumMismatch",
+            "Verify",
+            format!(
+                "{} copy/copies did not match the source's SHA-256; the sources were kept",
+                o.checksum_mismatches
+            ),
+        ));
+    }
+    events
+}
+
+async fn publish_events(ctx: &Context, eb: &EvidenceBucket, o: &SweepOutcome) {
+    for (type_, reason, action, note) in sweep_events(o) {
+        ctx.event(eb, type_, reason, action, note).await;
+    }
+}
