@@ -11,7 +11,7 @@
 //! | [`engine`]     | retention semantics: policy + holds + clips + `now` → a plan. Pure: no I/O, no clock |
 //! | [`storage`]    | the tier store trait and its S3 implementation: list, verified move, hold, delete, region proof |
 //! | [`audit`]      | the tamper-evident audit trail: hash-chained records in Object Lock storage, verifier, custody reports |
-//! | [`controller`] | thin reconcile drivers: read → plan → apply → status; leader election; the operator's metrics |
+//! | [`controller`] | the reconcile drivers: an EvidenceBucket as dereference → validate (pure) → apply → report (`controller/bucket/`), one sweep, the LegalHold finalizer; leader election; the operator's metrics |
 //! | [`runtime`]    | wiring from `Settings`: client, HTTP endpoints, leader election, controllers, shutdown; logging |
 //! | [`cli`]        | the binary's subcommands and their flags (clap only here)             |
 

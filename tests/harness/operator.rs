@@ -59,6 +59,13 @@ pub struct RunningOperator {
 }
 
 impl RunningOperator {
+    /// Start the operator for namespace `ns` with the test servers' admin client: the
+    /// test defaults of [`settings`] plus `flags`.
+    pub async fn for_namespace(ns: &str, flags: &[&str]) -> Result<RunningOperator> {
+        let client = crate::servers().kube_client().await?;
+        RunningOperator::start(client, settings(ns, flags)?)
+    }
+
     /// Start the operator with `settings`, acting as `client`.
     pub fn start(client: kube::Client, settings: Settings) -> Result<RunningOperator> {
         let metrics = Metrics::new()?;

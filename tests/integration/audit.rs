@@ -29,7 +29,7 @@ use evidence_operator::{
     },
 };
 use evidence_operator_tests::{
-    RunningOperator, Tenant, eventually, operator, servers, tenant::create_bucket, unique_name,
+    RunningOperator, Tenant, eventually, servers, tenant::create_bucket, unique_name,
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, api::DeleteParams};
@@ -122,11 +122,6 @@ impl AuditTenant for Tenant {
     }
 }
 
-async fn start_operator(ns: &str, flags: &[&str]) -> Result<RunningOperator> {
-    let client = servers().kube_client().await?;
-    RunningOperator::start(client, operator::settings(ns, flags)?)
-}
-
 fn actions_of(records: &[Record], key: &str) -> Vec<AuditAction> {
     records
         .iter()
@@ -151,7 +146,7 @@ async fn lifecycle_chain_verifies_and_shows_the_custody_of_a_held_and_released_c
     )
     .await?;
     t.setup().await?;
-    let op = start_operator(&t.ns, &["--integrity-sample", "5"]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &["--integrity-sample", "5"]).await?;
 
     // Deleted, moved to cool.
     eventually(Duration::from_secs(60), "first sweep recorded", || async {
@@ -670,7 +665,7 @@ async fn a_leader_change_mid_sweep_continues_the_chain_without_a_fork() -> Resul
     a_args.extend(["--identity", "replica-a"]);
     let mut b_args = common.to_vec();
     b_args.extend(["--identity", "replica-b"]);
-    let a = start_operator(&t.ns, &a_args).await?;
+    let a = RunningOperator::for_namespace(&t.ns, &a_args).await?;
     let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
     eventually(Duration::from_secs(30), "replica-a leads", || async {
         Ok(leases
@@ -681,7 +676,7 @@ async fn a_leader_change_mid_sweep_continues_the_chain_without_a_fork() -> Resul
             .filter(|h| h == "replica-a"))
     })
     .await?;
-    let b = start_operator(&t.ns, &b_args).await?;
+    let b = RunningOperator::for_namespace(&t.ns, &b_args).await?;
     // Mid-sweep: some clips moved, not all.
     eventually(
         Duration::from_secs(60),

@@ -16,7 +16,7 @@ use evidence_operator::api::{
     LegalHold,
     clip::{TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
 };
-use evidence_operator_tests::{RunningOperator, Tenant, eventually, operator, servers};
+use evidence_operator_tests::{RunningOperator, Tenant, eventually, servers};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, api::DeleteParams};
@@ -32,11 +32,6 @@ fn test_policy() -> serde_json::Value {
         "coolAfter": "30d",
         "minimumAge": "24h",
     })
-}
-
-async fn start_operator(ns: &str, flags: &[&str]) -> Result<RunningOperator> {
-    let client = servers().kube_client().await?;
-    RunningOperator::start(client, operator::settings(ns, flags)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -76,7 +71,7 @@ async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
     .await?;
     t.apply_policy("policy", test_policy()).await?;
     t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
-    let op = start_operator(&t.ns, &[]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
 
     // First sweep: expire, cool, flag.
     eventually(Duration::from_secs(60), "the first sweep", || async {
@@ -244,7 +239,7 @@ async fn a_bucket_outside_the_uk_is_refused_and_nothing_is_written() -> Result<(
         .await?;
     t.apply_policy("policy", test_policy()).await?;
     t.apply_bucket("unit", &s.non_uk_endpoint, "1h").await?;
-    let op = start_operator(&t.ns, &[]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
     let (status, reason, message) =
         eventually(Duration::from_secs(60), "RegionVerified=False", || async {
             Ok(t.condition("unit", "RegionVerified")
@@ -285,7 +280,7 @@ async fn a_policy_change_replans_the_buckets_that_use_it() -> Result<()> {
     policy["coolAfter"] = json!("Forever");
     t.apply_policy("policy", policy.clone()).await?;
     t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
-    let op = start_operator(&t.ns, &[]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
     eventually(Duration::from_secs(60), "first sweep", || async {
         Ok(t.condition("unit", "Ready")
             .await?
@@ -326,7 +321,7 @@ async fn restarted_mid_sweep_the_operator_converges_and_loses_nothing() -> Resul
     .await?;
     t.apply_policy("policy", test_policy()).await?;
     t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
-    let op = start_operator(&t.ns, &["--move-concurrency", "2"]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &["--move-concurrency", "2"]).await?;
     // Stop it as soon as some (not all) clips have moved.
     eventually(Duration::from_secs(60), "the first moves", || async {
         Ok((!t.keys(&t.cool).await?.is_empty()).then_some(()))
@@ -342,7 +337,7 @@ async fn restarted_mid_sweep_the_operator_converges_and_loses_nothing() -> Resul
         "every clip in at least one tier after the stop"
     );
     // A new operator picks up and finishes.
-    let op = start_operator(&t.ns, &[]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
     eventually(Duration::from_secs(120), "all clips cool", || async {
         let hot = t.keys(&t.hot).await?;
         let cool = t.keys(&t.cool).await?;
@@ -377,8 +372,8 @@ async fn of_two_replicas_only_the_leader_acts_and_the_standby_takes_over() -> Re
     a_args.extend(["--identity", "replica-a"]);
     let mut b_args = lease.to_vec();
     b_args.extend(["--identity", "replica-b"]);
-    let a = start_operator(&t.ns, &a_args).await?;
-    let b = start_operator(&t.ns, &b_args).await?;
+    let a = RunningOperator::for_namespace(&t.ns, &a_args).await?;
+    let b = RunningOperator::for_namespace(&t.ns, &b_args).await?;
     let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
     let leader = eventually(Duration::from_secs(30), "a leader", || async {
         Ok(leases
@@ -458,7 +453,7 @@ async fn a_hold_on_a_thousand_clips_holds_every_one() -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     t.apply_policy("policy", test_policy()).await?;
     t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
-    let op = start_operator(&t.ns, &["--move-concurrency", "32"]).await?;
+    let op = RunningOperator::for_namespace(&t.ns, &["--move-concurrency", "32"]).await?;
     eventually(Duration::from_secs(120), "the first sweep", || async {
         Ok(t.condition("unit", "Ready")
             .await?

@@ -1,14 +1,14 @@
 //! Reconcile drivers: read the cluster and storage, plan with the engine, apply the plan
 //! through the storage layer, and report status, events and metrics.
 //!
-//! - [`bucket`]: the EvidenceBucket controller, which does all the work on storage. It is
-//!   triggered by changes to the bucket, to its RetentionPolicy, to LegalHolds that
-//!   reference it, and by time (the sweep interval, or sooner when the plan says a clip
-//!   becomes due).
+//! - [`bucket`]: the EvidenceBucket controller, which does all the work on storage, as
+//!   dereference → validate → apply → report (one file each). It is triggered by changes
+//!   to the bucket, to its RetentionPolicy, to LegalHolds that reference it, and by time
+//!   (the sweep interval, or sooner when the plan says a clip becomes due).
 //! - [`legal_hold`]: the LegalHold controller: a finalizer that releases the hold's clips
 //!   (by sweeping its bucket without it) before the LegalHold goes away.
 //! - [`sweep`]: one sweep of one bucket: list, plan, execute, count.
-//! - [`status`]: pure condition helpers.
+//! - [`status`]: pure condition helpers and the one status writer ([`status::apply_status`]).
 //! - [`leader`]: Lease-based leader election.
 
 pub mod audit;
@@ -106,13 +106,14 @@ pub enum Error {
 impl Error {
     /// The categories of errors from the Kubernetes API (a failed read, status write or
     /// finalizer update): what an RBAC rule that is too narrow shows up as.
-    pub const KUBE_CATEGORIES: [&'static str; 3] = ["read", "write_status", "finalizer"];
+    pub const KUBE_CATEGORIES: [&'static str; 3] =
+        ["kube_read", "kube_write_status", "kube_finalizer"];
 
     /// A bounded category, for metric labels: the step that failed, or for storage and
     /// audit failures the lower layer's own bounded category.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::Read { .. } => "read",
+            Error::Read { .. } => "kube_read",
             Error::Storage { source, .. } => source.category(),
             Error::Audit { source, .. } => source.category(),
             Error::Sweep {
@@ -120,8 +121,8 @@ impl Error {
                 ..
             } => e.category(),
             Error::Sweep { .. } => "sweep",
-            Error::WriteStatus { .. } => "write_status",
-            Error::Finalizer { .. } => "finalizer",
+            Error::WriteStatus { .. } => "kube_write_status",
+            Error::Finalizer { .. } => "kube_finalizer",
             Error::ReleasePending { .. } => "release_pending",
         }
     }

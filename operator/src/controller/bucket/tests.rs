@@ -321,7 +321,7 @@ fn an_audit_write_failure_stops_the_sweep_with_a_warning_event() {
         message: "conflict".into(),
     };
     assert_eq!(error_event(&e), None);
-    assert_eq!(e.category(), "finalizer");
+    assert_eq!(e.category(), "kube_finalizer");
     assert!(Error::KUBE_CATEGORIES.contains(&e.category()));
 }
 
