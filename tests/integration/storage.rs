@@ -1,11 +1,11 @@
-//! The storage layer against the real MinIO servers: a conformance suite generic over
-//! `TierStore` (run here on `S3TierStore`), and the S3-specific checks: pagination,
+//! The storage layer against the real MinIO servers: the crate's conformance suite
+//! (`evidence_operator::storage::conformance`, generic over `TierStore`, run here on
+//! `S3TierStore` through a MinIO `Fixture`), and the S3-specific checks: pagination,
 //! storage-class changes, legal holds, batch deletes, checksum mismatch, interrupted
 //! moves, multipart copy, region refusal, Object Lock refusal. It also measures
 //! requests per moved / deleted clip and moves per second (printed, not asserted).
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -25,47 +25,24 @@ use evidence_operator::storage::tagging_query;
 use evidence_operator::{
     api::clip::{Clip, META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT, Tag, Tier},
     storage::{
-        BucketConfig, FaultHook, MoveStep, S3TierStore, StaticCredentials, StepContext,
-        StorageError, StorageMetrics, StoreOptions, TierLocation, TierStore, Tiers, Verification,
+        BucketConfig, MoveStep, S3TierStore, StaticCredentials, StorageError, StorageMetrics,
+        StoreOptions, TierLocation, TierStore, Tiers, Verification,
+        conformance::{Fixture, clip_data, collect, conformance, sha_hex, stop_after, tags_for},
     },
 };
 use evidence_operator_tests::{servers, unique_name};
-use futures::{FutureExt, StreamExt, TryStreamExt, stream};
-use sha2::{Digest, Sha256};
+use futures::{StreamExt, TryStreamExt, stream};
 
 // ---------------------------------------------------------------------------------
-// Fixture: how the conformance suite seeds and inspects a backend without the trait.
+// Fixture: how the conformance suite (in the crate, `storage::conformance`) seeds and
+// inspects MinIO without the trait.
 // ---------------------------------------------------------------------------------
-
-/// What a conformance run needs from a backend besides the trait: seed clips and look
-/// at what is really stored. Another backend implements this for its own store.
-trait Fixture {
-    /// Write a clip into a tier (no recorded checksum), with tags.
-    async fn put(&self, tier: Tier, key: &str, data: &[u8], tags: &[Tag]) -> Result<()>;
-    /// Every stored version of a clip key in a tier: (version id, sha256 of content,
-    /// legal hold on). Delete markers are not versions.
-    async fn versions(&self, tier: Tier, key: &str) -> Result<Vec<(String, String, bool)>>;
-}
 
 struct MinioFixture {
     s3: Client,
     tiers: Tiers,
-}
-
-fn sha_hex(data: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(data))
-}
-
-fn clip_data(key: &str, len: usize) -> Vec<u8> {
-    let seed = Sha256::digest(key.as_bytes());
-    (0..len).map(|i| seed[i % 32] ^ (i / 32) as u8).collect()
-}
-
-fn tags_for(category: &str) -> Vec<Tag> {
-    vec![
-        Tag::new(TAG_CATEGORY, category),
-        Tag::new(TAG_RECORDED_AT, "2026-03-01T14:05:00Z"),
-    ]
+    /// The configuration a store over these buckets is built from.
+    cfg: BucketConfig,
 }
 
 impl Fixture for MinioFixture {
@@ -117,112 +94,14 @@ impl Fixture for MinioFixture {
         }
         Ok(found)
     }
-}
 
-// ---------------------------------------------------------------------------------
-// The conformance suite, generic over the trait.
-// ---------------------------------------------------------------------------------
-
-async fn collect(store: &(impl TierStore + ?Sized), tier: Tier) -> Result<HashMap<String, Clip>> {
-    let clips: Vec<Clip> = store.list(tier).try_collect().await?;
-    Ok(clips.into_iter().map(|c| (c.key.clone(), c)).collect())
-}
-
-/// Operations every `TierStore` must get right: list with tags, move hot→cool→legal
-/// hold with the checksum recorded and verified, hold and release, batch delete.
-async fn conformance<S: TierStore + ?Sized, F: Fixture>(store: &S, fx: &F) -> Result<()> {
-    let data_a = clip_data("a", 3000);
-    let data_b = clip_data("b", 1234);
-    fx.put(
-        Tier::Hot,
-        "2026/03/a.mp4",
-        &data_a,
-        &tags_for("domestic-abuse"),
-    )
-    .await?;
-    fx.put(
-        Tier::Hot,
-        "2026/03/b.mp4",
-        &data_b,
-        &tags_for("non-evidential"),
-    )
-    .await?;
-
-    // List: both clips, with tags and sizes, keys relative to the tier prefix.
-    let hot = collect(store, Tier::Hot).await?;
-    ensure!(hot.len() == 2, "hot lists 2 clips, got {:?}", hot.keys());
-    let a = hot.get("2026/03/a.mp4").context("clip a listed")?;
-    ensure!(a.tier == Tier::Hot && a.size == 3000);
-    ensure!(
-        a.tag(TAG_CATEGORY) == Some("domestic-abuse"),
-        "tags: {:?}",
-        a.tags
-    );
-    ensure!(!a.legal_hold);
-
-    // Proof before writes.
-    let proof = store.verify_region().await?;
-    ensure!(!proof.buckets.is_empty());
-
-    // hot → cool: copied, verified, recorded; source gone.
-    let moved = store.move_clip(a, Tier::Cool).await?;
-    ensure!(moved.copied && moved.source_deleted, "{moved:?}");
-    ensure!(
-        moved.sha256 == sha_hex(&data_a),
-        "sha recorded is the content's"
-    );
-    ensure!(moved.verification != Verification::AlreadyComplete);
-    ensure!(
-        fx.versions(Tier::Hot, "2026/03/a.mp4").await?.is_empty(),
-        "hot source deleted"
-    );
-    let cool = collect(store, Tier::Cool).await?;
-    let a_cool = cool.get("2026/03/a.mp4").context("a in cool")?;
-    ensure!(
-        a_cool.tag(TAG_CATEGORY) == Some("domestic-abuse"),
-        "tags travel with the clip"
-    );
-
-    // cool → legal hold: held, exactly one version, content intact.
-    let held = store.move_clip(a_cool, Tier::LegalHold).await?;
-    ensure!(
-        held.dst_version_id.is_some(),
-        "legal-hold tier is versioned"
-    );
-    let lh = collect(store, Tier::LegalHold).await?;
-    let a_lh = lh.get("2026/03/a.mp4").context("a in legal hold")?;
-    ensure!(a_lh.legal_hold, "held after the move");
-    ensure!(a_lh.sha256.as_deref() == Some(sha_hex(&data_a).as_str()));
-    ensure!(a_lh.version_id == held.dst_version_id);
-    let versions = fx.versions(Tier::LegalHold, "2026/03/a.mp4").await?;
-    ensure!(versions.len() == 1 && versions[0].1 == sha_hex(&data_a) && versions[0].2);
-    ensure!(
-        collect(store, Tier::Cool).await?.is_empty(),
-        "cool source deleted"
-    );
-
-    // A held clip is refused by delete_clips without a request reaching the store.
-    let report = store.delete_clips(std::slice::from_ref(a_lh)).await?;
-    ensure!(report.deleted.is_empty() && report.failed.len() == 1);
-
-    // Release, then delete both clips in one call.
-    store.set_legal_hold(a_lh, false).await?;
-    let lh = collect(store, Tier::LegalHold).await?;
-    let a_lh = lh.get("2026/03/a.mp4").context("a still in legal hold")?;
-    ensure!(!a_lh.legal_hold, "released");
-    let b = hot.get("2026/03/b.mp4").context("b")?;
-    let report = store.delete_clips(&[b.clone(), a_lh.clone()]).await?;
-    ensure!(report.failed.is_empty(), "{:?}", report.failed);
-    ensure!(report.deleted.len() == 2);
-    ensure!(collect(store, Tier::Hot).await?.is_empty());
-    ensure!(collect(store, Tier::LegalHold).await?.is_empty());
-    ensure!(
-        fx.versions(Tier::LegalHold, "2026/03/a.mp4")
-            .await?
-            .is_empty(),
-        "no version lingers"
-    );
-    Ok(())
+    async fn stopping_after(&self, step: MoveStep) -> Result<Box<dyn TierStore>> {
+        let opts = StoreOptions {
+            fault_hook: Some(stop_after(step)),
+            ..StoreOptions::default()
+        };
+        Ok(Box::new(store_with(&self.cfg, opts).await?))
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -311,17 +190,17 @@ async fn setup(layout: Layout, opts: StoreOptions) -> Result<Setup> {
     let store = S3TierStore::new(cfg.clone(), opts, StorageMetrics::unregistered()).await?;
     Ok(Setup {
         store,
-        fx: MinioFixture { s3, tiers },
+        fx: MinioFixture {
+            s3,
+            tiers,
+            cfg: cfg.clone(),
+        },
         cfg,
     })
 }
 
 async fn store_with(cfg: &BucketConfig, opts: StoreOptions) -> Result<S3TierStore> {
     Ok(S3TierStore::new(cfg.clone(), opts, StorageMetrics::unregistered()).await?)
-}
-
-fn stop_after(step: MoveStep) -> FaultHook {
-    Arc::new(move |ctx: StepContext| async move { ctx.step != step }.boxed())
 }
 
 async fn seed_one(fx: &MinioFixture, key: &str, len: usize) -> Result<Vec<u8>> {
@@ -641,6 +520,7 @@ async fn many_moves_delete_their_sources_in_one_batch_and_a_refused_delete_keeps
     let fx = MinioFixture {
         s3: s3.clone(),
         tiers,
+        cfg: cfg.clone(),
     };
     let store = store_with(&cfg, StoreOptions::default()).await?;
     let n = 30;
@@ -897,15 +777,16 @@ async fn a_non_uk_bucket_is_refused_and_nothing_is_written() -> Result<()> {
         cool: TierLocation::bucket(&cool),
         legal_hold: TierLocation::bucket(&lock),
     };
+    // The configuration claims eu-west-2; the store says otherwise.
+    let cfg = config(tiers.clone(), &srv.non_uk_endpoint);
     let fx = MinioFixture {
         s3: us.clone(),
-        tiers: tiers.clone(),
+        tiers,
+        cfg: cfg.clone(),
     };
     let data = clip_data("us", 100);
     fx.put(Tier::Hot, "us.mp4", &data, &tags_for("murder"))
         .await?;
-    // The configuration claims eu-west-2; the store says otherwise.
-    let cfg = config(tiers, &srv.non_uk_endpoint);
     let store = store_with(&cfg, StoreOptions::default()).await?;
     let clip = Clip {
         key: "us.mp4".into(),

@@ -11,6 +11,7 @@
 //! | [`report`] | filtering records and the chain-of-custody report of one clip |
 //! | [`integrity`] | the integrity sweep's re-read and compare |
 //! | [`metrics`] | [`AuditMetrics`] |
+//! | `recording` (feature `testing`) | `RecordingSink`: an [`AuditSink`] in memory that fails on demand |
 //!
 //! The controller writes a sweep chunk's records **before** it counts the chunk's
 //! actions as done; if the write fails the sweep stops. The head of the chain is found
@@ -21,6 +22,8 @@ pub mod chain;
 pub mod integrity;
 pub mod metrics;
 pub mod record;
+#[cfg(any(test, feature = "testing"))]
+pub mod recording;
 pub mod report;
 pub mod store;
 

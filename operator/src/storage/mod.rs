@@ -21,11 +21,17 @@
 //! | `retry` (private) | failure classification, jittered backoff |
 //! | [`metrics`] | [`StorageMetrics`] |
 //! | [`s3`] | [`S3TierStore`]; one file per concern (client, proof, checksum, copy, move, delete, list, MinIO's listing extension) |
+//! | `conformance` (feature `testing`) | the conformance suite every backend runs, and its `Fixture` |
+//! | `memory` (feature `testing`) | `MemoryTierStore`: the trait in memory, for fast tests above this layer |
 //!
 //! See `docs/storage.md` for the request counts and the design choices.
 
 pub mod config;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod metrics;
 pub mod region;
 mod retry;

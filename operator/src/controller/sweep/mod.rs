@@ -12,6 +12,9 @@
 //! chunk is counted; if that write fails the sweep stops with [`SweepError::Audit`]
 //! (and the unrecorded records go to the error log) rather than act on unrecorded.
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,667 @@
+//! Unit tests of one sweep: the in-memory tier store, a real [`Planner`] over the Met's
+//! example policy (`deploy/examples/retentionpolicy-met.yaml`), and a recording audit
+//! sink. Each test seeds clips, sweeps, and checks what the store holds afterwards, what
+//! the outcome counted and what the audit trail recorded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use futures::FutureExt;
+
+use super::*;
+use crate::{
+    api::{
+        clip::{META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT},
+        legal_hold::HoldSelector,
+        retention_policy::RetentionPolicySpec,
+    },
+    audit::recording::RecordingSink,
+    engine::ActiveHold,
+    storage::{
+        FaultHook, MoveStep, StepContext,
+        conformance::{clip_data, sha_hex, stop_after},
+        memory::{MemoryObject, MemoryOp, MemoryTierStore},
+    },
+};
+
+const SIZE: usize = 1000;
+const HOLD: &str = "op-kestrel";
+const CASE: &str = "01/123456/26";
+
+/// The moment every sweep here plans for.
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn days_ago(days: i64) -> DateTime<Utc> {
+    now() - TimeDelta::days(days)
+}
+
+fn met_policy() -> RetentionPolicySpec {
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/examples/retentionpolicy-met.yaml"
+    ))
+    .unwrap();
+    let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+    serde_yaml::from_value(value["spec"].clone()).unwrap()
+}
+
+/// The hold of case `CASE`, selecting clips by key.
+fn hold(keys: &[&str]) -> ActiveHold {
+    ActiveHold {
+        name: HOLD.into(),
+        case_reference: CASE.into(),
+        selector: HoldSelector {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..HoldSelector::default()
+        },
+    }
+}
+
+/// A store whose copies are stamped with `now()`.
+fn store() -> MemoryTierStore {
+    let store = MemoryTierStore::new();
+    store.set_clock(now());
+    store
+}
+
+/// Seed a clip of `category` (none: untagged) recorded (and uploaded) `age` days ago;
+/// its content.
+fn seed(
+    store: &MemoryTierStore,
+    tier: Tier,
+    key: &str,
+    category: Option<&str>,
+    age: i64,
+) -> Vec<u8> {
+    let data = clip_data(key, SIZE);
+    let mut object = MemoryObject::new(data.clone())
+        .last_modified(days_ago(age))
+        .tag(TAG_RECORDED_AT, days_ago(age).to_rfc3339());
+    if let Some(c) = category {
+        object = object.tag(TAG_CATEGORY, c);
+    }
+    store.put_object(tier, key, object);
+    data
+}
+
+/// One sweep's inputs besides the store.
+struct Sweeper {
+    policy: RetentionPolicySpec,
+    holds: Vec<ActiveHold>,
+    releasing: Vec<ActiveHold>,
+    opts: SweepOptions,
+    draining: CancellationToken,
+    flagged_before: HashSet<String>,
+    sink: RecordingSink,
+}
+
+impl Sweeper {
+    fn new() -> Self {
+        Sweeper {
+            policy: met_policy(),
+            holds: Vec::new(),
+            releasing: Vec::new(),
+            opts: SweepOptions {
+                concurrency: 4,
+                skip: Vec::new(),
+                integrity_sample: 0,
+            },
+            draining: CancellationToken::new(),
+            flagged_before: HashSet::new(),
+            sink: RecordingSink::new(),
+        }
+    }
+
+    async fn run(&self, store: &dyn TierStore) -> Result<SweepOutcome, SweepError> {
+        let planner = Planner::new(&self.policy, &self.holds, now()).unwrap();
+        let releasing = (!self.releasing.is_empty())
+            .then(|| Planner::new(&self.policy, &self.releasing, now()).unwrap());
+        let audit = SweepAudit {
+            sink: &self.sink,
+            cases: self
+                .holds
+                .iter()
+                .chain(&self.releasing)
+                .map(|h| (h.name.clone(), h.case_reference.clone()))
+                .collect(),
+            releasing: releasing.as_ref(),
+            flagged_before: &self.flagged_before,
+        };
+        sweep(store, &planner, &self.opts, &self.draining, &audit).await
+    }
+
+    /// The recorded entries about `key`, as (action, tier).
+    fn recorded(&self, key: &str) -> Vec<Entry> {
+        self.sink
+            .entries()
+            .into_iter()
+            .filter(|e| e.clip.as_ref().is_some_and(|c| c.key == key))
+            .collect()
+    }
+}
+
+fn totals(out: &SweepOutcome, tier: Tier) -> i64 {
+    out.totals.get(&tier).map_or(0, |t| t.clips)
+}
+
+#[tokio::test]
+async fn an_expired_non_evidential_clip_is_deleted_and_recorded() {
+    let store = store();
+    seed(&store, Tier::Hot, "old.mp4", Some("non-evidential"), 40);
+    seed(&store, Tier::Hot, "new.mp4", Some("non-evidential"), 2);
+    let s = Sweeper::new();
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.deleted, out.failed, out.moved), (1, 0, 0));
+    assert_eq!(store.keys(Tier::Hot), ["new.mp4"]);
+    assert!(store.stored_versions(Tier::Hot, "old.mp4").is_empty());
+    let entries = s.sink.entries();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(e.action, AuditAction::Deleted);
+    assert_eq!(e.clip.as_ref().unwrap().key, "old.mp4");
+    assert_eq!((e.from_tier, e.to_tier), (Some(Tier::Hot), None));
+    assert!(
+        e.reason.contains("category non-evidential, retention 31d") && e.reason.contains("expired"),
+        "{}",
+        e.reason
+    );
+    assert_eq!(out.audit_records, 1);
+    assert_eq!(out.audit_head.as_ref().map(|(batch, _)| *batch), Some(1));
+    assert_eq!(
+        out.totals[&Tier::Hot],
+        TierTotals {
+            clips: 1,
+            bytes: SIZE as i64
+        }
+    );
+    // The kept clip cools 30 days after it was recorded.
+    assert_eq!(out.next_due, Some(days_ago(2) + TimeDelta::days(30)));
+}
+
+#[tokio::test]
+async fn an_evidential_clip_moves_from_hot_to_cool_with_its_copy_verified() {
+    let store = store();
+    let data = seed(&store, Tier::Hot, "da.mp4", Some("domestic-abuse"), 40);
+    let s = Sweeper::new();
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.moved, out.failed, out.deleted), (1, 0, 0));
+    assert!(store.keys(Tier::Hot).is_empty());
+    let cool = store.stored_versions(Tier::Cool, "da.mp4");
+    assert_eq!(cool.len(), 1);
+    assert_eq!(cool[0].sha256, sha_hex(&data));
+    assert_eq!(
+        cool[0].metadata.get(META_SHA256),
+        Some(&sha_hex(&data)),
+        "the checksum is recorded on the copy"
+    );
+    assert!(
+        cool[0]
+            .tags
+            .iter()
+            .any(|t| t.key == TAG_CATEGORY && t.value == "domestic-abuse")
+    );
+    let [e] = &s.recorded("da.mp4")[..] else {
+        panic!("one record: {:?}", s.sink.entries())
+    };
+    assert_eq!(e.action, AuditAction::Moved);
+    assert_eq!(
+        (e.from_tier, e.to_tier),
+        (Some(Tier::Hot), Some(Tier::Cool))
+    );
+    assert_eq!(e.sha256.as_deref(), Some(sha_hex(&data).as_str()));
+    assert!(
+        e.reason.contains("copy SHA-256 verified (s3_checksum)")
+            && e.reason.contains("source version deleted"),
+        "{}",
+        e.reason
+    );
+    // Listed again in cool (after hot), and kept there.
+    assert_eq!((totals(&out, Tier::Hot), totals(&out, Tier::Cool)), (0, 1));
+}
+
+#[tokio::test]
+async fn a_copy_that_fails_verification_keeps_its_source() {
+    let store = store();
+    // Its recorded SHA-256 is not its content's (altered at rest after it was recorded).
+    let data = clip_data("bad.mp4", SIZE);
+    store.put_object(
+        Tier::Hot,
+        "bad.mp4",
+        MemoryObject::new(data.clone())
+            .recorded_as(sha_hex(b"the original"))
+            .last_modified(days_ago(40))
+            .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
+            .tag(TAG_CATEGORY, "domestic-abuse"),
+    );
+    let s = Sweeper::new();
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.moved, out.failed, out.checksum_mismatches), (0, 1, 1));
+    let hot = store.stored_versions(Tier::Hot, "bad.mp4");
+    assert!(
+        hot.len() == 1 && hot[0].sha256 == sha_hex(&data),
+        "source kept"
+    );
+    assert!(out.messages[0].contains("bad.mp4") && out.messages[0].contains("checksum mismatch"));
+    let recorded = s.recorded("bad.mp4");
+    assert_eq!(recorded[0].action, AuditAction::Failed);
+    assert!(
+        recorded[0].reason.contains("checksum mismatch"),
+        "{}",
+        recorded[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_clip_selected_by_an_active_hold_is_moved_into_legal_hold_held_and_never_deleted() {
+    let store = store();
+    // Expired non-evidential: without the hold it would be deleted.
+    let data = seed(&store, Tier::Hot, "k1.mp4", Some("non-evidential"), 40);
+    // Already in the legal-hold tier, but its S3 hold is off.
+    store.put_object(
+        Tier::LegalHold,
+        "k2.mp4",
+        MemoryObject::new(clip_data("k2.mp4", SIZE)).last_modified(days_ago(40)),
+    );
+    let mut s = Sweeper::new();
+    s.holds = vec![hold(&["k1.mp4", "k2.mp4"])];
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.held, out.deleted, out.failed), (2, 0, 0));
+    assert!(store.keys(Tier::Hot).is_empty());
+    let lh = store.stored_versions(Tier::LegalHold, "k1.mp4");
+    assert_eq!(lh.len(), 1);
+    assert!(lh[0].legal_hold && lh[0].sha256 == sha_hex(&data));
+    assert!(store.stored_versions(Tier::LegalHold, "k2.mp4")[0].legal_hold);
+    for key in ["k1.mp4", "k2.mp4"] {
+        let [e] = &s.recorded(key)[..] else {
+            panic!("{key}: one record: {:?}", s.sink.entries())
+        };
+        assert_eq!(e.action, AuditAction::Held, "{key}");
+        assert_eq!(e.to_tier, Some(Tier::LegalHold));
+        assert_eq!(e.holds, [HOLD], "{key}");
+        assert_eq!(e.cases, [CASE], "{key}");
+    }
+    assert_eq!(out.held_by.get(HOLD), Some(&2));
+
+    // The next sweep finds both held: nothing to do, nothing recorded.
+    let calls = s.sink.calls();
+    let again = s.run(&store).await.unwrap();
+    assert_eq!((again.held, again.deleted, again.moved), (0, 0, 0));
+    assert_eq!(again.held_by.get(HOLD), Some(&2));
+    assert_eq!(s.sink.calls(), calls);
+    assert_eq!(store.keys(Tier::LegalHold), ["k1.mp4", "k2.mp4"]);
+}
+
+#[tokio::test]
+async fn a_released_hold_sends_its_clips_back_to_cool() {
+    let store = store();
+    let data = clip_data("r.mp4", SIZE);
+    store.put_object(
+        Tier::LegalHold,
+        "r.mp4",
+        MemoryObject::new(data.clone())
+            .held()
+            .last_modified(days_ago(40))
+            .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
+            .tag(TAG_CATEGORY, "domestic-abuse"),
+    );
+    let mut s = Sweeper::new();
+    // The hold is being deleted: no active hold, the releasing planner sees it.
+    s.releasing = vec![hold(&["r.mp4"])];
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.released, out.failed), (1, 0));
+    assert!(store.stored_versions(Tier::LegalHold, "r.mp4").is_empty());
+    let cool = store.stored_versions(Tier::Cool, "r.mp4");
+    assert_eq!(cool.len(), 1);
+    assert!(!cool[0].legal_hold && cool[0].sha256 == sha_hex(&data));
+    let [e] = &s.recorded("r.mp4")[..] else {
+        panic!("one record: {:?}", s.sink.entries())
+    };
+    assert_eq!(e.action, AuditAction::Released);
+    assert_eq!(
+        (e.from_tier, e.to_tier),
+        (Some(Tier::LegalHold), Some(Tier::Cool))
+    );
+    assert_eq!(e.holds, [HOLD]);
+    assert_eq!(e.cases, [CASE]);
+    assert_eq!(
+        (totals(&out, Tier::LegalHold), totals(&out, Tier::Cool)),
+        (0, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delete_is_counted_and_the_clip_stays_for_the_next_sweep() {
+    let store = store();
+    seed(&store, Tier::Hot, "a.mp4", None, 40);
+    seed(&store, Tier::Hot, "b.mp4", None, 40);
+    store.fail_next(MemoryOp::Delete, 1);
+    let s = Sweeper::new();
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.deleted, out.failed), (1, 1));
+    assert_eq!(store.keys(Tier::Hot), ["a.mp4"], "the failed one stays");
+    assert!(out.messages[0].contains("a.mp4"), "{:?}", out.messages);
+    assert_eq!(s.recorded("a.mp4")[0].action, AuditAction::Failed);
+    assert_eq!(s.recorded("b.mp4")[0].action, AuditAction::Deleted);
+    assert_eq!(totals(&out, Tier::Hot), 1);
+
+    let again = s.run(&store).await.unwrap();
+    assert_eq!((again.deleted, again.failed), (1, 0));
+    assert!(store.keys(Tier::Hot).is_empty());
+}
+
+#[tokio::test]
+async fn a_move_stopped_part_way_keeps_the_clip_and_the_next_sweep_completes_it() {
+    let store = store();
+    let data = seed(&store, Tier::Hot, "k.mp4", Some("non-evidential"), 40);
+    let mut s = Sweeper::new();
+    s.holds = vec![hold(&["k.mp4"])];
+    // The process "dies" right after the copy into the legal-hold tier.
+    let crashing = store.sharing_with_hook(stop_after(MoveStep::Copied));
+    let out = s.run(&crashing).await.unwrap();
+
+    assert_eq!(out.failed, 1, "{:?}", out.messages);
+    assert!(
+        out.messages[0].contains("interrupted after step copied"),
+        "{:?}",
+        out.messages
+    );
+    let hot = store.stored_versions(Tier::Hot, "k.mp4");
+    assert!(
+        hot.len() == 1 && hot[0].sha256 == sha_hex(&data),
+        "source kept"
+    );
+    assert_eq!(s.recorded("k.mp4")[0].action, AuditAction::Failed);
+
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.failed, out.deleted), (0, 0), "{:?}", out.messages);
+    assert!(store.keys(Tier::Hot).is_empty());
+    let lh = store.stored_versions(Tier::LegalHold, "k.mp4");
+    assert_eq!(lh.len(), 1, "exactly one copy: {lh:?}");
+    assert!(lh[0].legal_hold && lh[0].sha256 == sha_hex(&data));
+}
+
+#[tokio::test]
+async fn a_failing_audit_sink_stops_the_sweep_before_anything_else_is_done() {
+    let store = store();
+    // Hot: a malformed clip (flagged, nothing done to it). Cool: an expired clip.
+    store.put_object(
+        Tier::Hot,
+        "bad-time.mp4",
+        MemoryObject::new(clip_data("bad-time.mp4", SIZE))
+            .last_modified(days_ago(40))
+            .tag(TAG_RECORDED_AT, "last tuesday"),
+    );
+    seed(
+        &store,
+        Tier::Cool,
+        "expired.mp4",
+        Some("non-evidential"),
+        40,
+    );
+    let mut s = Sweeper::new();
+    s.sink = RecordingSink::failing();
+    let err = s.run(&store).await.unwrap_err();
+
+    assert!(matches!(err, SweepError::Audit(_)), "{err}");
+    assert_eq!(s.sink.calls(), 1, "stopped at the first batch");
+    assert!(s.sink.entries().is_empty());
+    assert_eq!(store.keys(Tier::Cool), ["expired.mp4"], "not deleted");
+    assert_eq!(store.calls(MemoryOp::Delete), 0);
+
+    // Once the trail can be written again, the next sweep records and acts.
+    s.sink.fail_next(0);
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.malformed, out.deleted), (1, 1));
+    assert!(store.keys(Tier::Cool).is_empty());
+    assert_eq!(
+        s.recorded("bad-time.mp4")[0].action,
+        AuditAction::FlaggedMalformed
+    );
+    assert_eq!(s.recorded("expired.mp4")[0].action, AuditAction::Deleted);
+}
+
+#[tokio::test]
+async fn draining_stops_new_actions_and_loses_no_clip() {
+    // Cancelled before the sweep: nothing acted on, nothing recorded.
+    let store = store();
+    seed(&store, Tier::Hot, "x.mp4", Some("non-evidential"), 40);
+    seed(&store, Tier::Hot, "y.mp4", Some("domestic-abuse"), 40);
+    let s = Sweeper::new();
+    s.draining.cancel();
+    let out = s.run(&store).await.unwrap();
+    assert!(out.interrupted);
+    assert_eq!((out.deleted, out.moved), (0, 0));
+    assert_eq!(store.keys(Tier::Hot), ["x.mp4", "y.mp4"]);
+    assert_eq!(
+        store.calls(MemoryOp::Delete) + store.calls(MemoryOp::Copy),
+        0
+    );
+    assert_eq!(s.sink.calls(), 0);
+
+    // Cancelled during the first move: it finishes, no other starts.
+    let store = self::store();
+    for key in ["m1.mp4", "m2.mp4", "m3.mp4"] {
+        seed(&store, Tier::Hot, key, Some("domestic-abuse"), 40);
+    }
+    let mut s = Sweeper::new();
+    s.opts.concurrency = 1;
+    let token = s.draining.clone();
+    let hook: FaultHook = Arc::new(move |_: StepContext| {
+        token.cancel();
+        async { true }.boxed()
+    });
+    let draining = store.sharing_with_hook(hook);
+    let out = s.run(&draining).await.unwrap();
+    assert!(out.interrupted);
+    assert_eq!(out.moved, 1);
+    assert_eq!(store.keys(Tier::Cool), ["m1.mp4"]);
+    assert_eq!(store.keys(Tier::Hot), ["m2.mp4", "m3.mp4"]);
+    assert_eq!(s.recorded("m1.mp4")[0].action, AuditAction::Moved);
+    assert_eq!(s.sink.entries().len(), 1, "only what was done is recorded");
+}
+
+#[tokio::test]
+async fn skipped_prefixes_stay_out_of_the_plan_in_their_tier() {
+    let store = store();
+    // An audit batch inside the hot tier's listing: untagged and old, so the default
+    // rule would delete it, were it a clip.
+    store.put_object(
+        Tier::Hot,
+        "audit/00000001.jsonl",
+        MemoryObject::new(b"{}".to_vec()).last_modified(days_ago(400)),
+    );
+    seed(&store, Tier::Hot, "c.mp4", Some("non-evidential"), 40);
+    seed(
+        &store,
+        Tier::Cool,
+        "audit/not-skipped.mp4",
+        Some("non-evidential"),
+        40,
+    );
+    let mut s = Sweeper::new();
+    s.opts.skip = vec![(Tier::Hot, "audit/".into())];
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!(store.keys(Tier::Hot), ["audit/00000001.jsonl"]);
+    assert!(
+        store.keys(Tier::Cool).is_empty(),
+        "the skip is for its tier only"
+    );
+    assert_eq!(out.deleted, 2);
+    assert!(s.recorded("audit/00000001.jsonl").is_empty());
+    assert_eq!((totals(&out, Tier::Hot), totals(&out, Tier::Cool)), (0, 0));
+}
+
+#[tokio::test]
+async fn malformed_and_review_flags_are_recorded_once_and_the_clips_kept() {
+    let store = store();
+    store.put_object(
+        Tier::Hot,
+        "bad-time.mp4",
+        MemoryObject::new(clip_data("bad-time.mp4", SIZE))
+            .last_modified(days_ago(400))
+            .tag(TAG_RECORDED_AT, "not a time"),
+    );
+    store.put_object(
+        Tier::Hot,
+        "twice.mp4",
+        MemoryObject::new(clip_data("twice.mp4", SIZE))
+            .last_modified(days_ago(400))
+            .tag(TAG_CATEGORY, "non-evidential")
+            .tag(TAG_CATEGORY, "murder"),
+    );
+    seed(
+        &store,
+        Tier::Cool,
+        "review.mp4",
+        Some("stop-and-search"),
+        7 * 366,
+    );
+    let mut s = Sweeper::new();
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!(
+        (out.malformed, out.flagged, out.deleted, out.moved),
+        (2, 1, 0, 0)
+    );
+    assert_eq!(store.keys(Tier::Hot), ["bad-time.mp4", "twice.mp4"]);
+    assert_eq!(store.keys(Tier::Cool), ["review.mp4"]);
+    let bad = &s.recorded("bad-time.mp4")[0];
+    assert_eq!(bad.action, AuditAction::FlaggedMalformed);
+    assert!(
+        bad.reason.contains("not an RFC 3339 time"),
+        "{}",
+        bad.reason
+    );
+    let twice = &s.recorded("twice.mp4")[0];
+    assert!(
+        twice.reason.contains("appears more than once"),
+        "{}",
+        twice.reason
+    );
+    assert_eq!(
+        s.recorded("review.mp4")[0].action,
+        AuditAction::FlaggedForReview
+    );
+    assert!(
+        out.flags_recorded
+            .contains(&"flagged_malformed:bad-time.mp4:hot".to_string()),
+        "{:?}",
+        out.flags_recorded
+    );
+    assert_eq!(out.flags_recorded.len(), 3);
+
+    // Flagged before (by this replica): counted, kept, not recorded again.
+    s.flagged_before = out.flags_recorded.into_iter().collect();
+    let calls = s.sink.calls();
+    let again = s.run(&store).await.unwrap();
+    assert_eq!((again.malformed, again.flagged), (2, 1));
+    assert!(again.flags_recorded.is_empty());
+    assert_eq!(s.sink.calls(), calls);
+    assert_eq!(store.keys(Tier::Hot).len(), 2);
+}
+
+#[tokio::test]
+async fn unknown_categories_are_counted_and_capped() {
+    let store = store();
+    for (key, category) in [
+        ("u1.mp4", Some("domestic-abuze")),
+        ("u2.mp4", Some("domestic-abuze")),
+        ("u3.mp4", Some("burglary")),
+        ("known.mp4", Some("murder")),
+        ("none.mp4", None),
+    ] {
+        seed(&store, Tier::Hot, key, category, 2);
+    }
+    let out = Sweeper::new().run(&store).await.unwrap();
+    assert_eq!(
+        out.unknown_categories,
+        BTreeMap::from([
+            ("burglary".to_string(), 1),
+            ("domestic-abuze".to_string(), 2)
+        ])
+    );
+    assert_eq!(out.unknown_category_clips, 3);
+    assert_eq!(store.keys(Tier::Hot).len(), 5, "kept: none is due");
+
+    for i in 0..12 {
+        seed(
+            &store,
+            Tier::Hot,
+            &format!("c{i:02}.mp4"),
+            Some(&format!("cat-{i:02}")),
+            2,
+        );
+    }
+    let out = Sweeper::new().run(&store).await.unwrap();
+    assert_eq!(out.unknown_categories.len(), MAX_UNKNOWN_CATEGORIES);
+    assert_eq!(out.unknown_category_clips, 15);
+}
+
+#[tokio::test]
+async fn a_listing_failure_stops_the_sweep() {
+    let store = store();
+    seed(&store, Tier::Hot, "old.mp4", None, 40);
+    store.fail_next(MemoryOp::List, 1);
+    let err = Sweeper::new().run(&store).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SweepError::List {
+                tier: Tier::Hot,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.keys(Tier::Hot), ["old.mp4"]);
+}
+
+#[tokio::test]
+async fn a_store_outside_the_uk_moves_and_deletes_nothing() {
+    let store = store();
+    seed(&store, Tier::Hot, "del.mp4", None, 40);
+    seed(&store, Tier::Hot, "mov.mp4", Some("murder"), 40);
+    store.set_region("us-east-1");
+    let s = Sweeper::new();
+    let out = s.run(&store).await.unwrap();
+
+    assert_eq!((out.failed, out.deleted, out.moved), (2, 0, 0));
+    assert_eq!(store.keys(Tier::Hot), ["del.mp4", "mov.mp4"]);
+    assert!(store.keys(Tier::Cool).is_empty());
+    for key in ["del.mp4", "mov.mp4"] {
+        let e = &s.recorded(key)[0];
+        assert_eq!(e.action, AuditAction::Failed);
+        assert!(e.reason.contains("us-east-1"), "{}", e.reason);
+    }
+}
+
+#[tokio::test]
+async fn the_integrity_sample_is_drawn_from_cool_and_legal_hold_only() {
+    let store = store();
+    for i in 0..3 {
+        seed(&store, Tier::Hot, &format!("h{i}.mp4"), Some("murder"), 2);
+    }
+    for i in 0..5 {
+        seed(&store, Tier::Cool, &format!("c{i}.mp4"), Some("murder"), 60);
+    }
+    let mut s = Sweeper::new();
+    s.opts.integrity_sample = 2;
+    let out = s.run(&store).await.unwrap();
+    assert_eq!(out.sample.len(), 2);
+    assert!(out.sample.iter().all(|c| c.tier == Tier::Cool));
+    s.opts.integrity_sample = 10;
+    let out = s.run(&store).await.unwrap();
+    assert_eq!(out.sample.len(), 5);
+}
