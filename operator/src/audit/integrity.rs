@@ -31,22 +31,16 @@ pub enum Integrity {
     Gone,
 }
 
-/// Re-read `key` (version `version`) in `bucket` through the audit log's client and
-/// compare its content's SHA-256 with the recorded one.
+/// Re-read `key` (version `version`) in `bucket` through the audit log's request path
+/// (storage's `GetObject`, with its retries) and compare its content's SHA-256 with the
+/// recorded one.
 pub async fn measure(
     log: &AuditLog,
     bucket: &str,
     key: &str,
     version: Option<&str>,
 ) -> Result<Integrity, AuditError> {
-    let result = log
-        .client()
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version.map(str::to_string))
-        .send()
-        .await;
+    let result = log.requester().get_object(bucket, key, version, None).await;
     let out = match result {
         Ok(out) => out,
         Err(e) => {

@@ -51,7 +51,8 @@ pub enum AuditError {
         key: Option<String>,
         /// The HTTP status, when a response came back.
         status: Option<u16>,
-        /// The S3 error code.
+        /// The S3 error code (`HTTP <status>` or `unknown` when the store sent none;
+        /// `None` when the body of an answer broke off).
         code: Option<String>,
         /// The message.
         message: String,

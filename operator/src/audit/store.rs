@@ -20,16 +20,21 @@
 //! **oldest** version: in a versioned Object Lock bucket a later `PutObject` to the same
 //! key cannot change the locked original, only stack a new version on top, which the
 //! verifier reports as a note.
+//!
+//! Every request (puts, listings, reads, and the integrity sweep's re-reads) goes
+//! through the storage layer's one request path, `storage::s3::Requester`: its retry
+//! loop (throttling and transient failures, [`RETRY`]) with the SDK's own retries off,
+//! and its object read. A lost race (412, 409) is never retried there: it comes back
+//! at once, as [`AuditError::is_conflict`], and is handled here by re-sealing.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_s3::{
     Client,
-    config::retry::RetryConfig,
-    error::{ProvideErrorMetadata, SdkError},
     primitives::ByteStream,
     types::{ChecksumAlgorithm, ObjectLockMode},
 };
+use bytes::Bytes;
 use chrono::Utc;
 use tokio::sync::Mutex;
 
@@ -38,10 +43,22 @@ use super::{
     chain::StoredObject,
     record::{Actor, Entry, GENESIS, Record, batch_key, line_hash, parse_batch_key, seal},
 };
-use crate::storage::{BucketConfig, region::check_endpoint};
+use crate::storage::{
+    BucketConfig, StorageMetrics,
+    region::check_endpoint,
+    s3::{Failure, ReadFailure, Requester, RetryPolicy},
+};
 
 /// How often a write is re-sealed after losing a race before giving up.
 const MAX_CONFLICTS: u32 = 16;
+
+/// The audit writer's retry policy: the attempts and backoff of the SDK's standard
+/// retry mode it used before (4 attempts, 1 s doubling to at most 20 s, jittered).
+pub(crate) const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    backoff_base: Duration::from_secs(1),
+    backoff_max: Duration::from_secs(20),
+};
 
 /// Where a chain lives and how it is protected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +98,7 @@ pub struct Receipt {
 
 /// One chain in one bucket.
 pub struct AuditLog {
-    client: Client,
+    requester: Requester,
     target: AuditTarget,
     head: Mutex<Option<Head>>,
 }
@@ -94,41 +111,41 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-/// Map an SDK error to [`AuditError::Request`].
-pub(crate) fn request_error<E>(
+/// Map a failed request (after the shared retries) to [`AuditError::Request`].
+pub(crate) fn request_error(
     op: &'static str,
     bucket: &str,
     key: Option<&str>,
-    e: SdkError<E>,
-) -> AuditError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = e.code().map(str::to_string);
-    let message = match &e {
-        SdkError::ServiceError(s) => s
-            .err()
-            .message()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{e}")),
-        other => format!(
-            "{}",
-            aws_smithy_types::error::display::DisplayErrorContext(other)
-        ),
-    };
+    failure: Failure,
+) -> AuditError {
     AuditError::Request {
         op,
         bucket: bucket.to_string(),
         key: key.map(str::to_string),
-        status,
-        code,
-        message,
+        status: failure.status,
+        code: Some(failure.code),
+        message: failure.message,
+    }
+}
+
+/// Map a failed read of a whole object to [`AuditError::Request`].
+fn read_error(bucket: &str, key: &str, failure: ReadFailure) -> AuditError {
+    match failure {
+        ReadFailure::Request(f) => request_error("get_object", bucket, Some(key), f),
+        ReadFailure::Body(message) => AuditError::Request {
+            op: "get_object",
+            bucket: bucket.to_string(),
+            key: Some(key.to_string()),
+            status: None,
+            code: None,
+            message,
+        },
     }
 }
 
 impl AuditLog {
-    /// A chain reached with an existing client.
+    /// A chain reached with an existing client (built with SDK retries off, as
+    /// [`client_for`] does: requests are retried by the shared request path).
     pub fn with_client(client: Client, target: AuditTarget) -> Result<Self, AuditError> {
         if target.bucket.is_empty() {
             return Err(AuditError::Config("the audit bucket is empty".into()));
@@ -140,7 +157,8 @@ impl AuditLog {
             )));
         }
         Ok(AuditLog {
-            client,
+            // Unregistered metrics: the storage metrics count the tier store's requests.
+            requester: Requester::new(client, RETRY, StorageMetrics::unregistered()),
             target,
             head: Mutex::new(None),
         })
@@ -154,9 +172,9 @@ impl AuditLog {
         Self::with_client(client_for(cfg).await, target)
     }
 
-    /// The S3 client (the integrity sweep reads clips with it).
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The request path (the integrity sweep reads clips through it).
+    pub(crate) fn requester(&self) -> &Requester {
+        &self.requester
     }
 
     /// The target.
@@ -238,47 +256,56 @@ impl AuditLog {
     }
 
     /// Conditional create of one batch object, with retention when configured.
+    /// A 412 (or 409) comes back at once, not retried: the caller re-seals.
     async fn put_new(&self, key: &str, body: Vec<u8>) -> Result<(), AuditError> {
         let bucket = &self.target.bucket;
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .if_none_match("*")
-            .content_type("application/x-ndjson")
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .body(ByteStream::from(body));
-        if let Some(period) = self.target.retention {
-            let until = Utc::now() + period;
-            req = req
-                .object_lock_mode(ObjectLockMode::Compliance)
-                .object_lock_retain_until_date(aws_smithy_types::DateTime::from_millis(
-                    until.timestamp_millis(),
-                ));
-        }
-        req.send()
+        let body = Bytes::from(body);
+        // One retention date for every attempt of this write.
+        let until = self.target.retention.map(|period| {
+            aws_smithy_types::DateTime::from_millis((Utc::now() + period).timestamp_millis())
+        });
+        self.requester
+            .send("put_object", bucket, None, || {
+                let mut req = self
+                    .requester
+                    .client()
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .if_none_match("*")
+                    .content_type("application/x-ndjson")
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                    .body(ByteStream::from(body.clone()));
+                if let Some(until) = until {
+                    req = req
+                        .object_lock_mode(ObjectLockMode::Compliance)
+                        .object_lock_retain_until_date(until);
+                }
+                req.send()
+            })
             .await
             .map(drop)
-            .map_err(|e| request_error("put_object", bucket, Some(key), e))
+            .map_err(|f| request_error("put_object", bucket, Some(key), f))
     }
 
     /// Whether some batch numbered `b` or higher exists.
     async fn any_from(&self, b: u64) -> Result<bool, AuditError> {
         let bucket = &self.target.bucket;
-        let mut req = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&self.target.prefix)
-            .max_keys(8);
-        if b > 0 {
-            req = req.start_after(batch_key(&self.target.prefix, b - 1));
-        }
-        let out = req
-            .send()
+        let start_after = (b > 0).then(|| batch_key(&self.target.prefix, b - 1));
+        let out = self
+            .requester
+            .send("list_objects_v2", bucket, None, || {
+                self.requester
+                    .client()
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(&self.target.prefix)
+                    .max_keys(8)
+                    .set_start_after(start_after.clone())
+                    .send()
+            })
             .await
-            .map_err(|e| request_error("list_objects_v2", bucket, None, e))?;
+            .map_err(|f| request_error("list_objects_v2", bucket, None, f))?;
         Ok(out
             .contents()
             .iter()
@@ -339,26 +366,13 @@ impl AuditLog {
         })
     }
 
+    /// Read one batch object (version) whole, with storage's object read.
     async fn get(&self, key: &str, version: Option<&str>) -> Result<Vec<u8>, AuditError> {
         let bucket = &self.target.bucket;
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version.map(str::to_string))
-            .send()
+        self.requester
+            .read_object(bucket, key, version, None)
             .await
-            .map_err(|e| request_error("get_object", bucket, Some(key), e))?;
-        let data = out.body.collect().await.map_err(|e| AuditError::Request {
-            op: "get_object",
-            bucket: bucket.clone(),
-            key: Some(key.to_string()),
-            status: None,
-            code: None,
-            message: e.to_string(),
-        })?;
-        Ok(data.into_bytes().to_vec())
+            .map_err(|f| read_error(bucket, key, f))
     }
 
     /// Read every object under the prefix (for every key its oldest version, with the
@@ -370,15 +384,19 @@ impl AuditLog {
         let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
         loop {
             let out = self
-                .client
-                .list_object_versions()
-                .bucket(bucket)
-                .prefix(&self.target.prefix)
-                .set_key_marker(key_marker.clone())
-                .set_version_id_marker(version_marker.clone())
-                .send()
+                .requester
+                .send("list_object_versions", bucket, None, || {
+                    self.requester
+                        .client()
+                        .list_object_versions()
+                        .bucket(bucket)
+                        .prefix(&self.target.prefix)
+                        .set_key_marker(key_marker.clone())
+                        .set_version_id_marker(version_marker.clone())
+                        .send()
+                })
                 .await
-                .map_err(|e| request_error("list_object_versions", bucket, None, e))?;
+                .map_err(|f| request_error("list_object_versions", bucket, None, f))?;
             for v in out.versions() {
                 if let Some(k) = v.key() {
                     versions
@@ -413,15 +431,74 @@ impl AuditLog {
     }
 }
 
-/// An S3 client for a bucket configuration (SDK retries on: the audit writer has no
-/// retry loop of its own besides re-sealing after a lost race).
+/// An S3 client for a bucket configuration, with the SDK's retries off: an
+/// [`AuditLog`] retries through the storage layer's request path ([`RETRY`]).
 pub async fn client_for(cfg: &BucketConfig) -> Client {
-    let builder = crate::storage::sdk_config(
-        cfg,
-        RetryConfig::standard().with_max_attempts(4),
-        Duration::from_secs(5),
-        "evidence-operator-audit",
-    )
-    .await;
+    let builder =
+        crate::storage::sdk_config(cfg, Duration::from_secs(5), "evidence-operator-audit").await;
     Client::from_conf(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::storage::s3::fake::FakeS3;
+
+    async fn log_at(fake: &FakeS3) -> AuditLog {
+        AuditLog::with_client(
+            fake.client().await,
+            AuditTarget {
+                bucket: "audit".into(),
+                prefix: "chain/".into(),
+                retention: Some(chrono::TimeDelta::days(1)),
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_sent_once_and_reported_as_a_conflict() {
+        for (status, code) in [
+            (412, "PreconditionFailed"),
+            (409, "ConditionalRequestConflict"),
+        ] {
+            let fake = FakeS3::answering(status, code).await;
+            let log = log_at(&fake).await;
+            let err = log
+                .put_new(&batch_key("chain/", 0), b"{}\n".to_vec())
+                .await
+                .unwrap_err();
+            assert!(err.is_conflict(), "{code}: {err}");
+            assert_eq!(err.category(), "audit_request");
+            assert_eq!(
+                fake.hits(),
+                1,
+                "{code}: the loop must not retry a lost race"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_go_through_storage_and_keep_the_status() {
+        let fake = FakeS3::answering(404, "NoSuchKey").await;
+        let log = log_at(&fake).await;
+        match log.get("chain/x.jsonl", None).await {
+            Err(AuditError::Request {
+                op: "get_object",
+                status: Some(404),
+                code: Some(code),
+                ..
+            }) => assert_eq!(code, "NoSuchKey"),
+            other => panic!("expected a 404 request error, got {other:?}"),
+        }
+        assert_eq!(
+            super::super::integrity::measure(&log, "hot", "clip", Some("v1"))
+                .await
+                .unwrap(),
+            super::super::integrity::Integrity::Gone
+        );
+        assert_eq!(fake.hits(), 2, "a missing object is not retried");
+    }
 }

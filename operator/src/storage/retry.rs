@@ -1,7 +1,8 @@
 //! Retries: how an S3 failure is classified (throttled, transient, not found,
 //! permanent), the jittered exponential backoff between attempts, and the mapping of a
 //! final failure to [`StorageError`]. The SDK's own retries are switched off so that
-//! every attempt passes through here and is counted.
+//! every attempt passes through here and is counted: the tier store's and the audit
+//! writer's, both sent by the one request path (`s3::Requester`).
 
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ pub(crate) struct Failure {
     pub(crate) kind: FailureKind,
     pub(crate) code: String,
     pub(crate) message: String,
+    /// The HTTP status of the answer, when one came back.
+    pub(crate) status: Option<u16>,
     pub(crate) attempts: u32,
     /// The region the store says the bucket is in, when it said (the
     /// `x-amz-bucket-region` header or a "wrong region; expecting ..." message).
@@ -85,7 +88,10 @@ const TRANSIENT_CODES: &[&str] = &[
 
 const NOT_FOUND_CODES: &[&str] = &["NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"];
 
-/// Classify by S3 error code and HTTP status.
+/// Classify by S3 error code and HTTP status. A failed precondition (412
+/// `PreconditionFailed`) and a conflicting conditional write (409
+/// `ConditionalRequestConflict`) are [`FailureKind::Permanent`]: never retried, since
+/// they mean another writer won a race (the audit writer re-seals after it).
 pub(crate) fn classify(code: &str, status: Option<u16>) -> FailureKind {
     if THROTTLE_CODES.contains(&code) || matches!(status, Some(429 | 503)) {
         FailureKind::Throttled
@@ -132,6 +138,7 @@ impl Failure {
                 code
             },
             message,
+            status,
             attempts: 1,
             bucket_region,
         }
@@ -229,6 +236,20 @@ mod tests {
         ] {
             assert!(!k.retryable());
         }
+    }
+
+    #[test]
+    fn a_lost_conditional_write_is_final_not_retried() {
+        assert_eq!(
+            classify("PreconditionFailed", Some(412)),
+            FailureKind::Permanent
+        );
+        assert_eq!(classify("", Some(412)), FailureKind::Permanent);
+        assert_eq!(
+            classify("ConditionalRequestConflict", Some(409)),
+            FailureKind::Permanent
+        );
+        assert!(!FailureKind::Permanent.retryable());
     }
 
     #[test]

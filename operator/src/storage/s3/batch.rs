@@ -117,6 +117,7 @@ impl S3TierStore {
                             },
                             code,
                             message,
+                            status: None,
                             attempts: 1,
                             bucket_region: None,
                         }

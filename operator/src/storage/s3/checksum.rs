@@ -77,7 +77,7 @@ impl S3TierStore {
     ) -> Result<Option<Head>, StorageError> {
         let res = self
             .send("head_object", bucket, calls, || {
-                self.client
+                self.client()
                     .head_object()
                     .bucket(bucket)
                     .key(key)
@@ -124,14 +124,8 @@ impl S3TierStore {
         calls: &Calls,
     ) -> Result<(String, u64), StorageError> {
         let out = self
-            .send("get_object", bucket, calls, || {
-                self.client
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .set_version_id(version.map(str::to_string))
-                    .send()
-            })
+            .requester
+            .get_object(bucket, key, version, Some(calls))
             .await
             .map_err(|f| f.into_error("get_object", bucket, Some(key)))?;
         let mut body = out.body;

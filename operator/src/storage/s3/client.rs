@@ -1,17 +1,30 @@
-//! The S3 client side of the store: the SDK configuration ([`sdk_config`], shared with
-//! the audit writer), the interceptor that counts the HTTP requests actually sent,
-//! [`Calls`], the one request helper (`S3TierStore::send`) with its bounded, jittered
-//! retry loop, and the URL encodings the requests need (`x-amz-tagging`,
-//! `x-amz-copy-source`).
+//! The S3 client side of the operator: the SDK configuration ([`sdk_config`], shared
+//! with the audit writer), the interceptor that counts the HTTP requests actually sent,
+//! [`Calls`], [`Requester`] — the **one** request path with its bounded, jittered retry
+//! loop — and the URL encodings the requests need (`x-amz-tagging`, `x-amz-copy-source`).
 //!
-//! The SDK's own retries are off: every attempt passes through `send`, which holds a
-//! permit of the bucket's concurrency limit, counts the attempt in the metrics and in the
-//! caller's [`Calls`], and classifies the final failure (`retry::Failure`). The
-//! interceptor is the cross-check that nothing else sends requests.
+//! The SDK's own retries are off in every client [`sdk_config`] builds: every attempt
+//! passes through [`Requester::send`], which holds a permit of the bucket's concurrency
+//! limit (the store's buckets; others run unlimited), counts the attempt in the metrics
+//! and in the caller's [`Calls`], and classifies the final failure (`retry::Failure`).
+//! Two users share it:
+//! - the tier store (`S3TierStore::send` is `Requester::send` with the store's limits,
+//!   retry policy from [`StoreOptions`] and [`StorageMetrics`]);
+//! - the audit writer (`crate::audit::AuditLog`: its conditional puts, listings and
+//!   reads, and the integrity sweep's re-reads), with its own retry policy and
+//!   unregistered metrics. A lost conditional write (412, 409) is not retried here: the
+//!   audit writer handles it by re-sealing.
+//!
+//! Reading an object ([`Requester::get_object`], [`Requester::read_object`]) is here
+//! too, for both. The interceptor is the cross-check that nothing else sends requests.
 
 use std::{
+    collections::HashMap,
     future::Future,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -23,7 +36,9 @@ use aws_sdk_s3::{
         timeout::TimeoutConfig,
     },
     error::{BoxError, ProvideErrorMetadata, SdkError},
+    operation::get_object::GetObjectOutput,
 };
+use tokio::sync::Semaphore;
 
 use super::S3TierStore;
 use crate::{
@@ -37,13 +52,13 @@ use crate::{
 
 /// Counts the requests one public operation makes (every attempt).
 #[derive(Debug, Default)]
-pub(super) struct Calls(AtomicU32);
+pub(crate) struct Calls(AtomicU32);
 
 impl Calls {
-    pub(super) fn inc(&self) {
+    pub(crate) fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
-    pub(super) fn get(&self) -> u32 {
+    pub(crate) fn get(&self) -> u32 {
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -70,16 +85,16 @@ impl Intercept for CountHttpRequests {
 
 /// The SDK configuration for a bucket configuration: its declared region, static
 /// credentials if given (else the default chain: IRSA, instance profile, env),
-/// endpoint and path style; with the caller's retry policy and connect timeout.
+/// endpoint and path style; with the caller's connect timeout, and the SDK's retries
+/// **off**: a [`Requester`] retries, so no request is retried twice.
 pub(crate) async fn sdk_config(
     cfg: &BucketConfig,
-    retry: RetryConfig,
     connect_timeout: Duration,
     app: &'static str,
 ) -> aws_sdk_s3::config::Builder {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(cfg.declared_region.clone()))
-        .retry_config(retry)
+        .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(connect_timeout)
@@ -103,32 +118,103 @@ pub(crate) async fn sdk_config(
     builder
 }
 
-/// The store's client: [`sdk_config`] with the SDK's retries off (`send` retries) and
-/// the HTTP-request counter.
+/// The store's client: [`sdk_config`] (SDK retries off) with the HTTP-request counter.
 pub(super) async fn store_client(
     cfg: &BucketConfig,
     opts: &StoreOptions,
     metrics: &StorageMetrics,
 ) -> Client {
-    let builder = sdk_config(
-        cfg,
-        RetryConfig::disabled(),
-        opts.connect_timeout,
-        "evidence-operator",
-    )
-    .await
-    .interceptor(CountHttpRequests(metrics.clone()));
+    let builder = sdk_config(cfg, opts.connect_timeout, "evidence-operator")
+        .await
+        .interceptor(CountHttpRequests(metrics.clone()));
     Client::from_conf(builder.build())
 }
 
-impl S3TierStore {
-    /// One S3 request with the bucket's concurrency limit, bounded jittered retries on
-    /// throttling and transient failures, and counting.
-    pub(super) async fn send<T, E, F, Fut>(
+/// How a [`Requester`] retries: attempts in all (the first included), and the bounds
+/// of the jittered exponential backoff between them (`retry::backoff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryPolicy {
+    /// Attempts in all, at least 1.
+    pub(crate) max_attempts: u32,
+    /// The first backoff; doubled each retry.
+    pub(crate) backoff_base: Duration,
+    /// The longest backoff.
+    pub(crate) backoff_max: Duration,
+}
+
+impl RetryPolicy {
+    /// The tier store's policy, from its options.
+    pub(crate) fn of(opts: &StoreOptions) -> Self {
+        RetryPolicy {
+            max_attempts: opts.max_attempts,
+            backoff_base: opts.backoff_base,
+            backoff_max: opts.backoff_max,
+        }
+    }
+}
+
+/// Why reading an object to the end failed.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// The `GetObject` request failed (after the retries).
+    Request(Failure),
+    /// The body broke off after the answer began (not retried).
+    Body(String),
+}
+
+/// The one path of every S3 request: an SDK client (built with [`sdk_config`], SDK
+/// retries off), a [`RetryPolicy`], the metrics every attempt is counted in, and the
+/// concurrency limit of each bucket that has one. Cheap to share by reference.
+pub(crate) struct Requester {
+    client: Client,
+    policy: RetryPolicy,
+    metrics: StorageMetrics,
+    limits: HashMap<String, Arc<Semaphore>>,
+}
+
+impl std::fmt::Debug for Requester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requester")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Requester {
+    /// A request path with no concurrency limit.
+    pub(crate) fn new(client: Client, policy: RetryPolicy, metrics: StorageMetrics) -> Self {
+        Requester {
+            client,
+            policy,
+            metrics,
+            limits: HashMap::new(),
+        }
+    }
+
+    /// The same, with at most `per_bucket` requests in flight to each of `buckets`.
+    pub(crate) fn limited(mut self, buckets: Vec<String>, per_bucket: usize) -> Self {
+        self.limits = buckets
+            .into_iter()
+            .map(|b| (b, Arc::new(Semaphore::new(per_bucket))))
+            .collect();
+        self
+    }
+
+    /// The SDK client, to build requests for [`Requester::send`] with.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// One S3 request (`f` builds and sends it, once per attempt) with the bucket's
+    /// concurrency limit, bounded jittered retries on throttling and transient failures
+    /// only, and counting (metrics, and `calls` when given). Any other failure — not
+    /// found, denied, a failed precondition (412) or conditional conflict (409) — is
+    /// returned at once.
+    pub(crate) async fn send<T, E, F, Fut>(
         &self,
         op: &'static str,
         bucket: &str,
-        calls: &Calls,
+        calls: Option<&Calls>,
         mut f: F,
     ) -> Result<T, Failure>
     where
@@ -141,14 +227,16 @@ impl S3TierStore {
             attempt += 1;
             let started = Instant::now();
             let result = {
-                // Buckets outside the configuration (none today) run unlimited.
+                // Buckets without a limit (the audit writer's) run unlimited.
                 let _permit = match self.limits.get(bucket) {
                     Some(s) => s.acquire().await.ok(),
                     None => None,
                 };
                 f().await
             };
-            calls.inc();
+            if let Some(calls) = calls {
+                calls.inc();
+            }
             let secs = started.elapsed().as_secs_f64();
             match result {
                 Ok(v) => {
@@ -159,13 +247,13 @@ impl S3TierStore {
                     let mut failure = Failure::from_sdk(&e);
                     failure.attempts = attempt;
                     self.metrics.request(op, failure.kind.outcome(), secs);
-                    if failure.kind.retryable() && attempt < self.opts.max_attempts {
+                    if failure.kind.retryable() && attempt < self.policy.max_attempts {
                         self.metrics.retry(op);
                         tracing::debug!(op, bucket, attempt, code = %failure.code, "retrying S3 request");
                         tokio::time::sleep(backoff(
                             attempt,
-                            self.opts.backoff_base,
-                            self.opts.backoff_max,
+                            self.policy.backoff_base,
+                            self.policy.backoff_max,
                         ))
                         .await;
                         continue;
@@ -174,6 +262,66 @@ impl S3TierStore {
                 }
             }
         }
+    }
+
+    /// `GetObject` of one object (version), through [`Requester::send`]; the caller
+    /// reads the body (the store streams it into a hash).
+    pub(crate) async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        calls: Option<&Calls>,
+    ) -> Result<GetObjectOutput, Failure> {
+        self.send("get_object", bucket, calls, || {
+            self.client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .set_version_id(version.map(str::to_string))
+                .send()
+        })
+        .await
+    }
+
+    /// Read one object (version) to the end, into memory: for small objects only (the
+    /// audit writer's batches).
+    pub(crate) async fn read_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        calls: Option<&Calls>,
+    ) -> Result<Vec<u8>, ReadFailure> {
+        let out = self
+            .get_object(bucket, key, version, calls)
+            .await
+            .map_err(ReadFailure::Request)?;
+        let data = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| ReadFailure::Body(e.to_string()))?;
+        Ok(data.into_bytes().to_vec())
+    }
+}
+
+impl S3TierStore {
+    /// One S3 request of the store: [`Requester::send`] with the store's limits, retry
+    /// policy and metrics, counted in `calls`.
+    pub(super) async fn send<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        bucket: &str,
+        calls: &Calls,
+        f: F,
+    ) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.requester.send(op, bucket, Some(calls), f).await
     }
 }
 
@@ -217,7 +365,122 @@ pub(super) fn tagging_header(tags: &[Tag]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    #![allow(clippy::unwrap_used)]
+
+    use super::{super::fake::FakeS3, *};
+    use crate::storage::retry::FailureKind;
+
+    /// A request path to `fake` with `max_attempts` and millisecond backoffs.
+    async fn requester(fake: &FakeS3, max_attempts: u32, metrics: &StorageMetrics) -> Requester {
+        let policy = RetryPolicy {
+            max_attempts,
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+        };
+        Requester::new(fake.client().await, policy, metrics.clone())
+    }
+
+    #[tokio::test]
+    async fn throttled_and_transient_failures_are_retried_at_most_max_attempts_then_reported() {
+        for (status, code, kind, outcome) in [
+            (503, "SlowDown", FailureKind::Throttled, "throttled"),
+            (500, "InternalError", FailureKind::Transient, "transient"),
+        ] {
+            let fake = FakeS3::answering(status, code).await;
+            let metrics = StorageMetrics::unregistered();
+            let req = requester(&fake, 3, &metrics).await;
+            let calls = Calls::default();
+            let failure = req
+                .send("list_objects_v2", "b", Some(&calls), || {
+                    req.client().list_objects_v2().bucket("b").send()
+                })
+                .await
+                .map(drop)
+                .unwrap_err();
+            assert_eq!(failure.kind, kind, "{code}");
+            assert_eq!(failure.attempts, 3, "{code}");
+            assert_eq!(failure.status, Some(status));
+            assert_eq!(failure.code, code);
+            assert_eq!(
+                fake.hits(),
+                3,
+                "{code}: one HTTP request per attempt, no more"
+            );
+            assert_eq!(calls.get(), 3);
+            assert_eq!(metrics.requests("list_objects_v2", outcome), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_precondition_or_conditional_conflict_is_returned_at_once() {
+        for (status, code) in [
+            (412, "PreconditionFailed"),
+            (409, "ConditionalRequestConflict"),
+        ] {
+            let fake = FakeS3::answering(status, code).await;
+            let metrics = StorageMetrics::unregistered();
+            let req = requester(&fake, 5, &metrics).await;
+            let calls = Calls::default();
+            let failure = req
+                .send("put_object", "b", Some(&calls), || {
+                    req.client()
+                        .put_object()
+                        .bucket("b")
+                        .key("k")
+                        .if_none_match("*")
+                        .body(bytes::Bytes::from_static(b"x").into())
+                        .send()
+                })
+                .await
+                .map(drop)
+                .unwrap_err();
+            assert_eq!(failure.kind, FailureKind::Permanent, "{code}");
+            assert_eq!(failure.attempts, 1, "{code}");
+            assert_eq!(
+                (failure.status, failure.code.as_str()),
+                (Some(status), code)
+            );
+            assert_eq!(fake.hits(), 1, "{code}: sent once, not retried");
+            assert_eq!(calls.get(), 1);
+            assert_eq!(metrics.requests("put_object", "error"), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn reading_a_missing_object_fails_at_once_as_not_found() {
+        let fake = FakeS3::answering(404, "NoSuchKey").await;
+        let metrics = StorageMetrics::unregistered();
+        let req = requester(&fake, 5, &metrics).await;
+        match req.read_object("b", "k", Some("v1"), None).await {
+            Err(ReadFailure::Request(f)) => {
+                assert_eq!((f.kind, f.attempts), (FailureKind::NotFound, 1));
+            }
+            other => panic!("expected a not-found failure, got {other:?}"),
+        }
+        assert_eq!(fake.hits(), 1);
+        assert_eq!(metrics.requests("get_object", "not_found"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_limited_bucket_still_sends_through_the_same_loop() {
+        let fake = FakeS3::answering(500, "InternalError").await;
+        let metrics = StorageMetrics::unregistered();
+        let req = requester(&fake, 2, &metrics)
+            .await
+            .limited(vec!["b".into()], 1);
+        let failure = req
+            .send("head_object", "b", None, || {
+                req.client().head_object().bucket("b").key("k").send()
+            })
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(
+            (failure.kind, failure.attempts),
+            (FailureKind::Transient, 2)
+        );
+        assert_eq!(fake.hits(), 2);
+    }
 
     #[test]
     fn tagging_header_is_query_encoded() {

@@ -76,7 +76,7 @@ impl S3TierStore {
         let out = self
             .send("copy_object", job.dst_bucket, calls, || {
                 let req = self
-                    .client
+                    .client()
                     .copy_object()
                     .bucket(job.dst_bucket)
                     .key(job.dst_key)
@@ -124,7 +124,7 @@ impl S3TierStore {
     ) -> Result<Option<String>, StorageError> {
         let tags = self
             .send("get_object_tagging", job.src_bucket, calls, || {
-                self.client
+                self.client()
                     .get_object_tagging()
                     .bucket(job.src_bucket)
                     .key(job.src_key)
@@ -142,7 +142,7 @@ impl S3TierStore {
         let metadata = dst_metadata(job.src, job.sha);
         let created = self
             .send("create_multipart_upload", job.dst_bucket, calls, || {
-                self.client
+                self.client()
                     .create_multipart_upload()
                     .bucket(job.dst_bucket)
                     .key(job.dst_key)
@@ -175,7 +175,7 @@ impl S3TierStore {
             Err(e) => {
                 let aborted = self
                     .send("abort_multipart_upload", job.dst_bucket, calls, || {
-                        self.client
+                        self.client()
                             .abort_multipart_upload()
                             .bucket(job.dst_bucket)
                             .key(job.dst_key)
@@ -226,7 +226,7 @@ impl S3TierStore {
             .map(|(n, start, end)| async move {
                 let out = self
                     .send("upload_part_copy", dst_bucket, calls, || {
-                        self.client
+                        self.client()
                             .upload_part_copy()
                             .bucket(dst_bucket)
                             .key(dst_key)
@@ -254,7 +254,7 @@ impl S3TierStore {
             .build();
         let out = self
             .send("complete_multipart_upload", dst_bucket, calls, || {
-                self.client
+                self.client()
                     .complete_multipart_upload()
                     .bucket(dst_bucket)
                     .key(dst_key)

@@ -27,7 +27,7 @@ impl S3TierStore {
         calls: &Calls,
     ) -> Result<(), StorageError> {
         self.send("delete_object", bucket, calls, || {
-            self.client
+            self.client()
                 .delete_object()
                 .bucket(bucket)
                 .key(key)
@@ -66,7 +66,7 @@ impl S3TierStore {
                 .map_err(|e| StorageError::InvalidInput(e.to_string()))?;
             let res = self
                 .send("delete_objects", bucket, calls, || {
-                    self.client
+                    self.client()
                         .delete_objects()
                         .bucket(bucket)
                         .delete(delete.clone())

@@ -130,7 +130,7 @@ impl S3TierStore {
             Cursor::Start => {
                 let v = self
                     .send("get_bucket_versioning", bucket, calls, || {
-                        self.client.get_bucket_versioning().bucket(bucket).send()
+                        self.client().get_bucket_versioning().bucket(bucket).send()
                     })
                     .await
                     .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
@@ -149,7 +149,7 @@ impl S3TierStore {
                 let out = self
                     .send("list_objects_v2", bucket, calls, || {
                         let req = self
-                            .client
+                            .client()
                             .list_objects_v2()
                             .bucket(bucket)
                             .prefix(&loc.prefix)
@@ -187,7 +187,7 @@ impl S3TierStore {
                 let out = self
                     .send("list_object_versions", bucket, calls, || {
                         let req = self
-                            .client
+                            .client()
                             .list_object_versions()
                             .bucket(bucket)
                             .prefix(&loc.prefix)
@@ -254,7 +254,7 @@ impl S3TierStore {
         self.metrics.listed_per_object();
         let tags = match self
             .send("get_object_tagging", bucket, calls, || {
-                self.client
+                self.client()
                     .get_object_tagging()
                     .bucket(bucket)
                     .key(&item.key)

@@ -1,8 +1,9 @@
 //! [`S3TierStore`]: the [`TierStore`] over any S3-compatible store, with aws-sdk-s3.
 //!
-//! Every request goes through one helper (`S3TierStore::send`) that holds a permit
-//! of the bucket's concurrency limit, retries throttling and transient failures with
-//! jittered backoff, counts the attempt in the metrics and in the caller's request
+//! Every request goes through one helper (`S3TierStore::send`, the store's use of the
+//! shared request path `Requester`, which the audit writer uses too) that holds a
+//! permit of the bucket's concurrency limit, retries throttling and transient failures
+//! with jittered backoff, counts the attempt in the metrics and in the caller's request
 //! count, and classifies the final failure into [`StorageError`]. The SDK's own retries
 //! are off; an interceptor counts the HTTP requests actually sent, as a cross-check.
 //!
@@ -12,7 +13,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the store, its construction, and the [`TierStore`] methods (thin) |
-//! | `client.rs` | SDK configuration, the HTTP-request counter, `send` and its retries, URL encodings |
+//! | `client.rs` | SDK configuration, the HTTP-request counter, `Requester` (`send` and its retries, reading an object; shared with the audit writer), URL encodings |
 //! | `proof.rs` | region proof, Object Lock check, the versioning cache |
 //! | `checksum.rs` | HEAD, hashing, verifying; where the SHA-256 is recorded |
 //! | `copy.rs` | server-side copies, single and multipart |
@@ -20,6 +21,7 @@
 //! | `delete.rs` | single and `DeleteObjects` batch deletes |
 //! | `list.rs` | listing a tier, page by page, into clips |
 //! | `extended.rs` | MinIO's listing extension and the response headers the SDK drops |
+//! | `fake.rs` | (tests) a local endpoint answering one canned error, counting requests |
 
 mod batch;
 mod checksum;
@@ -27,21 +29,24 @@ mod client;
 mod copy;
 mod delete;
 mod extended;
+#[cfg(test)]
+pub(crate) mod fake;
 mod list;
 mod mover;
 mod proof;
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{collections::HashMap, time::Instant};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use futures::stream::BoxStream;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use self::client::Calls;
-pub(crate) use self::client::sdk_config;
 pub use self::client::tagging_query;
+pub(crate) use self::client::{Calls, ReadFailure, Requester, RetryPolicy, sdk_config};
+/// A failed request, classified: what [`Requester`] returns, for its other users.
+pub(crate) use super::retry::Failure;
 use super::{
     BucketConfig, DeleteReport, MoveOutcome, StoreOptions, TierLocation, TierStore,
     error::StorageError,
@@ -55,8 +60,8 @@ pub struct S3TierStore {
     cfg: BucketConfig,
     opts: StoreOptions,
     metrics: StorageMetrics,
-    client: Client,
-    limits: HashMap<String, Arc<Semaphore>>,
+    /// Every request of the store goes through it (`send`).
+    requester: Requester,
     region: Mutex<Option<CachedProof>>,
     object_lock_until: Mutex<Option<Instant>>,
     /// Versioning status by bucket, and when it was read.
@@ -89,19 +94,17 @@ impl S3TierStore {
                 reason: "concurrency and attempts must be at least 1".into(),
             });
         }
-        let client = client::store_client(&cfg, &opts, &metrics).await;
-        let limits = cfg
-            .tiers
-            .buckets()
-            .into_iter()
-            .map(|b| (b, Arc::new(Semaphore::new(opts.concurrency_per_bucket))))
-            .collect();
+        let requester = Requester::new(
+            client::store_client(&cfg, &opts, &metrics).await,
+            RetryPolicy::of(&opts),
+            metrics.clone(),
+        )
+        .limited(cfg.tiers.buckets(), opts.concurrency_per_bucket);
         Ok(S3TierStore {
             cfg,
             opts,
             metrics,
-            client,
-            limits,
+            requester,
             region: Mutex::new(None),
             object_lock_until: Mutex::new(None),
             versioning: Mutex::new(HashMap::new()),
@@ -116,6 +119,11 @@ impl S3TierStore {
     /// The metrics this store counts into.
     pub fn metrics(&self) -> &StorageMetrics {
         &self.metrics
+    }
+
+    /// The SDK client, to build the requests `send` sends.
+    fn client(&self) -> &Client {
+        self.requester.client()
     }
 
     fn loc(&self, tier: Tier) -> &TierLocation {

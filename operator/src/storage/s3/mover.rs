@@ -181,7 +181,7 @@ impl S3TierStore {
             ObjectLockLegalHoldStatus::Off
         };
         self.send("put_object_legal_hold", bucket, calls, || {
-            self.client
+            self.client()
                 .put_object_legal_hold()
                 .bucket(bucket)
                 .key(key)

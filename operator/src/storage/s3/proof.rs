@@ -44,7 +44,7 @@ impl S3TierStore {
         for bucket in self.cfg.tiers.buckets() {
             let found = match self
                 .send("get_bucket_location", &bucket, calls, || {
-                    self.client.get_bucket_location().bucket(&bucket).send()
+                    self.client().get_bucket_location().bucket(&bucket).send()
                 })
                 .await
             {
@@ -90,7 +90,7 @@ impl S3TierStore {
         let bucket = self.loc(Tier::LegalHold).bucket.clone();
         let enabled = match self
             .send("get_object_lock_configuration", &bucket, calls, || {
-                self.client
+                self.client()
                     .get_object_lock_configuration()
                     .bucket(&bucket)
                     .send()
@@ -131,7 +131,7 @@ impl S3TierStore {
         }
         let out = self
             .send("get_bucket_versioning", bucket, calls, || {
-                self.client.get_bucket_versioning().bucket(bucket).send()
+                self.client().get_bucket_versioning().bucket(bucket).send()
             })
             .await
             .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
