@@ -85,6 +85,17 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// Whether the store denied the request (403 or `AccessDenied`): the credentials, or
+    /// the bucket's policy, do not allow it.
+    pub fn is_denied(&self) -> bool {
+        match self {
+            AuditError::Request { status, code, .. } => {
+                *status == Some(403) || code.as_deref() == Some("AccessDenied")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this is a lost conditional-create race (412, or 409 while another
     /// conditional write is in flight).
     pub fn is_conflict(&self) -> bool {

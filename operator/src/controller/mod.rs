@@ -191,9 +191,13 @@ impl Settings {
     }
 }
 
-/// A bucket's store and audit log, and the fingerprint of the configuration they were
-/// built from.
-type CachedStore = (String, Arc<dyn TierStore>, Arc<crate::audit::AuditLog>);
+/// A bucket's store and audit log, and the configuration (credentials included) they
+/// were built from.
+type CachedStore = (
+    crate::storage::BucketConfig,
+    Arc<dyn TierStore>,
+    Arc<crate::audit::AuditLog>,
+);
 
 /// Shared state of the controllers.
 pub struct Context {
@@ -212,7 +216,9 @@ pub struct Context {
     /// Cancelled when the operator shuts down or loses leadership: no new storage action
     /// starts after that.
     pub draining: CancellationToken,
-    /// One store per EvidenceBucket, rebuilt when its spec or credentials change.
+    /// One store per EvidenceBucket, rebuilt when its configuration changes: its spec, or
+    /// the keys in its credentials Secret (a rotated key is used from the next
+    /// reconcile, without a restart).
     stores: Mutex<HashMap<String, CachedStore>>,
     /// One lock per EvidenceBucket: sweeps of one bucket never overlap.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,

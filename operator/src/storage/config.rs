@@ -106,7 +106,7 @@ impl fmt::Debug for StaticCredentials {
 }
 
 /// Everything a store needs to know about one evidence bucket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketConfig {
     /// A name for messages and metrics, e.g. `<namespace>/<evidencebucket>`.
     pub name: String,

@@ -23,7 +23,7 @@ use crate::{
         status::Cond,
         sweep::{self, SweepAudit, SweepOptions, SweepOutcome},
     },
-    storage::{BucketConfig, S3TierStore, TierStore},
+    storage::{BucketConfig, S3TierStore, StorageError, TierStore},
 };
 
 /// What acting on a bucket came to.
@@ -107,7 +107,14 @@ pub async fn apply(
     let mut audit_head = None;
     let (entries, seen) = policy_entries(ctx, &key, valid.policy, &valid.holds).await;
     if !entries.is_empty() {
-        let receipt = sink.record(entries).await.map_err(audit)?;
+        let receipt = match sink.record(entries).await {
+            Ok(receipt) => receipt,
+            // The first write with these credentials: a denial is theirs to fix.
+            Err(e) if e.is_denied() => {
+                return Ok(Applied::Refused(Refusal::AccessDenied(e.to_string())));
+            }
+            Err(e) => return Err(audit(e)),
+        };
         audit_head = receipt.map(|r| (r.batch, r.head));
         ctx.policies_recorded
             .lock()
@@ -147,12 +154,22 @@ pub async fn apply(
         releasing: releasing.as_ref(),
         flagged_before: &flagged_before,
     };
-    let mut outcome = sweep::sweep(store.as_ref(), &planner, &opts, &ctx.draining, &sweep_audit)
-        .await
-        .map_err(|source| Error::Sweep {
-            bucket: key.clone(),
-            source,
-        })?;
+    let swept = sweep::sweep(store.as_ref(), &planner, &opts, &ctx.draining, &sweep_audit).await;
+    let mut outcome = match swept {
+        Ok(outcome) => outcome,
+        // A store may answer the region proof (the bucket's region comes back even with
+        // a refused signature) and then deny the listing: the credentials are refused.
+        Err(sweep::SweepError::List {
+            source: e @ StorageError::AccessDenied { .. },
+            ..
+        }) => return Ok(Applied::Refused(Refusal::AccessDenied(e.to_string()))),
+        Err(source) => {
+            return Err(Error::Sweep {
+                bucket: key.clone(),
+                source,
+            });
+        }
+    };
     if !outcome.flags_recorded.is_empty() {
         ctx.flags_recorded
             .lock()
@@ -188,17 +205,17 @@ pub async fn apply(
     })))
 }
 
-/// The storage of a bucket: built once, rebuilt when its configuration (spec or
-/// credentials) changes.
+/// The storage of a bucket: built once, rebuilt when its configuration (spec, or a key
+/// in its credentials Secret) changes.
 async fn store_for(
     eb: &EvidenceBucket,
     cfg: &BucketConfig,
     ctx: &Context,
 ) -> Result<(Arc<dyn TierStore>, Arc<AuditLog>), Error> {
     let key = key_of(eb);
-    let fingerprint = format!("{cfg:?}");
     let mut stores = ctx.stores.lock().await;
-    if let Some((_, store, audit)) = stores.get(&key).filter(|(fp, _, _)| *fp == fingerprint) {
+    // Compared in full, secret key included (its Debug form hides it).
+    if let Some((_, store, audit)) = stores.get(&key).filter(|(built, _, _)| built == cfg) {
         return Ok((store.clone(), audit.clone()));
     }
     let audit = Arc::new(
@@ -221,6 +238,6 @@ async fn store_for(
             source,
         })?,
     );
-    stores.insert(key, (fingerprint, store.clone(), audit.clone()));
+    stores.insert(key, (cfg.clone(), store.clone(), audit.clone()));
     Ok((store, audit))
 }

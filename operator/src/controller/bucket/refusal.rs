@@ -53,6 +53,12 @@ pub enum Refusal {
         /// The missing key.
         key: String,
     },
+    /// The store refused the bucket's credentials (or its policy denies them): proving
+    /// the region was denied, so nothing else is tried.
+    #[error(
+        "{0}; check the keys in the credentials Secret and the bucket's policy (a corrected Secret is used from the next attempt, without a restart)"
+    )]
+    AccessDenied(String),
     /// The legal-hold bucket has no Object Lock, so no clip can be held in it.
     #[error("{0}; nothing is moved until the legal-hold bucket has Object Lock")]
     ObjectLockMissing(String),
@@ -79,6 +85,7 @@ impl Refusal {
             Refusal::PolicyInvalid { .. } => "PolicyInvalid",
             Refusal::CredentialsNotFound { .. } => "CredentialsNotFound",
             Refusal::CredentialsInvalid { .. } => "CredentialsInvalid",
+            Refusal::AccessDenied(_) => "AccessDenied",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
         }
     }
@@ -119,6 +126,7 @@ impl Refusal {
             }
             Refusal::CredentialsNotFound { .. }
             | Refusal::CredentialsInvalid { .. }
+            | Refusal::AccessDenied(_)
             | Refusal::ObjectLockMissing(_) => conds.push(policy_found()),
         }
         conds
@@ -140,6 +148,7 @@ impl Refusal {
             Refusal::PolicyInvalid { .. } => warning("PolicyInvalid", "Resolve"),
             Refusal::CredentialsNotFound { .. } => warning("CredentialsNotFound", "Configure"),
             Refusal::CredentialsInvalid { .. } => warning("CredentialsInvalid", "Configure"),
+            Refusal::AccessDenied(_) => warning("AccessDenied", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
         }
     }
@@ -153,24 +162,26 @@ impl Refusal {
             Refusal::PolicyNotFound { .. } | Refusal::PolicyInvalid { .. } => {
                 Action::requeue(Duration::from_secs(300))
             }
-            Refusal::CredentialsNotFound { .. } | Refusal::CredentialsInvalid { .. } => {
-                Action::requeue(Duration::from_secs(60))
-            }
+            Refusal::CredentialsNotFound { .. }
+            | Refusal::CredentialsInvalid { .. }
+            | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
             Refusal::RegionNotAllowed(_) | Refusal::ObjectLockMissing(_) => {
                 Action::requeue(interval)
             }
         }
     }
 
-    /// The refusal a storage error amounts to, if it is one: a region the store proved
-    /// or an endpoint outside the allowed set, or a legal-hold bucket without Object
-    /// Lock. Any other storage error is handed back.
+    /// The refusal a storage error met while connecting or proving the region amounts
+    /// to, if it is one: a region the store proved or an endpoint outside the allowed
+    /// set, a legal-hold bucket without Object Lock, or credentials the store denies.
+    /// Any other storage error is handed back.
     pub fn from_storage(e: StorageError) -> Result<Refusal, StorageError> {
         match e {
             StorageError::RegionNotAllowed { .. } | StorageError::EndpointNotAllowed { .. } => {
                 Ok(Refusal::RegionNotAllowed(e.to_string()))
             }
             StorageError::ObjectLockMissing { .. } => Ok(Refusal::ObjectLockMissing(e.to_string())),
+            StorageError::AccessDenied { .. } => Ok(Refusal::AccessDenied(e.to_string())),
             other => Err(other),
         }
     }

@@ -284,6 +284,23 @@ fn storage_proof_refusals_come_from_the_storage_errors() {
         ("False", "RegionNotAllowed")
     );
 
+    // Credentials the store denies: named, retried every minute (a corrected Secret is
+    // picked up then, without a restart).
+    let r = Refusal::from_storage(StorageError::AccessDenied {
+        op: "list_objects_v2",
+        bucket: "hot".into(),
+        message: "The request signature we calculated does not match".into(),
+    })
+    .unwrap();
+    assert_eq!(r.reason(), "AccessDenied");
+    assert!(r.to_string().contains("credentials Secret"), "{r}");
+    assert_eq!(
+        cond(&r.conditions("met-bwv"), STALLED),
+        ("True", "AccessDenied")
+    );
+    assert_eq!(r.event().unwrap().reason, "AccessDenied");
+    assert_eq!(r.requeue(HOUR), Action::requeue(Duration::from_secs(60)));
+
     // Any other storage error is an error, not a refusal.
     let other = StorageError::Config {
         name: "x".into(),
