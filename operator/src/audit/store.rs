@@ -444,11 +444,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::storage::s3::fake::FakeS3;
+    use crate::storage::s3::CannedS3;
 
-    async fn log_at(fake: &FakeS3) -> AuditLog {
+    async fn log_at(s3: &CannedS3) -> AuditLog {
         AuditLog::with_client(
-            fake.client().await,
+            s3.client(),
             AuditTarget {
                 bucket: "audit".into(),
                 prefix: "chain/".into(),
@@ -464,26 +464,22 @@ mod tests {
             (412, "PreconditionFailed"),
             (409, "ConditionalRequestConflict"),
         ] {
-            let fake = FakeS3::answering(status, code).await;
-            let log = log_at(&fake).await;
+            let s3 = CannedS3::answering(status, code).await;
+            let log = log_at(&s3).await;
             let err = log
                 .put_new(&batch_key("chain/", 0), b"{}\n".to_vec())
                 .await
                 .unwrap_err();
             assert!(err.is_conflict(), "{code}: {err}");
             assert_eq!(err.category(), "audit_request");
-            assert_eq!(
-                fake.hits(),
-                1,
-                "{code}: the loop must not retry a lost race"
-            );
+            assert_eq!(s3.hits(), 1, "{code}: the loop must not retry a lost race");
         }
     }
 
     #[tokio::test]
     async fn reads_go_through_storage_and_keep_the_status() {
-        let fake = FakeS3::answering(404, "NoSuchKey").await;
-        let log = log_at(&fake).await;
+        let s3 = CannedS3::answering(404, "NoSuchKey").await;
+        let log = log_at(&s3).await;
         match log.get("chain/x.jsonl", None).await {
             Err(AuditError::Request {
                 op: "get_object",
@@ -499,6 +495,6 @@ mod tests {
                 .unwrap(),
             super::super::integrity::Integrity::Gone
         );
-        assert_eq!(fake.hits(), 2, "a missing object is not retried");
+        assert_eq!(s3.hits(), 2, "a missing object is not retried");
     }
 }

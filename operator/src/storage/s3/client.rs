@@ -130,6 +130,79 @@ pub(super) async fn store_client(
     Client::from_conf(builder.build())
 }
 
+/// (tests) An SDK client configured as every operator client is ([`sdk_config`]: SDK
+/// retries off) whose HTTP client is the SDK's own test client
+/// (`aws_smithy_http_client::test_util`): no server, every request is answered with one
+/// canned S3 error (status and code) and counted, so a test can tell how often a
+/// failure was sent.
+#[cfg(test)]
+pub(crate) struct CannedS3 {
+    client: Client,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[cfg(test)]
+impl CannedS3 {
+    /// Answer every request with `status` and the S3 error `code` (no body to a `HEAD`,
+    /// as S3 sends none).
+    pub(crate) async fn answering(status: u16, code: &'static str) -> CannedS3 {
+        use crate::storage::{StaticCredentials, TierLocation, Tiers};
+
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        let http_client = aws_smithy_http_client::test_util::infallible_client_fn(move |req| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = if req.method() == http::Method::HEAD {
+                String::new()
+            } else {
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+                     <Message>canned by the test</Message><RequestId>1</RequestId></Error>"
+                )
+            };
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/xml")
+                .body(body)
+                .unwrap_or_else(|e| panic!("canned response: {e}"))
+        });
+        let cfg = BucketConfig {
+            name: "ns/canned".into(),
+            declared_region: "eu-west-2".into(),
+            endpoint: Some("http://s3.canned.test".into()),
+            force_path_style: true,
+            credentials: Some(StaticCredentials {
+                access_key_id: "a".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+            }),
+            tiers: Tiers {
+                hot: TierLocation::bucket("hot"),
+                cool: TierLocation::bucket("cool"),
+                legal_hold: TierLocation::bucket("lock"),
+            },
+            allowed_regions: vec!["eu-west-2".into()],
+        };
+        let builder = sdk_config(&cfg, Duration::from_secs(1), "evidence-operator-tests")
+            .await
+            .http_client(http_client);
+        CannedS3 {
+            client: Client::from_conf(builder.build()),
+            hits,
+        }
+    }
+
+    /// The SDK client (cheap to clone).
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The HTTP requests answered so far.
+    pub(crate) fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
 /// How a [`Requester`] retries: attempts in all (the first included), and the bounds
 /// of the jittered exponential backoff between them (`retry::backoff`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,17 +440,17 @@ pub(super) fn tagging_header(tags: &[Tag]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::{super::fake::FakeS3, *};
+    use super::*;
     use crate::storage::retry::FailureKind;
 
-    /// A request path to `fake` with `max_attempts` and millisecond backoffs.
-    async fn requester(fake: &FakeS3, max_attempts: u32, metrics: &StorageMetrics) -> Requester {
+    /// A request path to `s3` with `max_attempts` and millisecond backoffs.
+    async fn requester(s3: &CannedS3, max_attempts: u32, metrics: &StorageMetrics) -> Requester {
         let policy = RetryPolicy {
             max_attempts,
             backoff_base: Duration::from_millis(1),
             backoff_max: Duration::from_millis(5),
         };
-        Requester::new(fake.client().await, policy, metrics.clone())
+        Requester::new(s3.client(), policy, metrics.clone())
     }
 
     #[tokio::test]
@@ -386,9 +459,9 @@ mod tests {
             (503, "SlowDown", FailureKind::Throttled, "throttled"),
             (500, "InternalError", FailureKind::Transient, "transient"),
         ] {
-            let fake = FakeS3::answering(status, code).await;
+            let s3 = CannedS3::answering(status, code).await;
             let metrics = StorageMetrics::unregistered();
-            let req = requester(&fake, 3, &metrics).await;
+            let req = requester(&s3, 3, &metrics).await;
             let calls = Calls::default();
             let failure = req
                 .send("list_objects_v2", "b", Some(&calls), || {
@@ -402,7 +475,7 @@ mod tests {
             assert_eq!(failure.status, Some(status));
             assert_eq!(failure.code, code);
             assert_eq!(
-                fake.hits(),
+                s3.hits(),
                 3,
                 "{code}: one HTTP request per attempt, no more"
             );
@@ -417,9 +490,9 @@ mod tests {
             (412, "PreconditionFailed"),
             (409, "ConditionalRequestConflict"),
         ] {
-            let fake = FakeS3::answering(status, code).await;
+            let s3 = CannedS3::answering(status, code).await;
             let metrics = StorageMetrics::unregistered();
-            let req = requester(&fake, 5, &metrics).await;
+            let req = requester(&s3, 5, &metrics).await;
             let calls = Calls::default();
             let failure = req
                 .send("put_object", "b", Some(&calls), || {
@@ -440,7 +513,7 @@ mod tests {
                 (failure.status, failure.code.as_str()),
                 (Some(status), code)
             );
-            assert_eq!(fake.hits(), 1, "{code}: sent once, not retried");
+            assert_eq!(s3.hits(), 1, "{code}: sent once, not retried");
             assert_eq!(calls.get(), 1);
             assert_eq!(metrics.requests("put_object", "error"), 1);
         }
@@ -448,24 +521,24 @@ mod tests {
 
     #[tokio::test]
     async fn reading_a_missing_object_fails_at_once_as_not_found() {
-        let fake = FakeS3::answering(404, "NoSuchKey").await;
+        let s3 = CannedS3::answering(404, "NoSuchKey").await;
         let metrics = StorageMetrics::unregistered();
-        let req = requester(&fake, 5, &metrics).await;
+        let req = requester(&s3, 5, &metrics).await;
         match req.read_object("b", "k", Some("v1"), None).await {
             Err(ReadFailure::Request(f)) => {
                 assert_eq!((f.kind, f.attempts), (FailureKind::NotFound, 1));
             }
             other => panic!("expected a not-found failure, got {other:?}"),
         }
-        assert_eq!(fake.hits(), 1);
+        assert_eq!(s3.hits(), 1);
         assert_eq!(metrics.requests("get_object", "not_found"), 1);
     }
 
     #[tokio::test]
     async fn a_limited_bucket_still_sends_through_the_same_loop() {
-        let fake = FakeS3::answering(500, "InternalError").await;
+        let s3 = CannedS3::answering(500, "InternalError").await;
         let metrics = StorageMetrics::unregistered();
-        let req = requester(&fake, 2, &metrics)
+        let req = requester(&s3, 2, &metrics)
             .await
             .limited(vec!["b".into()], 1);
         let failure = req
@@ -479,7 +552,7 @@ mod tests {
             (failure.kind, failure.attempts),
             (FailureKind::Transient, 2)
         );
-        assert_eq!(fake.hits(), 2);
+        assert_eq!(s3.hits(), 2);
     }
 
     #[test]

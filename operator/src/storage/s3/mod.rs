@@ -13,7 +13,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the store, its construction, and the [`TierStore`] methods (thin) |
-//! | `client.rs` | SDK configuration, the HTTP-request counter, `Requester` (`send` and its retries, reading an object; shared with the audit writer), URL encodings |
+//! | `client.rs` | SDK configuration, the HTTP-request counter, `Requester` (`send` and its retries, reading an object; shared with the audit writer), URL encodings; (tests) `CannedS3`, the SDK's test HTTP client answering one canned error |
 //! | `proof.rs` | region proof, Object Lock check, the versioning cache |
 //! | `checksum.rs` | HEAD, hashing, verifying; where the SHA-256 is recorded |
 //! | `copy.rs` | server-side copies, single and multipart |
@@ -21,7 +21,6 @@
 //! | `delete.rs` | single and `DeleteObjects` batch deletes |
 //! | `list.rs` | listing a tier, page by page, into clips |
 //! | `extended.rs` | MinIO's listing extension and the response headers the SDK drops |
-//! | `fake.rs` | (tests) a local endpoint answering one canned error, counting requests |
 
 mod batch;
 mod checksum;
@@ -29,8 +28,6 @@ mod client;
 mod copy;
 mod delete;
 mod extended;
-#[cfg(test)]
-pub(crate) mod fake;
 mod list;
 mod mover;
 mod proof;
@@ -43,6 +40,8 @@ use futures::stream::BoxStream;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(test)]
+pub(crate) use self::client::CannedS3;
 pub use self::client::tagging_query;
 pub(crate) use self::client::{Calls, ReadFailure, Requester, RetryPolicy, sdk_config};
 /// A failed request, classified: what [`Requester`] returns, for its other users.
