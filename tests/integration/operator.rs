@@ -566,3 +566,97 @@ async fn a_rotated_secret_key_is_used_without_a_restart() -> Result<()> {
     result?;
     stopped
 }
+
+/// A LegalHold's status tells the truth: `Ready` only when every clip it selects is
+/// held, and a selector that matches nothing (here, a key written with the tier prefix)
+/// says so with `NoClipsSelected` and a warning event, instead of `Ready=True "Held"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::ListParams;
+
+    let t = Tenant::new("op-holdstatus").await?;
+    t.put_clip("evidence.mp4", Some("use-of-force"), 3, &[])
+        .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    t.apply_hold(
+        "mistyped",
+        "CASE-1",
+        "keys copied with the tier prefix",
+        json!({ "keys": ["clips/evidence.mp4"] }),
+    )
+    .await?;
+    t.apply_hold(
+        "right",
+        "CASE-2",
+        "the clip itself",
+        json!({ "keys": ["evidence.mp4"] }),
+    )
+    .await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    let holds: Api<LegalHold> = Api::namespaced(t.client.clone(), &t.ns);
+    let ready = |name: &'static str| {
+        let holds = holds.clone();
+        async move {
+            let h = holds.get(name).await?;
+            let status = h.status.unwrap_or_default();
+            let ready = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+            anyhow::Ok((ready, status.selected_clips, status.held_clips))
+        }
+    };
+
+    let result = async {
+        let (cond, selected, held) = eventually(Duration::from_secs(60), "hold status", || async {
+            let r = ready("mistyped").await?;
+            Ok(r.0.is_some().then_some(r))
+        })
+        .await?;
+        let (status, reason, message) = cond.context("Ready")?;
+        anyhow::ensure!(
+            (status.as_str(), reason.as_str()) == ("False", "NoClipsSelected"),
+            "{status} {reason}: {message}"
+        );
+        anyhow::ensure!(message.contains("relative to the tier prefix"), "{message}");
+        anyhow::ensure!(
+            (selected, held) == (Some(0), Some(0)),
+            "{selected:?} {held:?}"
+        );
+        let events = Api::<Event>::namespaced(t.client.clone(), &t.ns);
+        eventually(
+            Duration::from_secs(30),
+            "the NoClipsSelected event",
+            || async {
+                let found = events
+                    .list(&ListParams::default())
+                    .await?
+                    .items
+                    .into_iter()
+                    .any(|e| {
+                        e.reason.as_deref() == Some("NoClipsSelected")
+                            && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                                == Some("mistyped")
+                    });
+                Ok(found.then_some(()))
+            },
+        )
+        .await?;
+
+        let (cond, selected, held) = ready("right").await?;
+        let (status, reason, _) = cond.context("Ready")?;
+        anyhow::ensure!(
+            (status.as_str(), reason.as_str(), selected, held)
+                == ("True", "Held", Some(1), Some(1)),
+            "{status} {reason} {selected:?} {held:?}"
+        );
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}

@@ -149,10 +149,22 @@ pub struct CameraWindow {
 #[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LegalHoldStatus {
-    /// How many clips this hold currently holds in the legal-hold tier.
+    /// How many clips this hold currently holds in the legal-hold tier (S3 legal hold
+    /// on, verified copy), as of the last sweep of its bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_clips: Option<u64>,
-    /// Standard conditions; `Ready` is `True` when every selected clip is held.
+    /// How many clips the selector matched in the bucket, in any tier, as of the last
+    /// sweep. `Ready` is `True` only when every one of them is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_clips: Option<u64>,
+    /// How many selected clips could not be held in the last sweep (their move or hold
+    /// failed; they stay where they are and are retried at the next sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_clips: Option<u64>,
+    /// Standard conditions. `Ready` is `True` when every selected clip is held;
+    /// `False` with reason `HoldIncomplete` while some are not (yet), or
+    /// `NoClipsSelected` when the selector matches no clip in the bucket (check the keys:
+    /// they are relative to the tier prefix).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The `metadata.generation` this status describes.

@@ -90,7 +90,6 @@ async fn apply(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
         );
         let api: Api<LegalHold> = Api::namespaced(ctx.client.clone(), &ns);
         let status = LegalHoldStatus {
-            held_clips: None,
             conditions: status::merge_conditions(
                 hold.status
                     .as_ref()
@@ -101,6 +100,7 @@ async fn apply(hold: &LegalHold, ctx: &Context) -> Result<Action, Error> {
                 Timestamp::now(),
             ),
             observed_generation: hold.metadata.generation,
+            ..LegalHoldStatus::default()
         };
         apply_status(&api, hold, &status).await?;
         ctx.event(hold, EventType::Warning, "BucketNotFound", "Hold", message)

@@ -112,27 +112,18 @@ pub async fn swept(
     status.next_sweep_time = Some(next);
     write_status(ctx, eb, status).await?;
 
-    // Each live hold's count of held clips.
+    // Each hold in force: what it selects, holds and failed to hold.
     let ns = eb.namespace().unwrap_or_default();
     let holds: Api<LegalHold> = Api::namespaced(ctx.client.clone(), &ns);
-    for hold in valid
-        .holds
-        .iter()
-        .filter(|h| h.metadata.deletion_timestamp.is_none())
-    {
-        let held = o.held_by.get(&hold.name_any()).copied().unwrap_or(0);
-        let message = format!(
-            "{held} clip(s) of EvidenceBucket {} are under legal hold for case {}",
-            eb.name_any(),
-            hold.spec.case_reference
-        );
-        let conds = [
-            Cond::yes(READY, "Held", message),
-            Cond::no(RECONCILING, "Held", "the selected clips are held"),
-            Cond::no(STALLED, "Held", "making progress"),
-        ];
+    let in_force = |h: &&&LegalHold| valid.active.iter().any(|a| a.name == h.name_any());
+    for hold in valid.holds.iter().filter(in_force) {
+        let (conds, event) = hold_conditions(hold, &eb.name_any(), o);
+        let name = hold.name_any();
+        let count = |by: &std::collections::BTreeMap<String, u64>| by.get(&name).copied();
         let status = LegalHoldStatus {
-            held_clips: Some(held),
+            held_clips: Some(count(&o.held_by).unwrap_or(0)),
+            selected_clips: Some(count(&o.selected_by).unwrap_or(0)),
+            failed_clips: Some(count(&o.failed_by).unwrap_or(0)),
             conditions: merge_conditions(
                 hold.status
                     .as_ref()
@@ -145,8 +136,85 @@ pub async fn swept(
             observed_generation: hold.metadata.generation,
         };
         apply_status(&holds, *hold, &status).await?;
+        if let Some((reason, note)) = event {
+            ctx.event(*hold, EventType::Warning, reason, "Hold", note)
+                .await;
+        }
     }
     Ok(())
+}
+
+/// A hold's conditions after a sweep of its bucket, and the warning event to publish
+/// (only when its `Ready` reason changes to one that needs a person) (pure).
+///
+/// `Ready` is `True` ("Held") only when every clip the hold selects is verified held;
+/// "HoldIncomplete" while some are not (failed, or the sweep was interrupted);
+/// "NoClipsSelected" when the selector matches nothing in the bucket.
+pub fn hold_conditions(
+    hold: &LegalHold,
+    bucket: &str,
+    o: &SweepOutcome,
+) -> (Vec<Cond>, Option<(&'static str, String)>) {
+    let name = hold.name_any();
+    let get = |by: &std::collections::BTreeMap<String, u64>| by.get(&name).copied().unwrap_or(0);
+    let (held, selected, failed) = (get(&o.held_by), get(&o.selected_by), get(&o.failed_by));
+    let case = &hold.spec.case_reference;
+    let (reason, message, ready, reconciling) = if selected == 0 && !o.interrupted {
+        (
+            "NoClipsSelected",
+            format!(
+                "the selector matches no clip in EvidenceBucket {bucket}, so nothing is held for case {case}; \
+                 check spec.selector (keys are relative to the tier prefix, e.g. 2026/03/01/BWV-0042/clip-0001.mp4)"
+            ),
+            false,
+            false,
+        )
+    } else if held == selected && !o.interrupted {
+        (
+            "Held",
+            format!(
+                "{held} clip(s) of EvidenceBucket {bucket} are under legal hold for case {case}"
+            ),
+            true,
+            false,
+        )
+    } else {
+        let why = if failed > 0 {
+            format!(
+                "{failed} could not be held this sweep and stay where they are; retried at the next sweep"
+            )
+        } else {
+            "the sweep was interrupted; the rest are held at the next sweep".to_string()
+        };
+        (
+            "HoldIncomplete",
+            format!(
+                "{held} of {selected} selected clip(s) of EvidenceBucket {bucket} are under legal hold for case {case}; {why}"
+            ),
+            false,
+            true,
+        )
+    };
+    let conds = vec![
+        if ready {
+            Cond::yes(READY, reason, &message)
+        } else {
+            Cond::no(READY, reason, &message)
+        },
+        if reconciling {
+            Cond::yes(RECONCILING, reason, "holding the remaining selected clips")
+        } else {
+            Cond::no(RECONCILING, reason, "nothing pending")
+        },
+        Cond::no(STALLED, reason, "making progress"),
+    ];
+    let was = hold
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY))
+        .map(|c| c.reason.as_str());
+    let event = (reason != "Held" && was != Some(reason)).then_some((reason, message));
+    (conds, event)
 }
 
 async fn write_status(

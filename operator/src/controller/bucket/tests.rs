@@ -14,7 +14,10 @@ use super::{
     fixtures::{found, secret},
     next_wait,
     refusal::Refusal,
-    report::{categories_condition, error_event, sweep_conditions, sweep_events, tier_counts},
+    report::{
+        categories_condition, error_event, hold_conditions, sweep_conditions, sweep_events,
+        tier_counts,
+    },
     validate::validate,
 };
 use crate::{
@@ -484,5 +487,59 @@ fn unknown_categories_are_named_counted_and_capped() {
             .ends_with("and 3 more clip(s) in other categories"),
         "{}",
         c.message
+    );
+}
+
+#[test]
+fn a_hold_is_ready_only_when_every_selected_clip_is_held() {
+    let hold = LegalHold::test();
+    let name = "op-kestrel".to_string();
+    let mut o = SweepOutcome::default();
+    o.selected_by.insert(name.clone(), 3);
+    o.held_by.insert(name.clone(), 3);
+    let (conds, event) = hold_conditions(&hold, "westminster", &o);
+    assert_eq!(cond(&conds, READY), ("True", "Held"));
+    assert_eq!(event, None);
+
+    // One failed: not ready, reconciling, a warning once.
+    o.held_by.insert(name.clone(), 2);
+    o.failed_by.insert(name.clone(), 1);
+    let (conds, event) = hold_conditions(&hold, "westminster", &o);
+    assert_eq!(cond(&conds, READY), ("False", "HoldIncomplete"));
+    assert_eq!(cond(&conds, RECONCILING), ("True", "HoldIncomplete"));
+    let ready = conds.iter().find(|c| c.type_ == READY).unwrap();
+    assert!(
+        ready.message.starts_with("2 of 3 selected clip(s)"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(event.unwrap().0, "HoldIncomplete");
+
+    // An interrupted sweep is not a complete hold either.
+    let mut interrupted = SweepOutcome::default();
+    interrupted.selected_by.insert(name.clone(), 1);
+    interrupted.interrupted = true;
+    let (conds, _) = hold_conditions(&hold, "westminster", &interrupted);
+    assert_eq!(cond(&conds, READY), ("False", "HoldIncomplete"));
+
+    // Nothing selected: said, with a hint, and the event only when the reason changes.
+    let (conds, event) = hold_conditions(&hold, "westminster", &SweepOutcome::default());
+    assert_eq!(cond(&conds, READY), ("False", "NoClipsSelected"));
+    let (reason, note) = event.unwrap();
+    assert_eq!(reason, "NoClipsSelected");
+    assert!(note.contains("relative to the tier prefix"), "{note}");
+    let mut seen = hold.clone();
+    seen.status = Some(crate::api::legal_hold::LegalHoldStatus {
+        conditions: crate::controller::status::merge_conditions(
+            &[],
+            &conds,
+            Some(1),
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ),
+        ..Default::default()
+    });
+    assert_eq!(
+        hold_conditions(&seen, "westminster", &SweepOutcome::default()).1,
+        None
     );
 }

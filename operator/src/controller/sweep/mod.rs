@@ -62,8 +62,14 @@ pub struct SweepOutcome {
     pub malformed: u64,
     /// Actions that failed (the clip stays where it is; retried next sweep).
     pub failed: u64,
-    /// Clips under hold, by LegalHold name.
+    /// Clips under hold (in the legal-hold tier with the S3 hold on), by LegalHold name.
     pub held_by: BTreeMap<String, u64>,
+    /// Clips each LegalHold in force selects, wherever they are, by name: a LegalHold is
+    /// honestly `Ready` only when this equals its `held_by`.
+    pub selected_by: BTreeMap<String, u64>,
+    /// Clips each LegalHold in force selects whose hold or move into the legal-hold tier
+    /// failed this sweep (retried next sweep), by name.
+    pub failed_by: BTreeMap<String, u64>,
     /// The earliest time at which some clip's decision changes.
     pub next_due: Option<DateTime<Utc>>,
     /// The first few failure messages.
@@ -269,7 +275,10 @@ async fn execute_chunk(
         let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
         out.add(clip.tier, 1, size);
         match decision.action {
-            Action::Keep => count_holds(out, &clip, &decision),
+            Action::Keep => {
+                count_holds(out, &clip, &decision);
+                count_selected(out, &decision, false);
+            }
             Action::FlagForReview | Action::FlagMalformed => flags.push((clip, decision)),
             Action::Delete => deletes.push((clip, decision)),
             Action::MoveToCool | Action::MoveToLegalHold | Action::Hold | Action::Release => {
@@ -421,6 +430,7 @@ async fn execute_chunk(
             out.malformed += 1;
         }
         count_holds(out, &clip, &decision);
+        count_selected(out, &decision, false);
     }
     for (clip, decision, result) in done {
         let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
@@ -443,6 +453,7 @@ async fn execute_chunk(
                 Action::Hold => {
                     out.held += 1;
                     count_holds(out, &clip, &decision);
+                    count_selected(out, &decision, false);
                 }
                 Action::Release => {
                     out.released += 1;
@@ -457,11 +468,17 @@ async fn execute_chunk(
                     out.checksum_mismatches += 1;
                 }
                 out.fail(format!("{:?} {}: {e}", decision.action, clip.key));
-                count_holds(out, &clip, &decision);
+                if clip.legal_hold {
+                    count_holds(out, &clip, &decision);
+                }
+                count_selected(out, &decision, true);
             }
             Done::Refused(msg) | Done::FailedMsg(msg) => {
                 out.fail(format!("{:?} {}: {msg}", decision.action, clip.key));
-                count_holds(out, &clip, &decision);
+                if clip.legal_hold {
+                    count_holds(out, &clip, &decision);
+                }
+                count_selected(out, &decision, true);
             }
         }
     }
@@ -567,6 +584,18 @@ impl SweepAudit<'_> {
         };
         self.with_holds(&mut e, holds);
         e
+    }
+}
+
+/// Count a clip for each hold in force that selects it, where its sweep left it: a clip
+/// moved into the legal-hold tier is counted when that tier is listed, later in the
+/// same sweep, so not here.
+fn count_selected(out: &mut SweepOutcome, decision: &Decision, failed: bool) {
+    for hold in &decision.holds {
+        *out.selected_by.entry(hold.clone()).or_default() += 1;
+        if failed {
+            *out.failed_by.entry(hold.clone()).or_default() += 1;
+        }
     }
 }
 

@@ -290,12 +290,19 @@ async fn a_clip_selected_by_an_active_hold_is_moved_into_legal_hold_held_and_nev
         assert_eq!(e.cases, [CASE], "{key}");
     }
     assert_eq!(out.held_by.get(HOLD), Some(&2));
+    assert_eq!(
+        out.selected_by.get(HOLD),
+        Some(&2),
+        "each selected clip counted once"
+    );
+    assert!(out.failed_by.is_empty());
 
     // The next sweep finds both held: nothing to do, nothing recorded.
     let calls = s.sink.calls();
     let again = s.run(&store).await.unwrap();
     assert_eq!((again.held, again.deleted, again.moved), (0, 0, 0));
     assert_eq!(again.held_by.get(HOLD), Some(&2));
+    assert_eq!(again.selected_by.get(HOLD), Some(&2));
     assert_eq!(s.sink.calls(), calls);
     assert_eq!(store.keys(Tier::LegalHold), ["k1.mp4", "k2.mp4"]);
 }
@@ -664,4 +671,29 @@ async fn the_integrity_sample_is_drawn_from_cool_and_legal_hold_only() {
     s.opts.integrity_sample = 10;
     let out = s.run(&store).await.unwrap();
     assert_eq!(out.sample.len(), 5);
+}
+
+#[tokio::test]
+async fn a_selected_clip_whose_move_fails_counts_as_selected_and_failed_not_held() {
+    let store = store();
+    seed(&store, Tier::Hot, "k1.mp4", Some("non-evidential"), 40);
+    seed(&store, Tier::Hot, "k2.mp4", Some("non-evidential"), 40);
+    store.fail_next(MemoryOp::Copy, 1);
+    let mut s = Sweeper::new();
+    s.holds = vec![hold(&["k1.mp4", "k2.mp4", "not-there.mp4"])];
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.held, out.failed, out.deleted), (1, 1, 0));
+    assert_eq!(
+        out.selected_by.get(HOLD),
+        Some(&2),
+        "a key that is not there is not selected"
+    );
+    assert_eq!(out.held_by.get(HOLD), Some(&1));
+    assert_eq!(out.failed_by.get(HOLD), Some(&1));
+    // Nothing is lost: the failed clip is still in hot, and the next sweep holds it.
+    assert_eq!(store.keys(Tier::Hot).len(), 1);
+    let again = s.run(&store).await.unwrap();
+    assert_eq!(again.held_by.get(HOLD), Some(&2));
+    assert_eq!(again.selected_by.get(HOLD), Some(&2));
+    assert!(again.failed_by.is_empty());
 }
