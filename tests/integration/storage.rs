@@ -267,20 +267,62 @@ async fn listing_paginates_over_more_than_a_thousand_clips() -> Result<()> {
     Ok(())
 }
 
+/// Hot and cool as one bucket and prefix told apart by storage class: a move is a copy
+/// onto the clip's own key. Without versioning that copy would replace the only copy
+/// before it is verified, so the layout is refused (the region proof and the move alike)
+/// and nothing is written; with versioning Enabled the prior version is kept until the
+/// copy is verified, then deleted by its version id.
 #[tokio::test]
-async fn same_bucket_storage_class_change_is_a_copy_onto_the_same_key() -> Result<()> {
+async fn same_bucket_storage_class_change_needs_versioning_and_then_is_a_verified_copy_onto_the_same_key()
+-> Result<()> {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+
     let s = setup(Layout::CoolIsStorageClass, StoreOptions::default()).await?;
     let (store, cfg) = (&s.store, &s.cfg);
-    let data = seed_one(&s.fx, "rrs.mp4", 4096).await?;
-    let clip = listed(store, Tier::Hot, "rrs.mp4").await?;
+    seed_one(&s.fx, "unversioned.mp4", 4096).await?;
+    let clip = listed(store, Tier::Hot, "unversioned.mp4").await?;
     ensure!(
         collect(store, Tier::Cool).await?.is_empty(),
         "STANDARD objects are hot"
     );
+    match store.verify_region().await {
+        Err(StorageError::SameKeyUnversioned { bucket, .. }) => {
+            ensure!(bucket == cfg.tiers.hot.bucket)
+        }
+        other => bail!("expected SameKeyUnversioned from the proof, got {other:?}"),
+    }
+    match store.move_clip(&clip, Tier::Cool).await {
+        Err(StorageError::SameKeyUnversioned { .. }) => {}
+        other => bail!("expected the move to be refused, got {other:?}"),
+    }
+    let versions = s.fx.versions(Tier::Hot, "unversioned.mp4").await?;
+    ensure!(versions.len() == 1, "untouched: {versions:?}");
+    ensure!(
+        listed(store, Tier::Hot, "unversioned.mp4")
+            .await?
+            .storage_class
+            .as_deref()
+            == Some("STANDARD")
+    );
+
+    // Versioning on: the layout is accepted and a move keeps exactly one copy.
+    s.fx.s3
+        .put_bucket_versioning()
+        .bucket(&cfg.tiers.hot.bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    store.verify_region().await?;
+    let data = seed_one(&s.fx, "rrs.mp4", 4096).await?;
+    let clip = listed(store, Tier::Hot, "rrs.mp4").await?;
     let out = store.move_clip(&clip, Tier::Cool).await?;
     ensure!(
-        out.copied && !out.source_deleted,
-        "unversioned: replaced in place: {out:?}"
+        out.copied && out.source_deleted,
+        "versioned: the prior version is deleted by id once the copy is verified: {out:?}"
     );
     let cool = listed(store, Tier::Cool, "rrs.mp4").await?;
     ensure!(cool.storage_class.as_deref() == Some("REDUCED_REDUNDANCY"));
@@ -289,7 +331,12 @@ async fn same_bucket_storage_class_change_is_a_copy_onto_the_same_key() -> Resul
         "tags kept: {:?}",
         cool.tags
     );
-    ensure!(collect(store, Tier::Hot).await?.is_empty());
+    ensure!(!collect(store, Tier::Hot).await?.contains_key("rrs.mp4"));
+    let versions = s.fx.versions(Tier::Hot, "rrs.mp4").await?;
+    ensure!(
+        versions.len() == 1 && versions[0].1 == sha_hex(&data),
+        "one verified copy: {versions:?}"
+    );
     let head =
         s.fx.s3
             .head_object()
@@ -307,7 +354,7 @@ async fn same_bucket_storage_class_change_is_a_copy_onto_the_same_key() -> Resul
     ensure!(head.content_type() == Some("video/mp4"));
     // Re-running is a no-op.
     let again = store.move_clip(&clip, Tier::Cool).await?;
-    ensure!(!again.copied && !again.source_deleted);
+    ensure!(!again.copied);
     ensure!(s.fx.versions(Tier::Hot, "rrs.mp4").await?.len() == 1);
     Ok(())
 }

@@ -71,6 +71,20 @@ pub enum StorageError {
         /// The bucket without Object Lock.
         bucket: String,
     },
+    /// The hot and cool tiers are the same objects (one bucket and prefix, told apart by
+    /// storage class only) in a bucket without versioning Enabled: a storage-class
+    /// change copies a clip onto its own key, which replaces the only copy before it is
+    /// verified. Refused until versioning is enabled (then the prior version is kept
+    /// until the copy is verified, and deleted by version).
+    #[error(
+        "the hot and cool tiers are the same keys in bucket {bucket} (told apart by storage class only), and its versioning is {status}: a move would replace each clip's only copy before verifying it; enable versioning on {bucket} (or give the tiers different buckets or prefixes); nothing is moved until then"
+    )]
+    SameKeyUnversioned {
+        /// The bucket.
+        bucket: String,
+        /// Its versioning status: `Suspended`, or `never enabled`.
+        status: String,
+    },
     /// The storage configuration is unusable.
     #[error("invalid storage configuration for {name}: {reason}")]
     Config {
@@ -195,6 +209,7 @@ impl StorageError {
             StorageError::RegionNotAllowed { .. }
             | StorageError::EndpointNotAllowed { .. }
             | StorageError::ObjectLockMissing { .. }
+            | StorageError::SameKeyUnversioned { .. }
             | StorageError::Config { .. }
             | StorageError::NotFound { .. }
             | StorageError::Held { .. }
@@ -210,6 +225,7 @@ impl StorageError {
             StorageError::RegionNotAllowed { .. } => "region_not_allowed",
             StorageError::EndpointNotAllowed { .. } => "endpoint_not_allowed",
             StorageError::ObjectLockMissing { .. } => "object_lock_missing",
+            StorageError::SameKeyUnversioned { .. } => "same_key_unversioned",
             StorageError::Config { .. } => "config",
             StorageError::NotFound { .. } => "not_found",
             StorageError::ChecksumMismatch { .. } => "checksum_mismatch",

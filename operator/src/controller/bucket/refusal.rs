@@ -59,6 +59,10 @@ pub enum Refusal {
         "{0}; check the keys in the credentials Secret and the bucket's policy (a corrected Secret is used from the next attempt, without a restart)"
     )]
     AccessDenied(String),
+    /// Hot and cool are the same keys in a bucket without versioning Enabled: a move
+    /// would replace a clip's only copy before verifying it.
+    #[error("{0}")]
+    SameKeyUnversioned(String),
     /// The legal-hold bucket has no Object Lock, so no clip can be held in it.
     #[error("{0}; nothing is moved until the legal-hold bucket has Object Lock")]
     ObjectLockMissing(String),
@@ -86,6 +90,7 @@ impl Refusal {
             Refusal::CredentialsNotFound { .. } => "CredentialsNotFound",
             Refusal::CredentialsInvalid { .. } => "CredentialsInvalid",
             Refusal::AccessDenied(_) => "AccessDenied",
+            Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
         }
     }
@@ -127,6 +132,7 @@ impl Refusal {
             Refusal::CredentialsNotFound { .. }
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_)
+            | Refusal::SameKeyUnversioned(_)
             | Refusal::ObjectLockMissing(_) => conds.push(policy_found()),
         }
         conds
@@ -149,6 +155,7 @@ impl Refusal {
             Refusal::CredentialsNotFound { .. } => warning("CredentialsNotFound", "Configure"),
             Refusal::CredentialsInvalid { .. } => warning("CredentialsInvalid", "Configure"),
             Refusal::AccessDenied(_) => warning("AccessDenied", "Verify"),
+            Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
         }
     }
@@ -165,15 +172,16 @@ impl Refusal {
             Refusal::CredentialsNotFound { .. }
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
-            Refusal::RegionNotAllowed(_) | Refusal::ObjectLockMissing(_) => {
-                Action::requeue(interval)
-            }
+            Refusal::RegionNotAllowed(_)
+            | Refusal::ObjectLockMissing(_)
+            | Refusal::SameKeyUnversioned(_) => Action::requeue(interval),
         }
     }
 
     /// The refusal a storage error met while connecting or proving the region amounts
     /// to, if it is one: a region the store proved or an endpoint outside the allowed
-    /// set, a legal-hold bucket without Object Lock, or credentials the store denies.
+    /// set, a legal-hold bucket without Object Lock, hot and cool on the same keys of an
+    /// unversioned bucket, or credentials the store denies.
     /// Any other storage error is handed back.
     pub fn from_storage(e: StorageError) -> Result<Refusal, StorageError> {
         match e {
@@ -182,6 +190,9 @@ impl Refusal {
             }
             StorageError::ObjectLockMissing { .. } => Ok(Refusal::ObjectLockMissing(e.to_string())),
             StorageError::AccessDenied { .. } => Ok(Refusal::AccessDenied(e.to_string())),
+            StorageError::SameKeyUnversioned { .. } => {
+                Ok(Refusal::SameKeyUnversioned(e.to_string()))
+            }
             other => Err(other),
         }
     }

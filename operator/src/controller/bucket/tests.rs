@@ -304,6 +304,21 @@ fn storage_proof_refusals_come_from_the_storage_errors() {
     assert_eq!(r.event().unwrap().reason, "AccessDenied");
     assert_eq!(r.requeue(HOUR), Action::requeue(Duration::from_secs(60)));
 
+    // Hot and cool on the same keys of an unversioned bucket: refused, at the interval.
+    let r = Refusal::from_storage(StorageError::SameKeyUnversioned {
+        bucket: "unit".into(),
+        status: "Suspended".into(),
+    })
+    .unwrap();
+    assert_eq!(r.reason(), "SameKeyUnversioned");
+    assert!(r.to_string().contains("enable versioning on unit"), "{r}");
+    assert_eq!(
+        cond(&r.conditions("met-bwv"), STALLED),
+        ("True", "SameKeyUnversioned")
+    );
+    assert_eq!(r.event().unwrap().reason, "SameKeyUnversioned");
+    assert_eq!(r.requeue(HOUR), Action::requeue(HOUR));
+
     // Any other storage error is an error, not a refusal.
     let other = StorageError::Config {
         name: "x".into(),

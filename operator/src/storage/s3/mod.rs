@@ -137,7 +137,10 @@ impl TierStore for S3TierStore {
     }
 
     async fn verify_region(&self) -> Result<RegionProof, StorageError> {
-        self.prove(&Calls::default()).await
+        let calls = Calls::default();
+        let proof = self.prove(&calls).await?;
+        self.ensure_safe_layout(&calls).await?;
+        Ok(proof)
     }
 
     async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {

@@ -263,6 +263,9 @@ impl S3TierStore {
     /// Step 1. No write before the region proof (and the Object Lock check).
     async fn prove_for_move(&self, m: &MoveJob<'_>) -> Result<(), StorageError> {
         self.prove(m.calls).await?;
+        if m.same_object {
+            self.ensure_safe_layout(m.calls).await?;
+        }
         if m.to == Tier::LegalHold {
             self.ensure_object_lock(m.calls).await?;
         }

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use aws_sdk_s3::types::ObjectLockEnabled;
+use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockEnabled};
 use chrono::Utc;
 
 use super::{S3TierStore, client::Calls};
@@ -138,6 +138,32 @@ impl S3TierStore {
         let v = out.status().is_some();
         self.remember_versioning(bucket, v).await;
         Ok(v)
+    }
+
+    /// Refuse tiers that are the same objects (hot and cool told apart by storage class
+    /// only) unless their bucket has versioning Enabled: see
+    /// [`StorageError::SameKeyUnversioned`]. One `GetBucketVersioning` for such a layout,
+    /// none otherwise. Suspended versioning is refused too: a copy then overwrites the
+    /// `null` version it was made from.
+    pub(super) async fn ensure_safe_layout(&self, calls: &Calls) -> Result<(), StorageError> {
+        let (hot, cool) = (self.loc(Tier::Hot), self.loc(Tier::Cool));
+        if !hot.same_objects(cool) {
+            return Ok(());
+        }
+        let bucket = hot.bucket.clone();
+        let out = self
+            .send("get_bucket_versioning", &bucket, calls, || {
+                self.client().get_bucket_versioning().bucket(&bucket).send()
+            })
+            .await
+            .map_err(|f| f.into_error("get_bucket_versioning", &bucket, None))?;
+        match out.status() {
+            Some(BucketVersioningStatus::Enabled) => Ok(()),
+            other => Err(StorageError::SameKeyUnversioned {
+                bucket,
+                status: other.map_or("never enabled".to_string(), |s| s.as_str().to_string()),
+            }),
+        }
     }
 
     /// Record what a listing (or [`Self::versioned`]) found out about `bucket`.
