@@ -208,7 +208,8 @@ async fn lifecycle_chain_verifies_and_shows_the_custody_of_a_held_and_released_c
     let records = t.records().await?;
     assert_eq!(
         actions_of(&records, "old-non-evidential.mp4"),
-        vec![AuditAction::Deleted]
+        vec![AuditAction::Intended, AuditAction::Deleted],
+        "write-ahead: the intent is recorded before the delete"
     );
     let deleted = records
         .iter()
@@ -799,4 +800,94 @@ async fn measure_audit_write_and_head_discovery() -> Result<()> {
         start.elapsed()
     );
     Ok(())
+}
+
+/// Write-ahead against the real servers: once the chain cannot be written (here its next
+/// batch key is taken by an object that is not a batch, so the writer cannot continue
+/// the chain), an expired clip is not deleted; the bucket is Stalled with
+/// `AuditTrail=False` and a `AuditWriteFailed` warning. (Before, a chunk was acted on
+/// first and recorded after: the clip was deleted and the record lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_is_deleted_while_the_audit_trail_cannot_be_written() -> Result<()> {
+    use evidence_operator::audit::record::batch_key;
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::{ListParams, Patch, PatchParams};
+
+    let t = Tenant::new("audit-wal").await?;
+    t.setup().await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    let result = async {
+        // The first sweep records the policy: the chain has a head.
+        let head = eventually(Duration::from_secs(60), "the first record", || async {
+            let trail = t.condition("unit", "AuditTrail").await?;
+            Ok(trail.and_then(|(_, reason, message)| {
+                (reason == "Recorded").then(|| {
+                    message
+                        .split("batch=")
+                        .nth(1)
+                        .and_then(|s| s.split_whitespace().next())
+                        .and_then(|b| b.parse::<u64>().ok())
+                })?
+            }))
+        })
+        .await?;
+        // The next batch key is taken by something that is not a batch.
+        let prefix = format!("{ROOT}{}/unit/", t.ns);
+        t.s3.put_object()
+            .bucket(&t.lock)
+            .key(batch_key(&prefix, head + 1))
+            .body(ByteStream::from_static(b"not a batch\n"))
+            .send()
+            .await?;
+
+        t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
+            .await?;
+        Api::<EvidenceBucket>::namespaced(t.client.clone(), &t.ns)
+            .patch(
+                "unit",
+                &PatchParams::default(),
+                // A new generation: sweep now (an unchanged bucket waits for its interval).
+                &Patch::Merge(json!({ "spec": { "sweepInterval": "2h" } })),
+            )
+            .await?;
+        let (_, _, message) = eventually(Duration::from_secs(60), "AuditWriteFailed", || async {
+            Ok(t.condition("unit", "Stalled")
+                .await?
+                .filter(|(status, reason, _)| status == "True" && reason == "AuditWriteFailed"))
+        })
+        .await?;
+        let trail = t
+            .condition("unit", "AuditTrail")
+            .await?
+            .context("AuditTrail")?;
+        anyhow::ensure!(trail.0 == "False", "{trail:?}");
+        anyhow::ensure!(
+            t.keys(&t.hot).await?.contains("old-non-evidential.mp4"),
+            "an unrecorded delete: the clip is gone ({message})"
+        );
+        let events = Api::<Event>::namespaced(t.client.clone(), &t.ns);
+        let warned = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("AuditWriteFailed"));
+        anyhow::ensure!(warned, "an AuditWriteFailed event");
+        // The metric the EvidenceAuditWriteFailing alert reads.
+        let text = op.metrics.render()?;
+        let failures: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("evidence_operator_audit_write_failures_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        anyhow::ensure!(
+            failures > 0.0,
+            "the alert's metric counts the failure:\n{text}"
+        );
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
 }

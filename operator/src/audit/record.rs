@@ -45,6 +45,13 @@ pub enum AuditAction {
     /// The integrity sweep re-read a clip and its SHA-256 did NOT match: the clip is
     /// kept and an alert is raised.
     IntegrityMismatch,
+    /// Write-ahead: the sweep is about to act on a clip (the planned action is named in
+    /// the reason, its destination in `to_tier`). Recorded, with the rest of its chunk,
+    /// before the first action of the chunk starts; the outcome (`moved`, `deleted`,
+    /// `failed`, ...) follows in a later record. An intent with no outcome after it
+    /// means the action did not run to its end (the operator stopped or crashed): the
+    /// clip is wherever the storage shows it, never in no tier.
+    Intended,
     /// A RetentionPolicy or LegalHold was first seen (generation 1).
     PolicyCreated,
     /// A RetentionPolicy or LegalHold changed (a new generation was seen).
@@ -67,6 +74,7 @@ impl AuditAction {
             AuditAction::Refused => "refused",
             AuditAction::IntegrityVerified => "integrity_verified",
             AuditAction::IntegrityMismatch => "integrity_mismatch",
+            AuditAction::Intended => "intended",
             AuditAction::PolicyCreated => "policy_created",
             AuditAction::PolicyChanged => "policy_changed",
             AuditAction::PolicyDeleted => "policy_deleted",
@@ -80,7 +88,7 @@ impl AuditAction {
 }
 
 /// Every audit action.
-pub const ALL_ACTIONS: [AuditAction; 13] = [
+pub const ALL_ACTIONS: [AuditAction; 14] = [
     AuditAction::Moved,
     AuditAction::Held,
     AuditAction::Released,
@@ -91,6 +99,7 @@ pub const ALL_ACTIONS: [AuditAction; 13] = [
     AuditAction::Refused,
     AuditAction::IntegrityVerified,
     AuditAction::IntegrityMismatch,
+    AuditAction::Intended,
     AuditAction::PolicyCreated,
     AuditAction::PolicyChanged,
     AuditAction::PolicyDeleted,

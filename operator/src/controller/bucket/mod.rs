@@ -152,7 +152,9 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
         Ok(Applied::Swept(report)) => report,
         Ok(Applied::Refused(refusal)) => return refuse(refusal).await,
         Err(e) => {
-            report::failed(ctx, eb, &e).await;
+            if let Err(status) = report::failed(ctx, eb, &e).await {
+                tracing::warn!(error = %status, "could not report the failure in status");
+            }
             return Err(e);
         }
     };

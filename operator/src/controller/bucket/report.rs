@@ -18,11 +18,11 @@ use crate::{
     },
     controller::{
         Context, Error,
-        audit::integrity_condition,
+        audit::{AUDIT_TRAIL, integrity_condition},
         key_of,
         status::{
             CATEGORIES_KNOWN, Cond, POLICY_RESOLVED, READY, RECONCILING, REGION_VERIFIED, STALLED,
-            apply_status, merge_conditions,
+            apply_status, merge_conditions, stalled,
         },
         sweep::{self, SweepOutcome},
     },
@@ -49,17 +49,32 @@ pub async fn refused(ctx: &Context, eb: &EvidenceBucket, refusal: &Refusal) -> R
     Ok(())
 }
 
-/// Report a failed reconcile's event, when the failure is one people must see at
-/// once (the error itself is counted and logged by the error policy).
-pub async fn failed(ctx: &Context, eb: &EvidenceBucket, error: &Error) {
-    if let Some((reason, action, note)) = error_event(error) {
-        ctx.event(eb, EventType::Warning, reason, action, note)
-            .await;
-    }
+/// Report a failed reconcile that people must see at once (the error itself is counted
+/// and logged by the error policy): an audit trail that cannot be written stalls the
+/// bucket (`Stalled`, `AuditTrail=False`) with a warning event, since nothing is done
+/// to its clips until every action can be recorded first.
+pub async fn failed(ctx: &Context, eb: &EvidenceBucket, error: &Error) -> Result<(), Error> {
+    let Some((reason, action, note)) = error_event(error) else {
+        return Ok(());
+    };
+    let mut conds = stalled(reason, &note).to_vec();
+    conds.push(Cond::no(AUDIT_TRAIL, "WriteFailed", &note));
+    conds.push(Cond::yes(
+        POLICY_RESOLVED,
+        "PolicyFound",
+        format!(
+            "using RetentionPolicy {}",
+            eb.spec.retention_policy_ref.name
+        ),
+    ));
+    write_status(ctx, eb, conditions_only(eb, &conds)).await?;
+    ctx.event(eb, EventType::Warning, reason, action, note)
+        .await;
+    Ok(())
 }
 
-/// The warning event an error raises, if any: a sweep stopped because the audit trail
-/// could not be written (pure).
+/// The warning event an error raises, if any: the audit trail could not be written,
+/// before the sweep (its policy records) or during it (pure).
 pub fn error_event(error: &Error) -> Option<(&'static str, &'static str, String)> {
     match error {
         Error::Sweep {
@@ -69,6 +84,13 @@ pub fn error_event(error: &Error) -> Option<(&'static str, &'static str, String)
             "AuditWriteFailed",
             "Audit",
             format!("{e}; the sweep stopped so that no action goes unrecorded"),
+        )),
+        Error::Audit { source, .. } => Some((
+            "AuditWriteFailed",
+            "Audit",
+            format!(
+                "writing the audit trail: {source}; nothing is done to this bucket's clips until it can be written"
+            ),
         )),
         _ => None,
     }

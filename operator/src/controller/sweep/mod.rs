@@ -6,11 +6,15 @@
 //! why; the sweep only executes, counts and reports. Every failure is counted and the
 //! clip is left where it is, to be retried at the next sweep.
 //!
-//! Audit: after a chunk's actions ran, their records (moved with the verified SHA-256,
-//! held/released with the case references, deleted with the rule and retention,
-//! flagged, failed, refused) are written to the audit chain as one batch **before** the
-//! chunk is counted; if that write fails the sweep stops with [`SweepError::Audit`]
-//! (and the unrecorded records go to the error log) rather than act on unrecorded.
+//! Audit, write-ahead: before the first action of a chunk starts, every action the
+//! chunk will take (each delete, move, hold, release, with the engine's reason) is
+//! recorded as an `intended` record, in one batch. If that write fails, nothing in the
+//! chunk is done and the sweep stops with [`SweepError::Audit`]. After the chunk's
+//! actions ran, their outcomes (moved with the verified SHA-256, held/released with the
+//! case references, deleted with the rule and retention, flagged, failed, refused) are
+//! written as a second batch before the chunk is counted; if that write fails the sweep
+//! stops too (the outcomes go to the error log, and the intents already say what was
+//! about to happen).
 
 #[cfg(test)]
 mod tests;
@@ -287,6 +291,31 @@ async fn execute_chunk(
         }
     }
 
+    // Write-ahead: every action of this chunk, with its reason, is recorded before the
+    // first one starts. If that record cannot be written, nothing in the chunk is done.
+    if draining.is_cancelled() && !(deletes.is_empty() && work.is_empty()) {
+        out.interrupted = true;
+        deletes.clear();
+        work.clear();
+    }
+    let intents: Vec<Entry> = deletes
+        .iter()
+        .chain(&work)
+        .map(|(clip, decision)| audit.intent(clip, decision))
+        .collect();
+    if !intents.is_empty() {
+        let n = intents.len() as u64;
+        let receipt = audit
+            .sink
+            .record(intents)
+            .await
+            .map_err(SweepError::Audit)?;
+        out.audit_records += n;
+        if let Some(r) = receipt {
+            out.audit_head = Some((r.batch, r.head));
+        }
+    }
+
     // Act.
     let mut done: Vec<(Clip, Decision, Done)> = Vec::new();
     if !deletes.is_empty() && !draining.is_cancelled() {
@@ -521,20 +550,46 @@ impl SweepAudit<'_> {
         e.holds = holds;
     }
 
-    fn entry(&self, clip: &Clip, decision: &Decision, result: &Done) -> Entry {
-        let reason = decision.reason.to_string();
-        let mut e = Entry::clip(
-            AuditAction::Failed,
-            clip_ref(clip),
-            Some(clip.tier),
-            reason.clone(),
-        );
+    /// A record about an action on a clip, before its outcome is known: its tiers, its
+    /// recorded checksum and the holds (and cases) it concerns.
+    fn about(
+        &self,
+        action: AuditAction,
+        clip: &Clip,
+        decision: &Decision,
+        reason: String,
+    ) -> Entry {
+        let mut e = Entry::clip(action, clip_ref(clip), Some(clip.tier), reason);
         e.sha256 = clip.sha256.clone();
         e.to_tier = match decision.action {
             Action::MoveToCool | Action::Release => Some(Tier::Cool),
             Action::MoveToLegalHold | Action::Hold => Some(Tier::LegalHold),
             _ => None,
         };
+        let holds = if decision.action == Action::Release {
+            self.releasing
+                .map(|p| p.plan_clip(clip).holds)
+                .unwrap_or_default()
+        } else {
+            decision.holds.clone()
+        };
+        self.with_holds(&mut e, holds);
+        e
+    }
+
+    /// The write-ahead record of an action about to start.
+    fn intent(&self, clip: &Clip, decision: &Decision) -> Entry {
+        self.about(
+            AuditAction::Intended,
+            clip,
+            decision,
+            format!("{} intended: {}", decision.action, decision.reason),
+        )
+    }
+
+    fn entry(&self, clip: &Clip, decision: &Decision, result: &Done) -> Entry {
+        let reason = decision.reason.to_string();
+        let mut e = self.about(AuditAction::Failed, clip, decision, reason.clone());
         match result {
             Done::Ok(moved) => {
                 e.action = match decision.action {
@@ -575,14 +630,6 @@ impl SweepAudit<'_> {
                 e.reason = format!("{} failed: {msg}; {reason}", decision.action);
             }
         }
-        let holds = if decision.action == Action::Release {
-            self.releasing
-                .map(|p| p.plan_clip(clip).holds)
-                .unwrap_or_default()
-        } else {
-            decision.holds.clone()
-        };
-        self.with_holds(&mut e, holds);
         e
     }
 }

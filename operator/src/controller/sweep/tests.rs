@@ -135,8 +135,25 @@ impl Sweeper {
         sweep(store, &planner, &self.opts, &self.draining, &audit).await
     }
 
-    /// The recorded entries about `key`, as (action, tier).
+    /// The recorded outcomes about `key` (write-ahead intents left out: see
+    /// [`Sweeper::intents`]).
     fn recorded(&self, key: &str) -> Vec<Entry> {
+        self.about(key)
+            .into_iter()
+            .filter(|e| e.action != AuditAction::Intended)
+            .collect()
+    }
+
+    /// The write-ahead intents recorded about `key`.
+    fn intents(&self, key: &str) -> Vec<Entry> {
+        self.about(key)
+            .into_iter()
+            .filter(|e| e.action == AuditAction::Intended)
+            .collect()
+    }
+
+    /// Every record about `key`, in order.
+    fn about(&self, key: &str) -> Vec<Entry> {
         self.sink
             .entries()
             .into_iter()
@@ -161,8 +178,19 @@ async fn an_expired_non_evidential_clip_is_deleted_and_recorded() {
     assert_eq!(store.keys(Tier::Hot), ["new.mp4"]);
     assert!(store.stored_versions(Tier::Hot, "old.mp4").is_empty());
     let entries = s.sink.entries();
-    assert_eq!(entries.len(), 1, "{entries:?}");
-    let e = &entries[0];
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    // Write-ahead: the intent, in a batch of its own, before the outcome.
+    assert_eq!(s.sink.calls(), 2);
+    let intent = &entries[0];
+    assert_eq!(intent.action, AuditAction::Intended);
+    assert!(
+        intent
+            .reason
+            .starts_with("delete intended: category non-evidential"),
+        "{}",
+        intent.reason
+    );
+    let e = &entries[1];
     assert_eq!(e.action, AuditAction::Deleted);
     assert_eq!(e.clip.as_ref().unwrap().key, "old.mp4");
     assert_eq!((e.from_tier, e.to_tier), (Some(Tier::Hot), None));
@@ -171,8 +199,8 @@ async fn an_expired_non_evidential_clip_is_deleted_and_recorded() {
         "{}",
         e.reason
     );
-    assert_eq!(out.audit_records, 1);
-    assert_eq!(out.audit_head.as_ref().map(|(batch, _)| *batch), Some(1));
+    assert_eq!(out.audit_records, 2, "the intent and the outcome");
+    assert_eq!(out.audit_head.as_ref().map(|(batch, _)| *batch), Some(2));
     assert_eq!(
         out.totals[&Tier::Hot],
         TierTotals {
@@ -475,7 +503,20 @@ async fn draining_stops_new_actions_and_loses_no_clip() {
     assert_eq!(store.keys(Tier::Cool), ["m1.mp4"]);
     assert_eq!(store.keys(Tier::Hot), ["m2.mp4", "m3.mp4"]);
     assert_eq!(s.recorded("m1.mp4")[0].action, AuditAction::Moved);
-    assert_eq!(s.sink.entries().len(), 1, "only what was done is recorded");
+    let outcomes: Vec<_> = ["m1.mp4", "m2.mp4", "m3.mp4"]
+        .iter()
+        .flat_map(|k| s.recorded(k))
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        1,
+        "only what was done has an outcome: {outcomes:?}"
+    );
+    assert_eq!(
+        s.intents("m2.mp4").len(),
+        1,
+        "intended (the chunk's intents come first)"
+    );
 }
 
 #[tokio::test]
@@ -696,4 +737,42 @@ async fn a_selected_clip_whose_move_fails_counts_as_selected_and_failed_not_held
     assert_eq!(again.held_by.get(HOLD), Some(&2));
     assert_eq!(again.selected_by.get(HOLD), Some(&2));
     assert!(again.failed_by.is_empty());
+}
+
+/// Write-ahead: if the intents of a chunk cannot be recorded, nothing in it is done:
+/// no delete, no copy. (Before, a chunk was acted on first and recorded after, so an
+/// audit bucket refusing writes let the first chunk be deleted with only a log line.)
+#[tokio::test]
+async fn nothing_is_done_when_the_intent_cannot_be_recorded() {
+    let store = store();
+    seed(&store, Tier::Hot, "expired.mp4", Some("non-evidential"), 40);
+    seed(
+        &store,
+        Tier::Hot,
+        "evidence.mp4",
+        Some("domestic-abuse"),
+        40,
+    );
+    let mut s = Sweeper::new();
+    s.sink = RecordingSink::failing();
+    let err = s.run(&store).await.unwrap_err();
+    assert!(matches!(err, SweepError::Audit(_)), "{err}");
+    assert_eq!(s.sink.calls(), 1, "the intent batch, and nothing after it");
+    assert_eq!(store.keys(Tier::Hot), ["evidence.mp4", "expired.mp4"]);
+    assert!(store.keys(Tier::Cool).is_empty());
+    assert_eq!(
+        store.calls(MemoryOp::Delete) + store.calls(MemoryOp::Copy),
+        0,
+        "no storage write was even attempted"
+    );
+
+    // With the trail writable again: intents first, then outcomes, for both clips.
+    s.sink.fail_next(0);
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.deleted, out.moved), (1, 1));
+    for key in ["expired.mp4", "evidence.mp4"] {
+        let about: Vec<AuditAction> = s.about(key).iter().map(|e| e.action).collect();
+        assert_eq!(about[0], AuditAction::Intended, "{key}: {about:?}");
+        assert_eq!(about.len(), 2, "{key}: {about:?}");
+    }
 }
