@@ -581,6 +581,7 @@ fn alerts_and_dashboard_name_only_exported_metrics() {
         "EvidenceChecksumMismatch",
         "EvidenceSweepStalled",
         "EvidenceReconcileErrors",
+        "EvidenceAuditWriteFailing",
     ] {
         assert!(alerts.contains(a), "alert {a} missing: {alerts:?}");
     }
@@ -596,6 +597,7 @@ fn alerts_and_dashboard_name_only_exported_metrics() {
     let sources = [
         "operator/src/controller/metrics.rs",
         "operator/src/storage/metrics.rs",
+        "operator/src/audit/metrics.rs",
     ]
     .map(|p| std::fs::read_to_string(repo_root().join(p)).unwrap())
     .join("\n");

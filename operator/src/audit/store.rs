@@ -264,7 +264,8 @@ impl AuditLog {
         let until = self.target.retention.map(|period| {
             aws_smithy_types::DateTime::from_millis((Utc::now() + period).timestamp_millis())
         });
-        self.requester
+        let result = self
+            .requester
             .send("put_object", bucket, None, || {
                 let mut req = self
                     .requester
@@ -285,7 +286,17 @@ impl AuditLog {
             })
             .await
             .map(drop)
-            .map_err(|f| request_error("put_object", bucket, Some(key), f))
+            .map_err(|f| request_error("put_object", bucket, Some(key), f));
+        match result {
+            // A retried write whose first attempt landed (its answer was lost) finds its
+            // own object there: the same bytes are our write, not another writer's, and
+            // must not be sealed again as the next batch.
+            Err(e) if e.is_conflict() => match self.get(key, None).await {
+                Ok(existing) if existing == body[..] => Ok(()),
+                _ => Err(e),
+            },
+            other => other,
+        }
     }
 
     /// Whether some batch numbered `b` or higher exists.
@@ -472,7 +483,35 @@ mod tests {
                 .unwrap_err();
             assert!(err.is_conflict(), "{code}: {err}");
             assert_eq!(err.category(), "audit_request");
-            assert_eq!(s3.hits(), 1, "{code}: the loop must not retry a lost race");
+            assert_eq!(
+                s3.hits(),
+                2,
+                "{code}: one PUT (the loop must not retry a lost race), one GET to tell our own write from another's"
+            );
+        }
+    }
+
+    /// The first PUT lands but its answer is lost (503); the retry meets the object
+    /// (412). The same bytes there are our own write: appended once, not re-sealed as
+    /// another batch. Other bytes there are another writer's: a conflict.
+    #[tokio::test]
+    async fn a_retried_write_whose_first_attempt_landed_is_recognised_as_ours() {
+        let ours = b"{\"batch\":0}\n".to_vec();
+        for (there, own) in [(ours.clone(), true), (b"{\"other\":1}\n".to_vec(), false)] {
+            let s3 = CannedS3::serving(move |method, n| match (method, n) {
+                (http::Method::PUT, 1) => (503, CannedS3::error_body("SlowDown")),
+                (http::Method::PUT, _) => (412, CannedS3::error_body("PreconditionFailed")),
+                _ => (200, there.clone()),
+            })
+            .await;
+            let log = log_at(&s3).await;
+            let put = log.put_new(&batch_key("chain/", 0), ours.clone()).await;
+            if own {
+                assert!(put.is_ok(), "{put:?}");
+            } else {
+                assert!(put.is_err_and(|e| e.is_conflict()));
+            }
+            assert_eq!(s3.hits(), 3, "PUT, retried PUT, GET");
         }
     }
 

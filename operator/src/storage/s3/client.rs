@@ -146,20 +146,38 @@ impl CannedS3 {
     /// Answer every request with `status` and the S3 error `code` (no body to a `HEAD`,
     /// as S3 sends none).
     pub(crate) async fn answering(status: u16, code: &'static str) -> CannedS3 {
+        CannedS3::serving(move |method, _n| {
+            let body = if method == http::Method::HEAD {
+                Vec::new()
+            } else {
+                CannedS3::error_body(code)
+            };
+            (status, body)
+        })
+        .await
+    }
+
+    /// The XML body of an S3 error answer.
+    pub(crate) fn error_body(code: &str) -> Vec<u8> {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>canned by the test</Message><RequestId>1</RequestId></Error>"
+        )
+        .into_bytes()
+    }
+
+    /// Answer each request with what `answer(method, n)` gives (status and body), `n`
+    /// counting the requests from 1.
+    pub(crate) async fn serving(
+        answer: impl Fn(http::Method, usize) -> (u16, Vec<u8>) + Send + Sync + 'static,
+    ) -> CannedS3 {
         use crate::storage::{StaticCredentials, TierLocation, Tiers};
 
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = hits.clone();
         let http_client = aws_smithy_http_client::test_util::infallible_client_fn(move |req| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            let body = if req.method() == http::Method::HEAD {
-                String::new()
-            } else {
-                format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-                     <Message>canned by the test</Message><RequestId>1</RequestId></Error>"
-                )
-            };
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            let (status, body) = answer(req.method().clone(), n);
             http::Response::builder()
                 .status(status)
                 .header("content-type", "application/xml")
