@@ -158,7 +158,15 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         integrity_sample: 0,
     };
     let started = Instant::now();
-    let out = sweep(&store, &planner, &opts, &CancellationToken::new(), &audit).await?;
+    let out = sweep(
+        &store,
+        &planner,
+        &opts,
+        &CancellationToken::new(),
+        &audit,
+        None,
+    )
+    .await?;
     let report = OperateReport {
         deleted: out.deleted,
         moved: out.moved,

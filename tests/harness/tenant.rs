@@ -230,6 +230,19 @@ impl Tenant {
         age_days: i64,
         extra: &[(&str, &str)],
     ) -> Result<()> {
+        self.put_clip_in(&self.hot.clone(), key, category, age_days, extra)
+            .await
+    }
+
+    /// [`Tenant::put_clip`] into another of the tenant's buckets (e.g. straight into cool).
+    pub async fn put_clip_in(
+        &self,
+        bucket: &str,
+        key: &str,
+        category: Option<&str>,
+        age_days: i64,
+        extra: &[(&str, &str)],
+    ) -> Result<()> {
         let recorded = (Utc::now() - chrono::Duration::seconds(age_days * DAY))
             .to_rfc3339_opts(SecondsFormat::Secs, true);
         let mut tags = vec![
@@ -242,15 +255,25 @@ impl Tenant {
         for (k, v) in extra {
             tags.push(((*k).to_string(), (*v).to_string()));
         }
-        self.put_raw(key, &tags).await
+        self.put_raw_in(bucket, key, &tags).await
     }
 
     /// Upload a clip to the hot tier with exactly these tags.
     pub async fn put_raw(&self, key: &str, tags: &[(String, String)]) -> Result<()> {
+        self.put_raw_in(&self.hot.clone(), key, tags).await
+    }
+
+    /// Upload a clip with exactly these tags into `bucket` (one of the tenant's).
+    pub async fn put_raw_in(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
         let query = tagging_query(tags.iter().map(|(k, v)| (k, v)));
         self.s3
             .put_object()
-            .bucket(&self.hot)
+            .bucket(bucket)
             .key(key)
             .tagging(query)
             .body(format!("clip {key} ").repeat(200).into_bytes().into())

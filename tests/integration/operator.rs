@@ -660,3 +660,90 @@ async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
     result?;
     stopped
 }
+
+/// A LegalHold applied while a sweep runs protects its clips in every chunk the sweep
+/// acts on after the apply returned: the sweep is held at its first move (a `FaultHook`
+/// pause point) while the hold is applied, and an expired clip in the cool tier (a later
+/// chunk) that the hold selects is not deleted, and is then held. (Holds used to be read
+/// once per sweep, so that clip was deleted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hold_applied_during_a_sweep_protects_the_clips_acted_on_after_it() -> Result<()> {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    use evidence_operator::storage::{FaultHook, StepContext};
+    use futures::FutureExt;
+    use kube::api::PostParams;
+
+    let t = Tenant::new("op-midhold").await?;
+    t.put_clip("first.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.put_clip_in(
+        &t.cool.clone(),
+        "later.mp4",
+        Some("non-evidential"),
+        40,
+        &[],
+    )
+    .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+
+    let holds: Api<LegalHold> = Api::namespaced(t.client.clone(), &t.ns);
+    let applied = Arc::new(AtomicBool::new(false));
+    let hook: FaultHook = {
+        let (holds, applied) = (holds.clone(), applied.clone());
+        Arc::new(move |_: StepContext| {
+            let (holds, applied) = (holds.clone(), applied.clone());
+            async move {
+                if !applied.swap(true, Ordering::SeqCst) {
+                    let hold: LegalHold = serde_json::from_value(json!({
+                        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "LegalHold",
+                        "metadata": { "name": "late" },
+                        "spec": {
+                            "bucketRef": { "name": "unit" },
+                            "caseReference": "CASE-LATE",
+                            "reason": "applied while the sweep runs",
+                            "selector": { "keys": ["later.mp4"] },
+                        }
+                    }))
+                    .unwrap_or_else(|e| panic!("hold: {e}"));
+                    // The apply has returned before the move goes on.
+                    holds
+                        .create(&PostParams::default(), &hold)
+                        .await
+                        .unwrap_or_else(|e| panic!("applying the hold: {e}"));
+                }
+                true
+            }
+            .boxed()
+        })
+    };
+    let mut settings = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    settings.controllers.store_options.fault_hook = Some(hook);
+    let op = RunningOperator::start(t.client.clone(), settings)?;
+
+    let result = async {
+        eventually(Duration::from_secs(60), "the first chunk moved", || async {
+            Ok(t.keys(&t.cool).await?.contains("first.mp4").then_some(()))
+        })
+        .await?;
+        anyhow::ensure!(applied.load(Ordering::SeqCst), "the hook ran");
+        // Never deleted: it is in cool or, once the hold carries its finalizer, held.
+        eventually(Duration::from_secs(60), "later.mp4 held", || async {
+            let (cool, lock) = (t.keys(&t.cool).await?, t.keys(&t.lock).await?);
+            anyhow::ensure!(
+                cool.contains("later.mp4") || lock.contains("later.mp4"),
+                "later.mp4 was deleted although a hold selecting it was applied first"
+            );
+            Ok(lock.contains("later.mp4").then_some(()))
+        })
+        .await
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}

@@ -102,6 +102,15 @@ impl<'a> Planner<'a> {
         self.now
     }
 
+    /// The same policy at the same time with other holds: a sweep re-plans a chunk with
+    /// the holds it reads just before acting on it.
+    pub fn with_holds<'b>(&self, holds: &'b [ActiveHold]) -> Result<Planner<'b>, EngineError>
+    where
+        'a: 'b,
+    {
+        Planner::new(self.policy, holds, self.now)
+    }
+
     /// The decision for one clip. Pure: depends only on the policy, the holds, `now`
     /// and this clip.
     pub fn plan_clip(&self, clip: &Clip) -> Decision {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::info;
 
-use super::{refusal::Refusal, validate::ValidatedBucket};
+use kube::ResourceExt;
+
+use super::{fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
     api::EvidenceBucket,
     audit::{AuditLog, AuditSink, BucketAudit},
@@ -154,7 +156,20 @@ pub async fn apply(
         releasing: releasing.as_ref(),
         flagged_before: &flagged_before,
     };
-    let swept = sweep::sweep(store.as_ref(), &planner, &opts, &ctx.draining, &sweep_audit).await;
+    let fence = ApiHoldFence {
+        api: kube::Api::namespaced(ctx.client.clone(), &eb.namespace().unwrap_or_default()),
+        bucket: eb.name_any(),
+        start: valid.active.clone(),
+    };
+    let swept = sweep::sweep(
+        store.as_ref(),
+        &planner,
+        &opts,
+        &ctx.draining,
+        &sweep_audit,
+        Some(&fence),
+    )
+    .await;
     let mut outcome = match swept {
         Ok(outcome) => outcome,
         // A store may answer the region proof (the bucket's region comes back even with

@@ -7,7 +7,8 @@
 //!    credentials, ...), each refusal knowing its conditions, event and requeue
 //!    ([`refusal`]);
 //! 3. [`apply`]: prove the region, record policy changes, sweep (see
-//!    [`crate::controller::sweep`]), run the integrity sweep;
+//!    [`crate::controller::sweep`]; [`fence`] re-reads the holds before each chunk), run
+//!    the integrity sweep;
 //! 4. [`report`]: status by server-side apply, events, metrics, each hold's count.
 //!
 //! then requeue at the next moment something becomes due. `evidence-operator plan` runs
@@ -18,6 +19,7 @@
 
 pub mod apply;
 pub mod dereference;
+pub mod fence;
 pub mod refusal;
 pub mod report;
 pub mod validate;

@@ -11,6 +11,7 @@ use kube::runtime::{controller::Action, events::EventType};
 
 use super::{
     dereference::{Credentials, Dereferenced},
+    fence::fenced,
     fixtures::{found, secret},
     next_wait,
     refusal::Refusal,
@@ -557,4 +558,46 @@ fn a_hold_is_ready_only_when_every_selected_clip_is_held() {
         hold_conditions(&seen, "westminster", &SweepOutcome::default()).1,
         None
     );
+}
+
+#[test]
+fn the_fence_only_adds_holds_applied_since_the_sweep_started() {
+    let start = vec![crate::engine::ActiveHold::from_legal_hold(&LegalHold::test()).unwrap()];
+    // Nothing new: plan as planned.
+    assert!(fenced(&start, "westminster", &[LegalHold::test()]).is_none());
+    // Removed or being deleted since: still protecting (no change reported).
+    assert!(fenced(&start, "westminster", &[]).is_none());
+    assert!(fenced(&start, "westminster", &[LegalHold::test().deleting()]).is_none());
+    // Another bucket's hold: not ours.
+    let mut elsewhere = LegalHold::test().named("other");
+    elsewhere.spec.bucket_ref.name = "camden".into();
+    assert!(fenced(&start, "westminster", &[elsewhere]).is_none());
+
+    // Applied since, without its finalizer yet: added, and only protecting.
+    let f = fenced(
+        &start,
+        "westminster",
+        &[
+            LegalHold::test(),
+            LegalHold::test().named("late").without_finalizer(),
+        ],
+    )
+    .unwrap();
+    let names: Vec<&str> = f.holds.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["op-kestrel", "late"]);
+    assert!(f.pending.contains("late") && f.pending.len() == 1);
+    // With its finalizer: a hold in force.
+    let f = fenced(&start, "westminster", &[LegalHold::test().named("late")]).unwrap();
+    assert!(f.pending.is_empty());
+
+    // A widened selector: both the old and the new one protect.
+    let mut wider = LegalHold::test();
+    wider
+        .spec
+        .selector
+        .keys
+        .push("2026/03/02/BWV-0042/clip-0002.mp4".into());
+    let f = fenced(&start, "westminster", &[wider]).unwrap();
+    assert_eq!(f.holds.len(), 2);
+    assert!(f.pending.is_empty(), "a hold in force stays in force");
 }

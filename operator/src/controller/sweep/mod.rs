@@ -19,7 +19,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api::clip::{Clip, Tier},
     audit::{AuditAction, AuditError, AuditSink, ClipRef, Entry},
-    engine::{Action, Decision, Planner},
+    engine::{Action, ActiveHold, Decision, Planner},
     storage::{DeleteFailure, MoveOutcome, StorageError, TierStore},
 };
 
@@ -187,22 +187,52 @@ pub enum SweepError {
         /// The storage error.
         source: StorageError,
     },
+    /// The holds could not be read before acting on a chunk: the sweep stops rather than
+    /// act without knowing whether a hold was applied meanwhile.
+    #[error("reading the LegalHolds before acting: {0}")]
+    Fence(String),
     /// The audit records of a chunk could not be written: the sweep stops rather than
     /// act unrecorded.
     #[error("writing the audit trail: {0}")]
     Audit(AuditError),
 }
 
+/// The LegalHolds as they are now, read just before the sweep acts on each chunk (its
+/// point of no return), so that a hold applied while a long sweep runs protects the
+/// clips of every chunk acted on after it was applied.
+#[async_trait::async_trait]
+pub trait HoldFence: Send + Sync {
+    /// `None` when nothing changed since the sweep started; otherwise the holds to plan
+    /// with: those the sweep started with, plus every hold applied (or whose selector
+    /// changed) since. A fence only adds protection within a sweep, never removes it.
+    async fn read(&self) -> Result<Option<FencedHolds>, String>;
+}
+
+/// What a [`HoldFence`] found.
+#[derive(Debug, Clone, Default)]
+pub struct FencedHolds {
+    /// The holds to plan the chunk with.
+    pub holds: Vec<ActiveHold>,
+    /// Holds that were applied but do not carry their release finalizer yet: their clips
+    /// are protected (never deleted, never moved but into legal hold) but not put under
+    /// an S3 legal hold until the finalizer guarantees their release.
+    pub pending: BTreeSet<String>,
+}
+
 /// Run one sweep: plan every clip of every tier and carry the plan out.
 ///
 /// `draining` is cancelled when the operator shuts down: no new action starts after
 /// that; actions already in flight finish (each is safe to abandon anyway).
+///
+/// `fence`, when given, is read before each chunk is acted on; a chunk is re-planned
+/// with the holds it reports.
 pub async fn sweep(
     store: &dyn TierStore,
     planner: &Planner<'_>,
     opts: &SweepOptions,
     draining: &CancellationToken,
     audit: &SweepAudit<'_>,
+    fence: Option<&dyn HoldFence>,
 ) -> Result<SweepOutcome, SweepError> {
     let mut out = SweepOutcome::default();
     for tier in Tier::ALL {
@@ -233,8 +263,24 @@ pub async fn sweep(
             // List the next chunk (its tag reads) while this one is acted on, so that
             // listing and actions overlap instead of taking turns; at most two chunks are
             // in memory.
+            let fenced = match fence {
+                Some(f) => f.read().await.map_err(SweepError::Fence)?,
+                None => None,
+            };
+            let replanned = match &fenced {
+                Some(f) => Some(
+                    planner
+                        .with_holds(&f.holds)
+                        .map_err(|e| SweepError::Fence(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let chunk = Chunk {
+                planner: replanned.as_ref().unwrap_or(planner),
+                pending: fenced.as_ref().map(|f| &f.pending),
+            };
             let (done, following) = futures::join!(
-                execute_chunk(store, planner, opts, draining, audit, clips, &mut out),
+                execute_chunk(store, &chunk, opts, draining, audit, clips, &mut out),
                 chunks.next()
             );
             done?;
@@ -257,9 +303,31 @@ enum Done {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// How one chunk is planned: the planner, and the holds that only protect.
+struct Chunk<'p, 'h> {
+    planner: &'p Planner<'h>,
+    pending: Option<&'p BTreeSet<String>>,
+}
+
+impl Chunk<'_, '_> {
+    /// The decision for a clip. A clip selected only by holds that do not carry their
+    /// release finalizer yet is kept where it is: protected, not yet held.
+    fn plan(&self, clip: &Clip) -> Decision {
+        let mut d = self.planner.plan_clip(clip);
+        if let Some(pending) = self.pending
+            && !d.holds.is_empty()
+            && d.holds.iter().all(|h| pending.contains(h))
+            && matches!(d.action, Action::MoveToLegalHold | Action::Hold)
+        {
+            d.action = Action::Keep;
+        }
+        d
+    }
+}
+
 async fn execute_chunk(
     store: &dyn TierStore,
-    planner: &Planner<'_>,
+    chunk: &Chunk<'_, '_>,
     opts: &SweepOptions,
     draining: &CancellationToken,
     audit: &SweepAudit<'_>,
@@ -271,8 +339,8 @@ async fn execute_chunk(
     let mut flags: Vec<(Clip, Decision)> = Vec::new();
     let mut counts: Vec<(Clip, Decision)> = Vec::new();
     for clip in clips {
-        let decision = planner.plan_clip(&clip);
-        out.due(planner.next_due(&clip));
+        let decision = chunk.plan(&clip);
+        out.due(chunk.planner.next_due(&clip));
         if let Some(c) = decision.reason.unknown_category() {
             out.unknown_category(c);
         }

@@ -98,6 +98,7 @@ struct Sweeper {
     draining: CancellationToken,
     flagged_before: HashSet<String>,
     sink: RecordingSink,
+    fence: Option<Box<dyn HoldFence>>,
 }
 
 impl Sweeper {
@@ -114,6 +115,7 @@ impl Sweeper {
             draining: CancellationToken::new(),
             flagged_before: HashSet::new(),
             sink: RecordingSink::new(),
+            fence: None,
         }
     }
 
@@ -132,7 +134,15 @@ impl Sweeper {
             releasing: releasing.as_ref(),
             flagged_before: &self.flagged_before,
         };
-        sweep(store, &planner, &self.opts, &self.draining, &audit).await
+        sweep(
+            store,
+            &planner,
+            &self.opts,
+            &self.draining,
+            &audit,
+            self.fence.as_deref(),
+        )
+        .await
     }
 
     /// The recorded outcomes about `key` (write-ahead intents left out: see
@@ -774,5 +784,63 @@ async fn nothing_is_done_when_the_intent_cannot_be_recorded() {
         let about: Vec<AuditAction> = s.about(key).iter().map(|e| e.action).collect();
         assert_eq!(about[0], AuditAction::Intended, "{key}: {about:?}");
         assert_eq!(about.len(), 2, "{key}: {about:?}");
+    }
+}
+
+/// A fence that reports a hold applied once the sweep has acted on its first chunk.
+struct AppliedAfterFirstChunk {
+    reads: std::sync::atomic::AtomicUsize,
+    added: ActiveHold,
+    finalizer: bool,
+}
+
+#[async_trait::async_trait]
+impl HoldFence for AppliedAfterFirstChunk {
+    async fn read(&self) -> Result<Option<FencedHolds>, String> {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Ok(None);
+        }
+        let mut pending = std::collections::BTreeSet::new();
+        if !self.finalizer {
+            pending.insert(self.added.name.clone());
+        }
+        Ok(Some(FencedHolds {
+            holds: vec![self.added.clone()],
+            pending,
+        }))
+    }
+}
+
+/// A hold applied while the sweep runs (after the hot chunk) protects the clips of the
+/// chunks acted on after it: an expired clip in cool is not deleted. Held at once when
+/// the hold carries its finalizer; only kept while it does not.
+#[tokio::test]
+async fn a_hold_applied_mid_sweep_protects_the_clips_of_later_chunks() {
+    for finalizer in [true, false] {
+        let store = store();
+        seed(&store, Tier::Hot, "first.mp4", Some("domestic-abuse"), 40);
+        seed(&store, Tier::Cool, "later.mp4", Some("non-evidential"), 40);
+        let mut s = Sweeper::new();
+        s.fence = Some(Box::new(AppliedAfterFirstChunk {
+            reads: std::sync::atomic::AtomicUsize::new(0),
+            added: hold(&["later.mp4"]),
+            finalizer,
+        }));
+        let out = s.run(&store).await.unwrap();
+        assert_eq!(
+            out.deleted, 0,
+            "finalizer {finalizer}: the held clip was deleted"
+        );
+        assert_eq!(out.moved, 1, "the first chunk was acted on");
+        if finalizer {
+            assert_eq!(store.keys(Tier::LegalHold), ["later.mp4"]);
+            assert_eq!(out.held, 1);
+        } else {
+            assert_eq!(store.keys(Tier::Cool), ["first.mp4", "later.mp4"]);
+            assert!(
+                store.keys(Tier::LegalHold).is_empty(),
+                "not held before its finalizer"
+            );
+        }
     }
 }
