@@ -16,10 +16,14 @@
 //! stops too (the outcomes go to the error log, and the intents already say what was
 //! about to happen).
 
+mod records;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+pub use self::records::SweepAudit;
+use self::records::clip_ref;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -28,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::clip::{Clip, Tier},
-    audit::{AuditAction, AuditError, AuditSink, ClipRef, Entry},
+    audit::{AuditAction, AuditError, Entry},
     engine::{Action, ActiveHold, Decision, Planner},
     storage::{DeleteFailure, MoveOutcome, StorageError, TierStore},
 };
@@ -291,7 +295,7 @@ pub async fn sweep(
 }
 
 /// What an action on one clip came to.
-enum Done {
+pub(super) enum Done {
     /// The action succeeded; for moves, what the move did.
     Ok(Option<MoveOutcome>),
     /// The store refused it (the clip stays; a person may need to look).
@@ -583,123 +587,6 @@ async fn execute_chunk(
         out.interrupted = true;
     }
     Ok(())
-}
-
-fn clip_ref(clip: &Clip) -> ClipRef {
-    ClipRef {
-        key: clip.key.clone(),
-        version_id: clip.version_id.clone(),
-        size: clip.size,
-    }
-}
-
-/// What the sweep needs to write its audit records.
-pub struct SweepAudit<'a> {
-    /// Where the records go.
-    pub sink: &'a dyn AuditSink,
-    /// Case reference of every LegalHold of the bucket (active or being deleted).
-    pub cases: BTreeMap<String, String>,
-    /// A planner that sees only the holds being deleted: which of them selected a clip
-    /// that is released (so that its record names the case).
-    pub releasing: Option<&'a Planner<'a>>,
-    /// Flags already recorded by this replica (`action:key:tier`): a clip flagged at
-    /// every sweep is recorded once per replica lifetime, not once per sweep.
-    pub flagged_before: &'a HashSet<String>,
-}
-
-impl SweepAudit<'_> {
-    fn with_holds(&self, e: &mut Entry, holds: Vec<String>) {
-        e.cases = holds
-            .iter()
-            .filter_map(|h| self.cases.get(h).cloned())
-            .collect();
-        e.cases.sort();
-        e.cases.dedup();
-        e.holds = holds;
-    }
-
-    /// A record about an action on a clip, before its outcome is known: its tiers, its
-    /// recorded checksum and the holds (and cases) it concerns.
-    fn about(
-        &self,
-        action: AuditAction,
-        clip: &Clip,
-        decision: &Decision,
-        reason: String,
-    ) -> Entry {
-        let mut e = Entry::clip(action, clip_ref(clip), Some(clip.tier), reason);
-        e.sha256 = clip.sha256.clone();
-        e.to_tier = match decision.action {
-            Action::MoveToCool | Action::Release => Some(Tier::Cool),
-            Action::MoveToLegalHold | Action::Hold => Some(Tier::LegalHold),
-            _ => None,
-        };
-        let holds = if decision.action == Action::Release {
-            self.releasing
-                .map(|p| p.plan_clip(clip).holds)
-                .unwrap_or_default()
-        } else {
-            decision.holds.clone()
-        };
-        self.with_holds(&mut e, holds);
-        e
-    }
-
-    /// The write-ahead record of an action about to start.
-    fn intent(&self, clip: &Clip, decision: &Decision) -> Entry {
-        self.about(
-            AuditAction::Intended,
-            clip,
-            decision,
-            format!("{} intended: {}", decision.action, decision.reason),
-        )
-    }
-
-    fn entry(&self, clip: &Clip, decision: &Decision, result: &Done) -> Entry {
-        let reason = decision.reason.to_string();
-        let mut e = self.about(AuditAction::Failed, clip, decision, reason.clone());
-        match result {
-            Done::Ok(moved) => {
-                e.action = match decision.action {
-                    Action::MoveToCool => AuditAction::Moved,
-                    Action::MoveToLegalHold | Action::Hold => AuditAction::Held,
-                    Action::Release => AuditAction::Released,
-                    Action::Delete => AuditAction::Deleted,
-                    _ => AuditAction::Failed,
-                };
-                if let Some(m) = moved {
-                    e.sha256 = Some(m.sha256.clone());
-                    e.reason = format!(
-                        "{reason}; copy SHA-256 verified ({}){}{}",
-                        m.verification.as_str(),
-                        m.dst_version_id
-                            .as_deref()
-                            .map(|v| format!(", now version {v}"))
-                            .unwrap_or_default(),
-                        if m.source_deleted {
-                            ", source version deleted"
-                        } else {
-                            ""
-                        }
-                    );
-                }
-                if decision.action == Action::Delete {
-                    e.to_tier = None;
-                }
-            }
-            Done::Refused(msg) => {
-                e.action = AuditAction::Refused;
-                e.reason = format!("{} refused by the store: {msg}; {reason}", decision.action);
-            }
-            Done::Failed(err) => {
-                e.reason = format!("{} failed: {err}; {reason}", decision.action);
-            }
-            Done::FailedMsg(msg) => {
-                e.reason = format!("{} failed: {msg}; {reason}", decision.action);
-            }
-        }
-        e
-    }
 }
 
 /// Count a clip for each hold in force that selects it, where its sweep left it: a clip

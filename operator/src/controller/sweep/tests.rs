@@ -4,7 +4,7 @@
 //! the outcome counted and what the audit trail recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use chrono::TimeDelta;
 use futures::FutureExt;
