@@ -747,3 +747,95 @@ async fn a_hold_applied_during_a_sweep_protects_the_clips_acted_on_after_it() ->
     result?;
     stopped
 }
+
+/// A clip re-categorised after the sweep listed it, before its delete, is not deleted:
+/// the sweep is held just before its point of no return (the store's recheck pause
+/// point) while an officer re-tags an expired non-evidential clip as evidential; the
+/// sweep reads its tags again there, plans it again and keeps it, and deletes the
+/// clip beside it that nobody re-tagged. (Tags used to be trusted as listed, and both
+/// were deleted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so() -> Result<()> {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    use aws_sdk_s3::types::{Tag as S3Tag, Tagging};
+    use evidence_operator::storage::RecheckHook;
+    use futures::FutureExt;
+
+    let t = Tenant::new("op-retag").await?;
+    for key in ["later.mp4", "expired.mp4"] {
+        t.put_clip_in(&t.cool.clone(), key, Some("non-evidential"), 40, &[])
+            .await?;
+    }
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+
+    let retagged = Arc::new(AtomicBool::new(false));
+    let hook: RecheckHook = {
+        let (s3, cool, retagged) = (t.s3.clone(), t.cool.clone(), retagged.clone());
+        Arc::new(move |keys: Vec<String>| {
+            let (s3, cool, retagged) = (s3.clone(), cool.clone(), retagged.clone());
+            async move {
+                if keys.iter().any(|k| k == "later.mp4") && !retagged.swap(true, Ordering::SeqCst) {
+                    let recorded = (chrono::Utc::now() - chrono::Duration::days(40))
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    let tag = |k: &str, v: &str| {
+                        S3Tag::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                            .unwrap_or_else(|e| panic!("{e}"))
+                    };
+                    let tagging = Tagging::builder()
+                        .tag_set(tag(TAG_RECORDED_AT, &recorded))
+                        .tag_set(tag(TAG_CATEGORY, "use-of-force"))
+                        .build()
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    // The re-tag has returned before the sweep goes on.
+                    s3.put_object_tagging()
+                        .bucket(&cool)
+                        .key("later.mp4")
+                        .tagging(tagging)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("re-tagging: {e}"));
+                }
+            }
+            .boxed()
+        })
+    };
+    let mut settings = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    settings.controllers.store_options.recheck_hook = Some(hook);
+    let op = RunningOperator::start(t.client.clone(), settings)?;
+
+    let result = async {
+        let last = eventually(Duration::from_secs(60), "the first sweep", || async {
+            let status = t.bucket_status("unit").await?;
+            let last = status["lastSweep"].clone();
+            Ok((last["deleted"].as_u64().unwrap_or(0) >= 1).then_some(last))
+        })
+        .await?;
+        anyhow::ensure!(
+            retagged.load(Ordering::SeqCst),
+            "the pause point was reached"
+        );
+        let cool = t.keys(&t.cool).await?;
+        anyhow::ensure!(
+            cool.contains("later.mp4"),
+            "later.mp4 was deleted on its stale tags: {cool:?}"
+        );
+        anyhow::ensure!(!cool.contains("expired.mp4"), "expired.mp4 is deleted");
+        anyhow::ensure!(
+            last["deleted"] == 1 && last["retagged"] == 1,
+            "one deleted, one re-planned: {last}"
+        );
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}

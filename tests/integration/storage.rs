@@ -1037,3 +1037,165 @@ async fn measure_requests_per_move_and_moves_per_second() -> Result<()> {
     );
     Ok(())
 }
+
+/// Replace the tags of the current version of `key` in `bucket`.
+async fn retag(s3: &Client, bucket: &str, key: &str, tags: &[Tag]) -> Result<()> {
+    let set = tags
+        .iter()
+        .map(|t| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(&t.key)
+                .value(&t.value)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    s3.put_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .tagging(Tagging::builder().set_tag_set(Some(set)).build()?)
+        .send()
+        .await
+        .with_context(|| format!("re-tagging {key}"))?;
+    Ok(())
+}
+
+fn sorted(mut tags: Vec<Tag>) -> Vec<Tag> {
+    tags.sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
+    tags
+}
+
+/// The point of no return reads each clip's tags as they are now: a clip re-tagged
+/// since it was listed shows its new tags, a deleted one is gone, in an unversioned
+/// tier (hot) and a versioned one (legal hold, by version), with MinIO's listing
+/// extension (one re-listing for the lot, no tag read) and without it (a tag read each).
+#[tokio::test]
+async fn tags_are_read_again_at_the_point_of_no_return() -> Result<()> {
+    for extension in [true, false] {
+        let opts = StoreOptions {
+            list_metadata: extension,
+            ..StoreOptions::default()
+        };
+        let s = setup(Layout::Separate, opts).await?;
+        for tier in [Tier::Hot, Tier::LegalHold] {
+            for key in ["a.mp4", "b.mp4", "c.mp4"] {
+                s.fx.put(tier, key, &clip_data(key, 100), &tags_for("non-evidential"))
+                    .await?;
+            }
+            // Unrelated clips on both sides of the range.
+            for key in ["0.mp4", "z.mp4"] {
+                s.fx.put(tier, key, &clip_data(key, 100), &tags_for("theft"))
+                    .await?;
+            }
+            let all = collect(&s.store, tier).await?;
+            let clips: Vec<Clip> = ["a.mp4", "b.mp4", "c.mp4"]
+                .iter()
+                .map(|k| all[*k].clone())
+                .collect();
+            let loc = s.fx.tiers.get(tier);
+            let evidential = tags_for("domestic-abuse");
+            retag(&s.fx.s3, &loc.bucket, &loc.object_key("b.mp4"), &evidential).await?;
+            s.fx.s3
+                .delete_object()
+                .bucket(&loc.bucket)
+                .key(loc.object_key("c.mp4"))
+                .set_version_id(clips[2].version_id.clone())
+                .send()
+                .await?;
+
+            let m = s.store.metrics();
+            let tag_reads = m.requests("get_object_tagging", "ok");
+            let now = s.store.current_tags(&clips).await?;
+            let now: Vec<Option<Vec<Tag>>> = now.into_iter().map(|t| t.map(sorted)).collect();
+            ensure!(
+                now == vec![
+                    Some(sorted(tags_for("non-evidential"))),
+                    Some(sorted(evidential.clone())),
+                    None
+                ],
+                "extension {extension}, {tier}: {now:?}"
+            );
+            let reads = m.requests("get_object_tagging", "ok") - tag_reads;
+            let expected = if extension { 0 } else { 2 };
+            ensure!(
+                reads == expected,
+                "extension {extension}, {tier}: {reads} tag reads, expected {expected}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A clip re-tagged while it is being moved (after its copy was verified, before its
+/// source is deleted) gives its copy the new tags: the copy never keeps a category the
+/// clip no longer has. One move at a time and many in a batch.
+#[tokio::test]
+async fn a_clip_retagged_during_its_move_gives_its_copy_the_new_tags() -> Result<()> {
+    let base = setup(Layout::Separate, StoreOptions::default()).await?;
+    let evidential = tags_for("domestic-abuse");
+    let hook: evidence_operator::storage::FaultHook = {
+        let (s3, hot, evidential) = (
+            base.fx.s3.clone(),
+            base.fx.tiers.hot.clone(),
+            evidential.clone(),
+        );
+        Arc::new(move |ctx: evidence_operator::storage::StepContext| {
+            let (s3, hot, evidential) = (s3.clone(), hot.clone(), evidential.clone());
+            Box::pin(async move {
+                if ctx.step == MoveStep::Verified && ctx.clip_key.starts_with("retag-") {
+                    retag(
+                        &s3,
+                        &hot.bucket,
+                        &hot.object_key(&ctx.clip_key),
+                        &evidential,
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                }
+                true
+            })
+        })
+    };
+    let store = store_with(
+        &base.cfg,
+        StoreOptions {
+            fault_hook: Some(hook),
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    for key in ["retag-one.mp4", "retag-batch.mp4", "plain-batch.mp4"] {
+        seed_one(&base.fx, key, 500).await?;
+    }
+    let hot = collect(&store, Tier::Hot).await?;
+
+    let out = store.move_clip(&hot["retag-one.mp4"], Tier::Cool).await?;
+    ensure!(out.source_deleted, "{out:?}");
+    let batch = vec![
+        hot["retag-batch.mp4"].clone(),
+        hot["plain-batch.mp4"].clone(),
+    ];
+    let results = store
+        .move_clips(
+            &batch,
+            Tier::Cool,
+            2,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+    for r in results {
+        let out = r.context("started")??;
+        ensure!(out.source_deleted, "{out:?}");
+    }
+
+    let cool = collect(&store, Tier::Cool).await?;
+    for (key, want) in [
+        ("retag-one.mp4", &evidential),
+        ("retag-batch.mp4", &evidential),
+        ("plain-batch.mp4", &tags_for("murder")),
+    ] {
+        let got = sorted(cool.get(key).context(key)?.tags.clone());
+        ensure!(got == sorted(want.clone()), "{key}: {got:?}");
+    }
+    ensure!(collect(&store, Tier::Hot).await?.is_empty());
+    Ok(())
+}

@@ -126,3 +126,16 @@ impl Clip {
         }
     }
 }
+
+/// Whether two tag sets are the same, in any order.
+pub fn same_tags(a: &[Tag], b: &[Tag]) -> bool {
+    fn sorted(tags: &[Tag]) -> Vec<(&str, &str)> {
+        let mut v: Vec<(&str, &str)> = tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+    sorted(a) == sorted(b)
+}

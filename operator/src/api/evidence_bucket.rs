@@ -326,4 +326,9 @@ pub struct SweepSummary {
     /// Actions that failed (retried on the next sweep).
     #[serde(default)]
     pub failed: u64,
+    /// Clips due for deletion whose tags had changed since they were listed (read
+    /// again just before the delete): planned again with their current tags, and
+    /// deleted only if those still say so.
+    #[serde(default)]
+    pub retagged: u64,
 }

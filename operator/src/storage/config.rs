@@ -202,6 +202,12 @@ pub struct StepContext {
 #[doc(hidden)]
 pub type FaultHook = Arc<dyn Fn(StepContext) -> BoxFuture<'static, bool> + Send + Sync>;
 
+/// Test-only pause point: called with the clip keys just before their tags are read
+/// again at the point of no return (`TierStore::current_tags`), so that a test can
+/// change the world (re-tag a clip) after the listing and before the delete.
+#[doc(hidden)]
+pub type RecheckHook = Arc<dyn Fn(Vec<String>) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// How a store behaves.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -238,6 +244,9 @@ pub struct StoreOptions {
     /// Test-only fault injection between move steps.
     #[doc(hidden)]
     pub fault_hook: Option<FaultHook>,
+    /// Test-only pause point before the point-of-no-return tag read.
+    #[doc(hidden)]
+    pub recheck_hook: Option<RecheckHook>,
 }
 
 impl Default for StoreOptions {
@@ -256,6 +265,7 @@ impl Default for StoreOptions {
             region_cache_ttl: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(5),
             fault_hook: None,
+            recheck_hook: None,
         }
     }
 }
@@ -276,6 +286,10 @@ impl fmt::Debug for StoreOptions {
             .field("region_cache_ttl", &self.region_cache_ttl)
             .field("connect_timeout", &self.connect_timeout)
             .field("fault_hook", &self.fault_hook.as_ref().map(|_| "<hook>"))
+            .field(
+                "recheck_hook",
+                &self.recheck_hook.as_ref().map(|_| "<hook>"),
+            )
             .finish()
     }
 }

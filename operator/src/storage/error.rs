@@ -36,7 +36,7 @@ impl fmt::Display for MoveStep {
 }
 
 /// Everything that can go wrong in the storage layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// A bucket's actual location (GetBucketLocation) is not an allowed UK region.
     /// Nothing was written.

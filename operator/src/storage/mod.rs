@@ -49,7 +49,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use self::s3::sdk_config;
 pub use self::{
     config::{
-        BucketConfig, FaultHook, StaticCredentials, StepContext, StoreOptions, TierLocation, Tiers,
+        BucketConfig, FaultHook, RecheckHook, StaticCredentials, StepContext, StoreOptions,
+        TierLocation, Tiers,
     },
     error::{MoveStep, StorageError},
     metrics::StorageMetrics,
@@ -177,6 +178,17 @@ pub trait TierStore: Send + Sync {
 
     /// Batch delete (DeleteObjects, <= 1000 keys a request); per-key failures reported.
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError>;
+
+    /// The tags of each clip's listed version as stored now (`None`: that version is
+    /// gone), in the order of `clips`. Read at the point of no return: a clip is deleted
+    /// by policy only if its tags, read again here, still give `Delete` (an officer may
+    /// have re-categorised it since it was listed). S3: the clips' key range listed
+    /// again where the store has MinIO's listing extension (about one request per
+    /// 1,000 clips), else one `GetObjectTagging` per clip.
+    async fn current_tags(
+        &self,
+        clips: &[Clip],
+    ) -> Result<Vec<Option<Vec<crate::api::clip::Tag>>>, StorageError>;
 }
 
 #[cfg(test)]

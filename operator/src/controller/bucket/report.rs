@@ -130,6 +130,7 @@ pub async fn swept(
         released: o.released,
         flagged: o.flagged + o.malformed,
         failed: o.failed,
+        retagged: o.retagged,
     });
     status.next_sweep_time = Some(next);
     write_status(ctx, eb, status).await?;

@@ -31,7 +31,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::clip::{Clip, Tier},
+    api::clip::{Clip, Tier, same_tags},
     audit::{AuditAction, AuditError, Entry},
     engine::{Action, ActiveHold, Decision, Planner},
     storage::{DeleteFailure, MoveOutcome, StorageError, TierStore},
@@ -103,6 +103,9 @@ pub struct SweepOutcome {
     pub unknown_categories: BTreeMap<String, u64>,
     /// Clips whose category the policy does not name.
     pub unknown_category_clips: u64,
+    /// Clips due for deletion whose tags had changed since they were listed (read again
+    /// just before the delete): re-planned with their current tags.
+    pub retagged: u64,
 }
 
 /// How many distinct unknown category names a sweep reports.
@@ -350,15 +353,45 @@ async fn execute_chunk(
         }
         let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
         out.add(clip.tier, 1, size);
-        match decision.action {
-            Action::Keep => {
-                count_holds(out, &clip, &decision);
-                count_selected(out, &decision, false);
+        route(clip, decision, out, &mut deletes, &mut work, &mut flags);
+    }
+
+    // The point of no return of a delete: each clip's tags are read again and the clip
+    // re-planned with them, so that a clip re-categorised since it was listed is
+    // deleted only if its current tags still say so.
+    if !deletes.is_empty() && !draining.is_cancelled() {
+        let listed = std::mem::take(&mut deletes);
+        let clips: Vec<Clip> = listed.iter().map(|(c, _)| c.clone()).collect();
+        match store.current_tags(&clips).await {
+            Ok(now) => {
+                for ((mut clip, decision), now) in listed.into_iter().zip(now) {
+                    match now {
+                        Some(tags) if same_tags(&tags, &clip.tags) => {
+                            deletes.push((clip, decision))
+                        }
+                        Some(tags) => {
+                            out.retagged += 1;
+                            tracing::info!(key = %clip.key, "re-tagged since it was listed; planned again");
+                            clip.tags = tags;
+                            let again = chunk.plan(&clip);
+                            route(clip, again, out, &mut deletes, &mut work, &mut flags);
+                        }
+                        // Gone since it was listed: nothing to delete.
+                        None => {
+                            let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
+                            out.add(clip.tier, -1, -size);
+                        }
+                    }
+                }
             }
-            Action::FlagForReview | Action::FlagMalformed => flags.push((clip, decision)),
-            Action::Delete => deletes.push((clip, decision)),
-            Action::MoveToCool | Action::MoveToLegalHold | Action::Hold | Action::Release => {
-                work.push((clip, decision))
+            Err(e) => {
+                for (clip, decision) in listed {
+                    count_selected(out, &decision, false);
+                    out.fail(format!(
+                        "re-reading the tags of {} before deleting it: {e}; kept",
+                        clip.key
+                    ));
+                }
             }
         }
     }
@@ -587,6 +620,28 @@ async fn execute_chunk(
         out.interrupted = true;
     }
     Ok(())
+}
+
+/// Put a planned clip on the list of its kind of action (counting a kept one now).
+fn route(
+    clip: Clip,
+    decision: Decision,
+    out: &mut SweepOutcome,
+    deletes: &mut Vec<(Clip, Decision)>,
+    work: &mut Vec<(Clip, Decision)>,
+    flags: &mut Vec<(Clip, Decision)>,
+) {
+    match decision.action {
+        Action::Keep => {
+            count_holds(out, &clip, &decision);
+            count_selected(out, &decision, false);
+        }
+        Action::FlagForReview | Action::FlagMalformed => flags.push((clip, decision)),
+        Action::Delete => deletes.push((clip, decision)),
+        Action::MoveToCool | Action::MoveToLegalHold | Action::Hold | Action::Release => {
+            work.push((clip, decision))
+        }
+    }
 }
 
 /// Count a clip for each hold in force that selects it, where its sweep left it: a clip

@@ -12,7 +12,7 @@ use futures::FutureExt;
 use super::*;
 use crate::{
     api::{
-        clip::{META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT},
+        clip::{META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT, Tag},
         legal_hold::HoldSelector,
         retention_policy::RetentionPolicySpec,
     },
@@ -843,4 +843,65 @@ async fn a_hold_applied_mid_sweep_protects_the_clips_of_later_chunks() {
             );
         }
     }
+}
+
+/// A fence that, when first read (the chunk is listed, not yet acted on), re-tags a clip
+/// behind the sweep's back: an officer re-categorising it.
+struct RetagOnFirstRead {
+    store: MemoryTierStore,
+    tier: Tier,
+    key: &'static str,
+    category: &'static str,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl HoldFence for RetagOnFirstRead {
+    async fn read(&self) -> Result<Option<FencedHolds>, String> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let tags = vec![
+                Tag::new(TAG_RECORDED_AT, days_ago(40).to_rfc3339()),
+                Tag::new(TAG_CATEGORY, self.category),
+            ];
+            self.store
+                .retag(self.tier, self.key, &tags)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(None)
+    }
+}
+
+/// A clip re-categorised as evidential after it was listed, but before its delete, is
+/// not deleted: its tags are read again at the point of no return and it is re-planned
+/// (moved to cool). Without that read it was deleted on the listed, stale tags.
+#[tokio::test]
+async fn a_clip_retagged_after_it_was_listed_is_replanned_not_deleted() {
+    let store = store();
+    seed(
+        &store,
+        Tier::Hot,
+        "retagged.mp4",
+        Some("non-evidential"),
+        40,
+    );
+    seed(&store, Tier::Hot, "expired.mp4", Some("non-evidential"), 40);
+    let mut s = Sweeper::new();
+    s.fence = Some(Box::new(RetagOnFirstRead {
+        store: store.sharing(),
+        tier: Tier::Hot,
+        key: "retagged.mp4",
+        category: "domestic-abuse",
+        done: std::sync::atomic::AtomicBool::new(false),
+    }));
+    let out = s.run(&store).await.unwrap();
+    assert_eq!(out.retagged, 1);
+    assert_eq!((out.deleted, out.moved), (1, 1), "{out:?}");
+    assert_eq!(store.keys(Tier::Cool), ["retagged.mp4"]);
+    assert!(
+        s.recorded("retagged.mp4")
+            .iter()
+            .all(|e| !matches!(e.action, AuditAction::Deleted | AuditAction::PolicyDeleted)),
+        "{:?}",
+        s.recorded("retagged.mp4")
+    );
 }

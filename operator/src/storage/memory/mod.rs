@@ -250,6 +250,21 @@ impl MemoryTierStore {
         s.write(tier, key, version)
     }
 
+    /// Replace the tags of the current version of `key`, behind the operator's back (an
+    /// officer re-categorising a clip after it was listed).
+    pub fn retag(&self, tier: Tier, key: &str, tags: &[Tag]) -> Result<(), StorageError> {
+        let mut s = self.state();
+        let bucket = s.tier(tier).bucket.clone();
+        let v = s
+            .find_mut(tier, key, None)
+            .ok_or_else(|| StorageError::NotFound {
+                bucket,
+                key: key.to_string(),
+            })?;
+        v.tags = tags.to_vec();
+        Ok(())
+    }
+
     /// Set or clear the legal hold of a version (`None`: the current one) in any tier,
     /// behind the operator's back (e.g. a hold placed after a listing).
     pub fn set_hold(
@@ -337,6 +352,19 @@ impl TierStore for MemoryTierStore {
 
     async fn verify_region(&self) -> Result<RegionProof, StorageError> {
         self.state().prove()
+    }
+
+    async fn current_tags(&self, clips: &[Clip]) -> Result<Vec<Option<Vec<Tag>>>, StorageError> {
+        let mut s = self.state();
+        let mut out = Vec::with_capacity(clips.len());
+        for clip in clips {
+            s.call(MemoryOp::List, clip.tier)?;
+            out.push(
+                s.find(clip.tier, &clip.key, clip.version_id.as_deref())
+                    .map(|v| v.tags.clone()),
+            );
+        }
+        Ok(out)
     }
 
     async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {

@@ -1,6 +1,8 @@
 //! Many moves into one tier at once (`TierStore::move_clips`): steps 1-7 of every move
 //! (see `mover`), `concurrency` at a time, then step 8 for all of them, the verified
-//! copies' sources deleted in `DeleteObjects` batches per bucket. A source the store
+//! copies' sources deleted in `DeleteObjects` batches per bucket, after their tags are
+//! read again (`recheck`): a source re-tagged during its move gives its copy the new
+//! tags first. A source the store
 //! refuses to delete fails only its own move: that clip stays in both tiers until the
 //! next run completes it.
 
@@ -61,6 +63,36 @@ impl S3TierStore {
             .collect()
             .await;
 
+        // Before step 8: each source's tags now against those it was listed (and
+        // copied) with; a re-tagged source gives its tags to its copy first. A source
+        // that cannot be checked is kept (its move fails).
+        let calls = Calls::default();
+        let check: Vec<usize> = (0..staged.len())
+            .filter(|&i| matches!(&staged[i], Some((Ok(_), Some(_)))))
+            .collect();
+        let moves: Vec<(&Clip, Tier, Option<&str>)> = check
+            .iter()
+            .filter_map(|&i| match &staged[i] {
+                Some((Ok(o), _)) => Some((&clips[i], to, o.dst_version_id.as_deref())),
+                _ => None,
+            })
+            .collect();
+        let checked = self.carry_retags(&moves, &calls).await;
+        for (i, verdict) in check.into_iter().zip(checked) {
+            let Some((r, pending)) = staged.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            match verdict {
+                Ok(true) => {}
+                // Already gone: nothing to delete.
+                Ok(false) => *pending = None,
+                Err(e) => {
+                    *pending = None;
+                    *r = Err(e);
+                }
+            }
+        }
+
         // 8 for all of them: the verified copies' sources, in DeleteObjects batches
         // per bucket. A source that could not be deleted fails its move (the clip is
         // then in both tiers until the next run completes it).
@@ -75,7 +107,6 @@ impl S3TierStore {
                     .push((i, p.key, p.version));
             }
         }
-        let calls = Calls::default();
         for (bucket, items) in by_bucket {
             let objects: Vec<(String, Option<String>)> = items
                 .iter()

@@ -90,7 +90,7 @@ impl S3TierStore {
 
     /// Ask for MinIO's listing extension (when `list_metadata` is on) and keep the raw
     /// answer in `capture`.
-    fn ask_listing_extras<T, E, B>(
+    pub(super) fn ask_listing_extras<T, E, B>(
         &self,
         req: CustomizableOperation<T, E, B>,
         capture: &Capture,
@@ -105,7 +105,7 @@ impl S3TierStore {
 
     /// The per-object extras of the listing page `capture` kept (empty when the store
     /// sent none, or when they cannot be read: the clips are then read one by one).
-    fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
+    pub(super) fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
         let Some(body) = capture.take().body else {
             return ExtrasIndex::new();
         };

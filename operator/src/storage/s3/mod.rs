@@ -31,6 +31,7 @@ mod extended;
 mod list;
 mod mover;
 mod proof;
+mod recheck;
 
 use std::{collections::HashMap, time::Instant};
 
@@ -134,6 +135,17 @@ impl S3TierStore {
 impl TierStore for S3TierStore {
     fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>> {
         self.list_tier(tier)
+    }
+
+    async fn current_tags(
+        &self,
+        clips: &[Clip],
+    ) -> Result<Vec<Option<Vec<crate::api::clip::Tag>>>, StorageError> {
+        if let Some(hook) = &self.opts.recheck_hook {
+            hook(clips.iter().map(|c| c.key.clone()).collect()).await;
+        }
+        let refs: Vec<&Clip> = clips.iter().collect();
+        self.tags_now_many(&refs, &Calls::default()).await
     }
 
     async fn verify_region(&self) -> Result<RegionProof, StorageError> {

@@ -23,8 +23,9 @@
 //!    checksum) and, for multipart copies, read it back and hash it. A mismatch stops
 //!    here: the source is never deleted;
 //! 7. `hold_copy`: into the legal-hold tier: legal hold ON for the written version;
-//! 8. `delete_source`: delete the source **version** that was copied (so no data
-//!    lingers as a noncurrent version). For a same-key storage-class change on an
+//! 8. `delete_source`: read the source's tags again (`recheck`): if it was re-tagged
+//!    since it was listed, the copy gets the new tags first; then delete the source
+//!    **version** that was copied (so no data lingers as a noncurrent version). For a same-key storage-class change on an
 //!    unversioned bucket the copy replaced the object and there is nothing to delete.
 //!
 //! A run stopped after any step leaves the source in place until step 8, and the
@@ -520,9 +521,21 @@ impl S3TierStore {
                 *slot = Some(p);
                 return Ok(());
             }
-            self.delete_version(&p.bucket, &p.key, p.version.as_deref(), m.calls)
-                .await?;
-            outcome.source_deleted = true;
+            let source = Clip {
+                version_id: p.version.clone(),
+                ..m.clip.clone()
+            };
+            let check = self
+                .carry_retags(&[(&source, m.to, dst_version)], m.calls)
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or(Ok(true))?;
+            if check {
+                self.delete_version(&p.bucket, &p.key, p.version.as_deref(), m.calls)
+                    .await?;
+                outcome.source_deleted = true;
+            }
         }
         self.reached(m, MoveStep::SourceDeleted, dst_version).await
     }
