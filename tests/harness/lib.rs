@@ -23,6 +23,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 pub mod operator;
+pub mod partition;
 pub mod tenant;
 pub use operator::RunningOperator;
 pub use tenant::{DAY, Tenant};
@@ -149,13 +150,17 @@ impl Servers {
 
     /// A kube client with admin rights on the test apiserver.
     pub async fn kube_client(&self) -> Result<kube::Client> {
+        Ok(kube::Client::try_from(self.kube_config().await?)?)
+    }
+
+    /// The admin client configuration of the test apiserver.
+    pub async fn kube_config(&self) -> Result<kube::Config> {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
-        let config = kube::Config::from_custom_kubeconfig(
+        Ok(kube::Config::from_custom_kubeconfig(
             kubeconfig,
             &kube::config::KubeConfigOptions::default(),
         )
-        .await?;
-        Ok(kube::Client::try_from(config)?)
+        .await?)
     }
 
     /// An S3 client for the UK MinIO.

@@ -839,3 +839,165 @@ async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so()
     result?;
     stopped
 }
+
+/// One leader, also when the API server stalls for it: the leader (replica A) reaches
+/// the apiserver through a relay that stops forwarding (a partition; the apiserver as
+/// if stopped with SIGSTOP, for A alone) from inside its first move, while its moves to
+/// S3 go on. A steps down by its own clock (its renewal hangs), stops starting moves,
+/// and aborts what is in flight before its Lease may expire; the standby (B), which
+/// still reaches the apiserver, takes over after expiry and finishes the sweep. The gap
+/// between A's last storage action and B's first is positive (printed). Every clip
+/// ends in exactly one tier. (A used to keep moving clips until its sweep ended, long
+/// after B had taken over: the gap was negative.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_starts() -> Result<()>
+{
+    use std::sync::{Arc, Mutex};
+
+    use evidence_operator::storage::{FaultHook, MoveStep, StepContext};
+    use evidence_operator_tests::partition::Partition;
+    use futures::FutureExt;
+
+    const CLIPS: usize = 200;
+    let t = Tenant::new("op-stall").await?;
+    for i in 0..CLIPS {
+        t.put_clip(&format!("c{i:03}.mp4"), Some("use-of-force"), 60, &[])
+            .await?;
+    }
+    t.apply_policy("policy", test_policy()).await?;
+    let lease = [
+        "--leader-elect=true",
+        "--lease-name",
+        "evidence-operator-stall",
+        "--lease-duration",
+        "4s",
+        "--renew-deadline",
+        "3s",
+        "--retry-period",
+        "500ms",
+        "--move-concurrency",
+        "2",
+    ];
+
+    // A: through the relay; its first move cuts it off; its storage is slow (50 ms a
+    // step) so that its sweep would outlast the Lease. Every step is an action, timed.
+    let config = servers().kube_config().await?;
+    let target: std::net::SocketAddr = format!(
+        "{}:{}",
+        config.cluster_url.host().context("host")?,
+        config.cluster_url.port_u16().context("port")?
+    )
+    .parse()?;
+    let relay = Arc::new(Partition::start(target).await?);
+    let a_actions: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let a_hook: FaultHook = {
+        let (relay, actions) = (relay.clone(), a_actions.clone());
+        Arc::new(move |ctx: StepContext| {
+            let (relay, actions) = (relay.clone(), actions.clone());
+            async move {
+                if ctx.step == MoveStep::Copied {
+                    relay.stall();
+                }
+                actions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Instant::now());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                true
+            }
+            .boxed()
+        })
+    };
+    let mut a_args = lease.to_vec();
+    a_args.extend(["--identity", "replica-a"]);
+    let mut a_settings = evidence_operator_tests::operator::settings(&t.ns, &a_args)?;
+    a_settings.controllers.store_options.fault_hook = Some(a_hook);
+    let a = RunningOperator::start(relay.client(config.clone())?, a_settings)?;
+    let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
+    eventually(Duration::from_secs(30), "A leads", || async {
+        let holder = leases
+            .get_opt("evidence-operator-stall")
+            .await?
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity);
+        Ok((holder.as_deref() == Some("replica-a")).then_some(()))
+    })
+    .await?;
+
+    // B: the standby, reaching the apiserver directly.
+    let b_actions: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let b_hook: FaultHook = {
+        let actions = b_actions.clone();
+        Arc::new(move |_: StepContext| {
+            let actions = actions.clone();
+            async move {
+                actions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Instant::now());
+                true
+            }
+            .boxed()
+        })
+    };
+    let mut b_args = lease.to_vec();
+    b_args.extend(["--identity", "replica-b"]);
+    let mut b_settings = evidence_operator_tests::operator::settings(&t.ns, &b_args)?;
+    b_settings.controllers.store_options.fault_hook = Some(b_hook);
+    let b = RunningOperator::start(t.client.clone(), b_settings)?;
+
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    let result = async {
+        eventually(Duration::from_secs(90), "every clip in cool", || async {
+            let (hot, cool) = (t.keys(&t.hot).await?, t.keys(&t.cool).await?);
+            anyhow::ensure!(
+                hot.len() + cool.len() >= CLIPS,
+                "a clip is missing: {} hot, {} cool",
+                hot.len(),
+                cool.len()
+            );
+            Ok((hot.is_empty() && cool.len() == CLIPS).then_some(()))
+        })
+        .await?;
+        let a_last = a_actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .max()
+            .copied()
+            .context("A acted")?;
+        let b_first = b_actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .min()
+            .copied()
+            .context("B acted")?;
+        let (a_n, b_n) = (
+            a_actions.lock().map_or(0, |v| v.len()),
+            b_actions.lock().map_or(0, |v| v.len()),
+        );
+        if b_first > a_last {
+            eprintln!(
+                "MEASURE leader handover under a stalled API server: {:?} between the old leader's last action and the new leader's first ({a_n} and {b_n} move steps)",
+                b_first - a_last
+            );
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "two leaders acted at once: the old leader's last action came {:?} after the new leader's first ({a_n} and {b_n} move steps)",
+                a_last - b_first
+            )
+        }
+    }
+    .await;
+    // A ends with "lost leadership" (its process would restart as a standby).
+    let a_end = tokio::time::timeout(Duration::from_secs(30), a.stop()).await;
+    let b_end = b.stop().await;
+    result?;
+    anyhow::ensure!(
+        matches!(&a_end, Ok(Err(e)) if e.to_string().contains("lost leadership")),
+        "A stops as a replica that lost leadership: {a_end:?}"
+    );
+    b_end
+}

@@ -10,7 +10,14 @@
 //!   candidates racing for the same Lease cannot both win (the loser gets 409 Conflict);
 //! - the leader renews every `retry_period`; if it has not renewed successfully for
 //!   `renew_deadline` (shorter than `lease_duration`), it steps down *before* any other
-//!   replica may consider the Lease expired;
+//!   replica may consider the Lease expired. That deadline is kept by a timer of its
+//!   own, counted from when the last successful renewal was *sent*, so a request that
+//!   hangs (an API server that stalls, a partition) cannot keep a leader leading: every
+//!   round of requests also has a timeout (`retry_period`);
+//! - the leader publishes when, by its own clock, its Lease could expire at the
+//!   earliest (send time of its last successful renewal + the duration written in the
+//!   Lease): the operator bounds the work still in flight after a step-down by it, so
+//!   nothing this replica started is still running when a standby may take over;
 //! - on graceful shutdown the leader clears `holderIdentity`, so a standby takes over at
 //!   its next retry instead of waiting for the Lease to expire.
 
@@ -54,56 +61,96 @@ struct Observed {
 }
 
 /// Runs the election until `shutdown` is cancelled. `leading` is set to `true` while this
-/// replica holds the Lease. On shutdown a held Lease is released.
+/// replica holds the Lease, and `expiry` to the earliest instant (this replica's
+/// monotonic clock) at which another replica may consider it expired. On shutdown a
+/// held Lease is released.
 pub async fn run(
     client: Client,
     settings: LeaseSettings,
     leading: watch::Sender<bool>,
+    expiry: watch::Sender<Option<Instant>>,
     shutdown: CancellationToken,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
     let mut observed: Option<Observed> = None;
+    // When the last successful renewal (or acquisition) was sent.
     let mut last_renew: Option<Instant> = None;
+    // The duration the Lease says, as another replica reads it (whole seconds).
+    let written =
+        Duration::from_secs(u64::try_from(lease_seconds(settings.lease_duration)).unwrap_or(1));
     loop {
-        let result = try_acquire_or_renew(&api, &settings, &mut observed).await;
-        let now = Instant::now();
+        let sent = Instant::now();
+        let round = tokio::time::timeout(
+            settings.retry_period,
+            try_acquire_or_renew(&api, &settings, &mut observed),
+        );
+        // While leading, the renew deadline is a timer of its own: a request that hangs
+        // does not delay the step-down.
+        let step_down_at = last_renew
+            .filter(|_| *leading.borrow())
+            .map(|t| t + settings.renew_deadline);
+        let result = match step_down_at {
+            Some(at) => tokio::select! {
+                r = round => Some(r),
+                _ = tokio::time::sleep_until(at) => None,
+            },
+            None => Some(round.await),
+        };
         match result {
-            Ok(true) => {
+            Some(Ok(Ok(true))) => {
                 if !*leading.borrow() {
                     info!(lease = %settings.name, identity = %settings.identity, "became leader");
                 }
-                last_renew = Some(now);
+                last_renew = Some(sent);
+                expiry.send_replace(Some(sent + written));
                 leading.send_replace(true);
             }
-            Ok(false) => {
+            Some(Ok(Ok(false))) => {
                 if *leading.borrow() {
                     warn!(lease = %settings.name, "lost the lease to another replica; stepping down");
                 }
                 last_renew = None;
                 leading.send_replace(false);
             }
-            Err(e) => {
-                warn!(lease = %settings.name, error = %e, "lease update failed");
+            failed => {
+                match failed {
+                    Some(Ok(Err(e))) => {
+                        warn!(lease = %settings.name, error = %e, "lease update failed")
+                    }
+                    Some(Err(_)) => {
+                        warn!(lease = %settings.name, timeout = ?settings.retry_period, "lease update timed out")
+                    }
+                    _ => {
+                        warn!(lease = %settings.name, "lease update still pending at the renew deadline")
+                    }
+                }
                 let expired = last_renew
-                    .map(|t| now.duration_since(t) >= settings.renew_deadline)
+                    .map(|t| Instant::now().duration_since(t) >= settings.renew_deadline)
                     .unwrap_or(true);
                 if *leading.borrow() && expired {
                     warn!(lease = %settings.name, "could not renew within the renew deadline; stepping down");
+                    last_renew = None;
                     leading.send_replace(false);
                 }
             }
         }
+        let next = sent + settings.retry_period;
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(settings.retry_period) => {}
+            _ = tokio::time::sleep_until(next) => {}
         }
     }
     if *leading.borrow() {
         leading.send_replace(false);
-        match release(&api, &settings).await {
-            Ok(()) => info!(lease = %settings.name, "released the lease"),
-            Err(e) => {
+        let released =
+            tokio::time::timeout(settings.renew_deadline, release(&api, &settings)).await;
+        match released {
+            Ok(Ok(())) => info!(lease = %settings.name, "released the lease"),
+            Ok(Err(e)) => {
                 warn!(lease = %settings.name, error = %e, "could not release the lease; it will expire")
+            }
+            Err(_) => {
+                warn!(lease = %settings.name, "releasing the lease timed out; it will expire")
             }
         }
     }

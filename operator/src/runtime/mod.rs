@@ -225,6 +225,7 @@ pub async fn run_with(
     info!(identity = %identity, allowed_regions = %settings.controllers.allowed_regions, "starting evidence-operator");
 
     let (lead_tx, mut lead_rx) = watch::channel(settings.leader_election.is_none());
+    let (expiry_tx, expiry_rx) = watch::channel(None);
     let election_stop = CancellationToken::new();
     // Without an election `lead_tx` stays here, alive until the end: a dropped sender
     // would read as leadership lost.
@@ -244,6 +245,7 @@ pub async fn run_with(
                 client.clone(),
                 lease,
                 lead_tx,
+                expiry_tx,
                 election_stop.clone(),
             ));
             (Some(task), None)
@@ -329,14 +331,34 @@ pub async fn run_with(
         "stopping controllers; in-flight storage actions may take up to {:?}",
         settings.shutdown_timeout
     );
-    let all = future::join_all(controllers);
-    if tokio::time::timeout(settings.shutdown_timeout, all)
-        .await
-        .is_err()
-    {
-        warn!(
-            "in-flight work did not finish within the shutdown timeout; abandoning it (safe: moves converge at the next sweep)"
-        );
+    // In-flight work ends by the shutdown timeout, and in any case before this
+    // replica's Lease could expire once it no longer leads (a standby may act from
+    // then on): whatever is still running then is aborted, which is safe (a move
+    // stopped at any step keeps the clip and converges at the next sweep).
+    let aborts: Vec<_> = controllers.iter().map(|c| c.abort_handle()).collect();
+    let mut all = future::join_all(controllers);
+    let margin = settings
+        .leader_election
+        .as_ref()
+        .map_or(Duration::ZERO, |e| {
+            (e.lease_duration.saturating_sub(e.renew_deadline) / 4).min(Duration::from_secs(1))
+        });
+    let finished = tokio::select! {
+        _ = &mut all => true,
+        _ = tokio::time::sleep(settings.shutdown_timeout) => {
+            warn!("in-flight work did not finish within the shutdown timeout; aborting it (safe: moves converge at the next sweep)");
+            false
+        }
+        at = lease_may_expire(lead_rx.clone(), expiry_rx, margin) => {
+            warn!(remaining = ?at.saturating_duration_since(tokio::time::Instant::now()), "no longer leading: aborting in-flight work before the lease may expire (safe: moves converge at the next sweep)");
+            false
+        }
+    };
+    if !finished {
+        for a in &aborts {
+            a.abort();
+        }
+        let _ = all.await;
     }
     metrics.leader.with_label_values(&[&lease_name]).set(0);
     let lost = lost.await.unwrap_or(false);
@@ -348,6 +370,30 @@ pub async fn run_with(
         anyhow::bail!("lost leadership; exiting so that this replica restarts as a standby");
     }
     Ok(())
+}
+
+/// Resolves, with the instant it waited for, `margin` before the earliest moment a
+/// standby may consider this replica's Lease expired, once this replica no longer
+/// leads. Never resolves without leader election (no expiry is published).
+async fn lease_may_expire(
+    mut leading: watch::Receiver<bool>,
+    expiry: watch::Receiver<Option<tokio::time::Instant>>,
+    margin: Duration,
+) -> tokio::time::Instant {
+    loop {
+        let leads = *leading.borrow_and_update();
+        let expires = *expiry.borrow();
+        if !leads && let Some(at) = expires {
+            let at = at.checked_sub(margin).unwrap_or(at);
+            tokio::time::sleep_until(at).await;
+            return at;
+        }
+        let closed = leading.changed().await.is_err();
+        let (leads, expires) = (*leading.borrow(), *expiry.borrow());
+        if closed && (leads || expires.is_none()) {
+            return future::pending().await;
+        }
+    }
 }
 
 #[cfg(test)]
