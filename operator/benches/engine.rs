@@ -114,6 +114,7 @@ fn clips(now: DateTime<Utc>) -> Vec<Clip> {
                 last_modified: recorded + TimeDelta::hours(8),
                 tags,
                 sha256: None,
+                uploaded_at: None,
                 legal_hold: tier == Tier::LegalHold,
             }
         })

@@ -223,6 +223,7 @@ pub fn planning_clips(n: usize, now: DateTime<Utc>) -> Vec<Clip> {
                 last_modified: recorded + TimeDelta::hours(8),
                 tags,
                 sha256: None,
+                uploaded_at: None,
                 legal_hold: tier == Tier::LegalHold,
             }
         })

@@ -733,7 +733,9 @@ async fn a_hold_applied_during_a_sweep_protects_the_clips_acted_on_after_it() ->
         anyhow::ensure!(applied.load(Ordering::SeqCst), "the hook ran");
         // Never deleted: it is in cool or, once the hold carries its finalizer, held.
         eventually(Duration::from_secs(60), "later.mp4 held", || async {
-            let (cool, lock) = (t.keys(&t.cool).await?, t.keys(&t.lock).await?);
+            // The legal-hold bucket first: a move writes its copy before the delete.
+            let lock = t.keys(&t.lock).await?;
+            let cool = t.keys(&t.cool).await?;
             anyhow::ensure!(
                 cool.contains("later.mp4") || lock.contains("later.mp4"),
                 "later.mp4 was deleted although a hold selecting it was applied first"
@@ -1000,4 +1002,179 @@ async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_st
         "A stops as a replica that lost leadership: {a_end:?}"
     );
     b_end
+}
+
+/// `LastModified` of every object in `bucket`, as the listing gives it (to the ms).
+async fn listed_times(
+    t: &Tenant,
+    bucket: &str,
+) -> Result<std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>> {
+    let out = t.s3.list_objects_v2().bucket(bucket).send().await?;
+    out.contents()
+        .iter()
+        .map(|o| {
+            let key = o.key().context("key")?.to_string();
+            let at = o.last_modified().context("LastModified")?;
+            let at =
+                chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos()).context("a time")?;
+            Ok((key, at))
+        })
+        .collect()
+}
+
+/// The safety floor counts from the real upload, whatever is done to the clip. Two
+/// expired clips (recorded 40 days ago, `non-evidential`), uploaded a moment ago, one
+/// with an `uploaded-at` tag claiming 40 days ago, go into legal hold and are released
+/// to cool by the operator (on the real clock, so both are inside their 24 h floor).
+/// Then: the moves recorded the hot tier's `LastModified` on each copy; a sweep after
+/// the release deletes neither (the old tag was believed outside the hot tier, and
+/// `tagged.mp4` was deleted); and the plan at any time before 24 h after the real
+/// upload deletes neither, while from then on (before 24 h after the copies were
+/// written) it deletes both: a move does not restart the floor either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() -> Result<()> {
+    use chrono::{SecondsFormat, TimeDelta, Utc};
+    use evidence_operator::{
+        api::clip::{META_UPLOADED_AT, TAG_UPLOADED_AT, parse_uploaded_at},
+        cli::plan::{self, Output, PlanArgs},
+        engine::Action,
+    };
+
+    let t = Tenant::new("op-floor").await?;
+    let long_ago = (Utc::now() - TimeDelta::days(40)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    t.put_clip(
+        "tagged.mp4",
+        Some("non-evidential"),
+        40,
+        &[(TAG_UPLOADED_AT, &long_ago)],
+    )
+    .await?;
+    t.put_clip("plain.mp4", Some("non-evidential"), 40, &[])
+        .await?;
+    let uploaded = listed_times(&t, &t.hot).await?;
+    anyhow::ensure!(uploaded.len() == 2, "{uploaded:?}");
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    t.apply_hold(
+        "case",
+        "CASE-FLOOR",
+        "moves both clips",
+        json!({ "keys": ["tagged.mp4", "plain.mp4"] }),
+    )
+    .await?;
+    // The real clock: both clips are inside their floor.
+    let mut settings = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    settings.controllers.clock_offset = TimeDelta::zero();
+    let op = RunningOperator::start(t.client.clone(), settings)?;
+    let holds: Api<LegalHold> = Api::namespaced(t.client.clone(), &t.ns);
+    let both = BTreeSet::from(["plain.mp4".to_string(), "tagged.mp4".to_string()]);
+
+    let result = async {
+        eventually(Duration::from_secs(60), "both clips held", || async {
+            // (The legal-hold bucket also holds the audit chain.)
+            Ok(t.keys(&t.lock).await?.is_superset(&both).then_some(()))
+        })
+        .await?;
+        holds.delete("case", &DeleteParams::default()).await?;
+        eventually(Duration::from_secs(60), "both released to cool", || async {
+            let gone = holds.get_opt("case").await?.is_none();
+            // The legal-hold bucket first: a move writes its copy before the delete.
+            let lock = t.keys(&t.lock).await?;
+            let cool = t.keys(&t.cool).await?;
+            for key in &both {
+                anyhow::ensure!(
+                    cool.contains(key) || lock.contains(key),
+                    "{key}, inside its safety floor, was deleted"
+                );
+            }
+            Ok((gone && cool == both).then_some(()))
+        })
+        .await?;
+        // A sweep that starts after the release (forced by a spec change).
+        let released = Utc::now();
+        t.apply_bucket("unit", &servers().s3_endpoint, "2h").await?;
+        eventually(
+            Duration::from_secs(60),
+            "a sweep after the release",
+            || async {
+                let status = t.bucket_status("unit").await?;
+                let started = status["lastSweep"]["startTime"]
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+                Ok(started.filter(|s| *s > released).map(|_| ()))
+            },
+        )
+        .await?;
+        anyhow::ensure!(
+            t.keys(&t.cool).await? == both,
+            "a clip inside its safety floor was deleted: {:?}",
+            t.keys(&t.cool).await?
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped?;
+
+    // Each copy records the real upload (the hot tier's LastModified), carried through
+    // the second move; the copies themselves were written later.
+    let copied = listed_times(&t, &t.cool).await?;
+    for (key, at) in &uploaded {
+        let head = t.s3.head_object().bucket(&t.cool).key(key).send().await?;
+        let record = head
+            .metadata()
+            .and_then(|m| m.get(META_UPLOADED_AT))
+            .and_then(|v| parse_uploaded_at(v));
+        anyhow::ensure!(
+            record == Some(*at),
+            "{key}: recorded {record:?}, uploaded {at}"
+        );
+        anyhow::ensure!(
+            copied[key] > *at,
+            "{key}: copied {} after {at}",
+            copied[key]
+        );
+    }
+
+    // The plan (the sweep's engine over the same listing) at chosen times.
+    let plan_at = |at: chrono::DateTime<Utc>| {
+        let args = PlanArgs {
+            bucket: format!("{}/unit", t.ns),
+            namespace: None,
+            now: Some(at),
+            output: Output::Json,
+            all: true,
+            allowed_regions: vec![],
+            audit_prefix: "evidence-audit/".into(),
+        };
+        let client = t.client.clone();
+        async move {
+            let report = plan::plan(client, &args).await?;
+            anyhow::Ok(
+                report
+                    .items
+                    .iter()
+                    .map(|c| (c.key.clone(), c.action))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )
+        }
+    };
+    let first_upload = *uploaded.values().min().context("uploads")?;
+    let last_upload = *uploaded.values().max().context("uploads")?;
+    let first_copy = *copied.values().min().context("copies")?;
+    let day = TimeDelta::hours(24);
+    let kept = plan_at(first_upload + day - TimeDelta::seconds(1)).await?;
+    anyhow::ensure!(
+        kept.values().all(|a| *a == Action::Keep) && kept.len() == 2,
+        "inside the floor by the real upload: {kept:?}"
+    );
+    // Between 24 h after the last upload and 24 h after the first copy.
+    let between = last_upload + day + (first_copy - last_upload) / 2;
+    let due = plan_at(between).await?;
+    anyhow::ensure!(
+        due.values().all(|a| *a == Action::Delete) && due.len() == 2,
+        "24 h after the real upload, before 24 h after the copy: {due:?}"
+    );
+    Ok(())
 }

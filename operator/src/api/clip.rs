@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of every object tag the operator reads.
@@ -20,10 +20,12 @@ pub const TAG_CAMERA: &str = "evidence.bwv.io/camera";
 /// Tag: the officer (collar number or staff id) who recorded the clip.
 pub const TAG_OFFICER: &str = "evidence.bwv.io/officer";
 
-/// Tag: when the clip first reached storage (RFC 3339), written by the operator when it
-/// moves a clip out of the hot tier (a copy resets `LastModified`, so the upload time
-/// would otherwise be lost). Read by the engine for the `Upload` retention clock and the
-/// safety floor; when absent, the engine uses the (later, so safer) `LastModified`.
+/// Tag: an upload time (RFC 3339) an uploader may set. It can only make the clip's
+/// upload time **later** (the engine takes the later of it and the upload time it
+/// knows: `LastModified` in the hot tier, [`Clip::uploaded_at`] elsewhere), so setting
+/// it never shortens the safety floor or an upload-clock retention. The operator does
+/// not write it: the upload time it carries across moves is object metadata
+/// ([`META_UPLOADED_AT`]), which tagging cannot change.
 pub const TAG_UPLOADED_AT: &str = "evidence.bwv.io/uploaded-at";
 
 /// S3 limits on object tags (AWS documents these; MinIO enforces the same).
@@ -40,6 +42,42 @@ pub mod tag_limits {
 /// a clip's full-object SHA-256 (lower-case hex) the first time it sees the clip, so
 /// that every later copy can be verified end to end.
 pub const META_SHA256: &str = "evidence-sha256";
+
+/// User-metadata key (without the `x-amz-meta-` prefix) under which the mover records
+/// when a clip first reached storage (RFC 3339, UTC): on a move out of the hot tier the
+/// source's `LastModified` (the upload itself); on every later move the source's record,
+/// carried forward (or its `LastModified`, when it has none). A copy resets
+/// `LastModified`; this record is what keeps a move from restarting the upload clock.
+pub const META_UPLOADED_AT: &str = "evidence-uploaded-at";
+
+/// The [`META_UPLOADED_AT`] value for a time (RFC 3339, UTC, as precise as the time).
+pub fn format_uploaded_at(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A [`META_UPLOADED_AT`] value read back; `None` when it is not an RFC 3339 time (the
+/// engine then counts from the later `LastModified`).
+pub fn parse_uploaded_at(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The upload time of an object in tier `tier`, never earlier than the real upload: in
+/// the hot tier its `LastModified` (the upload itself; upload-time metadata there came
+/// from the uploader and is not believed); elsewhere the mover's `record`
+/// ([`META_UPLOADED_AT`]) when there is one, else `LastModified` (a copy's time, later
+/// than the upload). A move writes this onto its copy; the engine counts from it.
+pub fn recorded_upload(
+    tier: Tier,
+    last_modified: DateTime<Utc>,
+    record: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    match tier {
+        Tier::Hot => last_modified,
+        Tier::Cool | Tier::LegalHold => record.unwrap_or(last_modified),
+    }
+}
 
 /// The storage tiers of an `EvidenceBucket`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,11 +150,20 @@ pub struct Clip {
     pub tags: Vec<Tag>,
     /// The recorded full-object SHA-256 (hex), where known.
     pub sha256: Option<String>,
+    /// The upload time the mover recorded ([`META_UPLOADED_AT`] metadata), where the
+    /// listing or a HEAD read it. Believed only outside the hot tier, where only the
+    /// operator writes; `None` there means the engine uses the (later) `LastModified`.
+    pub uploaded_at: Option<DateTime<Utc>>,
     /// Whether an Object Lock legal hold is ON for this version.
     pub legal_hold: bool,
 }
 
 impl Clip {
+    /// [`recorded_upload`] of this clip: the upload time its tier and metadata vouch for.
+    pub fn recorded_upload(&self) -> DateTime<Utc> {
+        recorded_upload(self.tier, self.last_modified, self.uploaded_at)
+    }
+
     /// The value of a tag, when the tag is present exactly once.
     pub fn tag(&self, key: &str) -> Option<&str> {
         let mut found = self.tags.iter().filter(|t| t.key == key);

@@ -25,10 +25,14 @@
 //!    once older than `coolAfter` (on the same clock).
 //!
 //! # Clocks outside the hot tier
-//! A copy resets S3 `LastModified`. The upload time of a clip outside the hot tier is
-//! therefore its `evidence.bwv.io/uploaded-at` tag when the mover wrote one, else its
-//! `LastModified`, which is later than the real upload: retention never runs out early
-//! because of a move, at worst late.
+//! A copy resets S3 `LastModified`. The mover therefore records the real upload time
+//! (the hot tier's `LastModified`) on the first move out of hot, in object metadata
+//! (`x-amz-meta-evidence-uploaded-at`, [`Clip::uploaded_at`](crate::api::clip::Clip)),
+//! and carries it forward on every later move. The upload time of a clip outside the
+//! hot tier is that record, else (none known) its `LastModified`, which is later than
+//! the real upload. An `evidence.bwv.io/uploaded-at` tag can only make the upload time
+//! later, never earlier: neither a move nor a tag restarts or shortens the safety floor
+//! or an upload-clock retention.
 //!
 //! # Properties (proved by the property tests in this module)
 //! held clips are never deleted nor moved out of legal hold; nothing younger than

@@ -354,10 +354,15 @@ fn parse_time(key: &str, value: &str) -> Result<DateTime<Utc>, MetadataProblem> 
 
 /// Check a clip's tags against the S3 limits and for ambiguity, and read its times.
 ///
-/// Upload time: in the hot tier, `LastModified` is the upload. Elsewhere a copy reset
-/// `LastModified`, so the `uploaded-at` tag (written by the operator when it moved the
-/// clip) is used when present and not later than `LastModified`; otherwise
-/// `LastModified`, which is later than the true upload and so errs on keeping.
+/// Upload time, never earlier than the real upload:
+/// - in the hot tier, `LastModified` (the upload itself; any upload-time metadata there
+///   was written by the uploader and is not believed);
+/// - elsewhere, the upload time the mover recorded on the first move out of hot
+///   ([`Clip::uploaded_at`], carried forward by every later move), or, where none is
+///   known, `LastModified` (the copy's time, later than the upload: errs on keeping).
+///
+/// An `uploaded-at` tag (anyone with tagging rights can set it) only ever makes the
+/// upload time later, never earlier: the clock is the later of the above and the tag.
 fn check_metadata(clip: &Clip) -> Result<Times, MetadataProblem> {
     if clip.tags.len() > MAX_TAGS {
         return Err(MetadataProblem::TooManyTags {
@@ -389,11 +394,8 @@ fn check_metadata(clip: &Clip) -> Result<Times, MetadataProblem> {
         .tag(TAG_UPLOADED_AT)
         .map(|v| parse_time(TAG_UPLOADED_AT, v))
         .transpose()?;
-    let upload = match (clip.tier, uploaded_at) {
-        (Tier::Hot, _) => clip.last_modified,
-        (_, Some(t)) if t <= clip.last_modified => t,
-        _ => clip.last_modified,
-    };
+    let recorded = clip.recorded_upload();
+    let upload = uploaded_at.map_or(recorded, |t| t.max(recorded));
     Ok(Times {
         recorded_at,
         upload,

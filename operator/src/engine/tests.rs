@@ -46,6 +46,7 @@ fn clip(key: &str, tier: Tier, uploaded: &str, tags: &[(&str, &str)]) -> Clip {
         last_modified: t(uploaded),
         tags: tags.iter().map(|(k, v)| Tag::new(*k, *v)).collect(),
         sha256: None,
+        uploaded_at: None,
         legal_hold: false,
     }
 }
@@ -257,32 +258,86 @@ fn holds_pin_and_release() {
 }
 
 #[test]
-fn upload_clock_outside_hot_uses_the_uploaded_at_tag_or_last_modified() {
+fn upload_clock_outside_hot_counts_from_the_record_and_a_tag_only_lengthens_it() {
     let policy = RetentionPolicySpec {
         retention_clock: RetentionClock::Upload,
         ..RetentionPolicySpec::default()
     };
     let now = t("2026-03-10T12:00:00Z");
     let planner = Planner::new(&policy, &[], now).unwrap();
-    // Copied to cool yesterday; uploaded 40 days ago per the tag: expired.
-    let c = clip(
-        "a",
-        Tier::Cool,
+    let in_cool = |last_modified: &str, record: Option<&str>, tags: &[(&str, &str)]| Clip {
+        uploaded_at: record.map(t),
+        ..clip("a", Tier::Cool, last_modified, tags)
+    };
+    // Copied to cool yesterday; uploaded 40 days ago per the mover's record: expired.
+    let c = in_cool("2026-03-09T12:00:00Z", Some("2026-01-29T12:00:00Z"), &[]);
+    assert_eq!(planner.plan_clip(&c).action, Action::Delete);
+    // Without a record, LastModified (later) counts: kept.
+    let c = in_cool("2026-03-09T12:00:00Z", None, &[]);
+    assert_eq!(planner.plan_clip(&c).action, Action::Keep);
+    // An uploaded-at tag earlier than what the store vouches for is not believed.
+    let c = in_cool(
         "2026-03-09T12:00:00Z",
+        None,
         &[(TAG_UPLOADED_AT, "2026-01-29T12:00:00Z")],
     );
-    assert_eq!(planner.plan_clip(&c).action, Action::Delete);
-    // Without the tag, LastModified (later) counts: kept.
-    let c = clip("a", Tier::Cool, "2026-03-09T12:00:00Z", &[]);
     assert_eq!(planner.plan_clip(&c).action, Action::Keep);
-    // A tag later than LastModified is not believed over LastModified... and is harmless.
-    let c = clip(
-        "a",
-        Tier::Cool,
-        "2026-01-09T12:00:00Z",
+    // A tag later than the record lengthens the clock (31 days from the tag).
+    let c = in_cool(
+        "2026-03-09T12:00:00Z",
+        Some("2026-01-29T12:00:00Z"),
         &[(TAG_UPLOADED_AT, "2026-03-01T12:00:00Z")],
     );
-    assert_eq!(planner.plan_clip(&c).action, Action::Delete);
+    let d = planner.plan_clip(&c);
+    assert_eq!(d.action, Action::Keep);
+    assert_eq!(planner.next_due(&c), Some(t("2026-04-01T12:00:00Z")));
+}
+
+#[test]
+fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() {
+    // Expired 40 days after recording by its category, so only the 24 h floor keeps it.
+    let policy = met_policy();
+    let now = t("2026-03-10T12:00:00Z");
+    let planner = Planner::new(&policy, &[], now).unwrap();
+    let tags = [
+        (TAG_CATEGORY, "non-evidential"),
+        (TAG_RECORDED_AT, "2026-01-29T12:00:00Z"),
+        (TAG_UPLOADED_AT, "2026-01-29T12:00:00Z"),
+    ];
+    // Uploaded 2 h ago, moved to cool 1 h ago: the record says 2 h; the tag's 40 days
+    // are not believed. Kept until 24 h after the recorded upload.
+    let cool = Clip {
+        uploaded_at: Some(t("2026-03-10T10:00:00Z")),
+        ..clip("a", Tier::Cool, "2026-03-10T11:00:00Z", &tags)
+    };
+    let d = planner.plan_clip(&cool);
+    assert_eq!(d.action, Action::Keep, "{d}");
+    assert_eq!(planner.next_due(&cool), Some(t("2026-03-11T10:00:00Z")));
+    // In hot, an upload-time record in the metadata (the uploader wrote it) is not
+    // believed either: LastModified, 2 h ago, counts.
+    let hot = Clip {
+        uploaded_at: Some(t("2026-01-29T12:00:00Z")),
+        ..clip("a", Tier::Hot, "2026-03-10T10:00:00Z", &tags)
+    };
+    assert_eq!(planner.plan_clip(&hot).action, Action::Keep);
+    assert_eq!(planner.next_due(&hot), Some(t("2026-03-11T10:00:00Z")));
+    // A move does not restart the floor: recorded 30 h ago, copied 1 h ago: deleted.
+    let moved = Clip {
+        uploaded_at: Some(t("2026-03-09T06:00:00Z")),
+        ..clip("a", Tier::Cool, "2026-03-10T11:00:00Z", &tags[..2])
+    };
+    assert_eq!(planner.plan_clip(&moved).action, Action::Delete);
+    // A tag later than the record lengthens the floor: uploaded-at 2 h ago, kept.
+    let later = Clip {
+        tags: vec![
+            Tag::new(TAG_CATEGORY, "non-evidential"),
+            Tag::new(TAG_RECORDED_AT, "2026-01-29T12:00:00Z"),
+            Tag::new(TAG_UPLOADED_AT, "2026-03-10T10:00:00Z"),
+        ],
+        ..moved
+    };
+    assert_eq!(planner.plan_clip(&later).action, Action::Keep);
+    assert_eq!(planner.next_due(&later), Some(t("2026-03-11T10:00:00Z")));
 }
 
 #[test]
@@ -477,18 +532,22 @@ fn a_clip() -> impl Strategy<Value = Clip> {
         any::<bool>(),
         instant(),
         tags(),
+        proptest::option::of(instant()),
     )
-        .prop_map(|(k, tier, legal_hold, last_modified, tags)| Clip {
-            key: format!("clip-{k}"),
-            tier,
-            version_id: None,
-            size: 1,
-            storage_class: None,
-            last_modified,
-            tags,
-            sha256: None,
-            legal_hold,
-        })
+        .prop_map(
+            |(k, tier, legal_hold, last_modified, tags, uploaded_at)| Clip {
+                key: format!("clip-{k}"),
+                tier,
+                version_id: None,
+                size: 1,
+                storage_class: None,
+                last_modified,
+                tags,
+                sha256: None,
+                uploaded_at,
+                legal_hold,
+            },
+        )
 }
 
 fn now() -> impl Strategy<Value = DateTime<Utc>> {
@@ -525,13 +584,20 @@ fn tag_time(c: &Clip, key: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The earliest the clip can be said to have been uploaded (never before this).
-fn oracle_upload(c: &Clip) -> DateTime<Utc> {
-    match (c.tier, tag_time(c, TAG_UPLOADED_AT)) {
-        (Tier::Hot, _) => c.last_modified,
-        (_, Some(u)) => u.min(c.last_modified),
-        (_, None) => c.last_modified,
+/// The upload time the store vouches for: in hot `LastModified`, elsewhere the mover's
+/// record, else `LastModified`.
+fn oracle_vouched_upload(c: &Clip) -> DateTime<Utc> {
+    match (c.tier, c.uploaded_at) {
+        (Tier::Hot, _) | (_, None) => c.last_modified,
+        (_, Some(r)) => r,
     }
+}
+
+/// The earliest the clip can be said to have been uploaded (never before this): what
+/// the store vouches for, or a later uploaded-at tag.
+fn oracle_upload(c: &Clip) -> DateTime<Utc> {
+    let vouched = oracle_vouched_upload(c);
+    tag_time(c, TAG_UPLOADED_AT).map_or(vouched, |u| u.max(vouched))
 }
 
 fn oracle_rule(p: &RetentionPolicySpec, c: &Clip) -> (RetentionDuration, ExpiryAction) {
@@ -585,35 +651,28 @@ fn oracle_selected_by(holds: &[ActiveHold], c: &Clip) -> Vec<String> {
 /// What the executor does with a decision, as far as the planner can see.
 fn apply(c: &Clip, d: &Decision, now: DateTime<Utc>) -> Option<Clip> {
     let mut c = c.clone();
-    let moved_from_hot = |c: &mut Clip| {
-        // The mover records the hot tier's LastModified as the upload time, replacing
-        // any uploaded-at tag the clip came with, when there is room for the tag.
-        if c.tier == Tier::Hot {
-            let stamp = c.last_modified.to_rfc3339();
-            if let Some(t) = c.tags.iter_mut().find(|t| t.key == TAG_UPLOADED_AT) {
-                t.value = stamp;
-            } else if c.tags.len() < MAX_TAGS {
-                c.tags.push(Tag::new(TAG_UPLOADED_AT, stamp));
-            }
-        }
+    let moved = |c: &mut Clip| {
+        // The mover records the upload time on the copy: out of hot the LastModified,
+        // from elsewhere the record carried forward (or LastModified, without one).
+        c.uploaded_at = Some(oracle_vouched_upload(c));
         c.last_modified = now;
     };
     match d.action {
         Action::Keep | Action::FlagForReview | Action::FlagMalformed => {}
         Action::MoveToCool => {
-            moved_from_hot(&mut c);
+            moved(&mut c);
             c.tier = Tier::Cool;
         }
         Action::MoveToLegalHold => {
-            moved_from_hot(&mut c);
+            moved(&mut c);
             c.tier = Tier::LegalHold;
             c.legal_hold = true;
         }
         Action::Hold => c.legal_hold = true,
         Action::Release => {
+            moved(&mut c);
             c.tier = Tier::Cool;
             c.legal_hold = false;
-            c.last_modified = now;
         }
         Action::Delete => return None,
     }
@@ -680,6 +739,34 @@ proptest! {
             if let Some(r) = recorded {
                 prop_assert!(p.minimum_age.after(r).is_some_and(|t| t <= now), "{} younger than minimumAge by recording", d);
             }
+        }
+    }
+
+    /// Whatever uploaded-at tag anyone sets, a clip is deleted only when it is at least
+    /// minimumAge old by the upload time the store vouches for (hot: LastModified;
+    /// elsewhere: the mover's record, else LastModified), and it would be deleted
+    /// without the tag too. Times are drawn near `now`, where the floor decides.
+    #[test]
+    fn an_uploaded_at_tag_never_brings_a_deletion_forward(
+        p in policy(), c in a_clip(), now in now(),
+        lm_ago in 0i64..1_000_000, record_before in proptest::option::of(0i64..1_000_000),
+        tag_ago in proptest::option::of(-100_000i64..100_000_000),
+    ) {
+        let mut c = c;
+        c.last_modified = now - TimeDelta::seconds(lm_ago);
+        c.uploaded_at = record_before.map(|b| c.last_modified - TimeDelta::seconds(b));
+        c.tags.retain(|t| t.key != TAG_UPLOADED_AT);
+        let untagged = c.clone();
+        if let Some(ago) = tag_ago {
+            c.tags.push(Tag::new(TAG_UPLOADED_AT, (now - TimeDelta::seconds(ago)).to_rfc3339()));
+        }
+        let planner = Planner::new(&p, &[], now).unwrap();
+        let d = planner.plan_clip(&c);
+        if d.action == Action::Delete {
+            let vouched = oracle_vouched_upload(&c);
+            prop_assert!(p.minimum_age.after(vouched).is_some_and(|t| t <= now), "{} younger than minimumAge by {}", d, vouched);
+            let without = planner.plan_clip(&untagged);
+            prop_assert_eq!(without.action, Action::Delete, "{} but without the tag {}", d, without);
         }
     }
 

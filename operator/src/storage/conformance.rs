@@ -8,7 +8,8 @@
 //! process died there). Then [`conformance`] runs the suite:
 //! - list with tags and sizes; the region proof;
 //! - move hot → cool → legal hold: copied, SHA-256 recorded and verified, tags carried,
-//!   source deleted, held in the legal-hold tier with exactly one version;
+//!   the upload time (hot `LastModified`) recorded and carried, source deleted, held in
+//!   the legal-hold tier with exactly one version;
 //! - a move within a tier and a hold outside the legal-hold tier are refused; a
 //!   cancelled batch of moves starts none;
 //! - a held clip is refused by `delete_clips` (listed as held: before any request; held
@@ -164,6 +165,11 @@ async fn moves_holds_and_deletes<S: TierStore + ?Sized, F: Fixture>(
         a_cool.tag(TAG_CATEGORY) == Some("domestic-abuse"),
         "tags travel with the clip"
     );
+    ensure!(
+        a_cool.uploaded_at == Some(a.last_modified),
+        "the move out of hot records the upload time ({}): {a_cool:?}",
+        a.last_modified
+    );
 
     // cool → legal hold: held, exactly one version, content intact.
     let held = store.move_clip(a_cool, Tier::LegalHold).await?;
@@ -176,6 +182,10 @@ async fn moves_holds_and_deletes<S: TierStore + ?Sized, F: Fixture>(
     ensure!(a_lh.legal_hold, "held after the move");
     ensure!(a_lh.sha256.as_deref() == Some(sha_hex(&data_a).as_str()));
     ensure!(a_lh.version_id == held.dst_version_id);
+    ensure!(
+        a_lh.uploaded_at == Some(a.last_modified),
+        "the next move carries the recorded upload time: {a_lh:?}"
+    );
     let versions = fx.versions(Tier::LegalHold, "2026/03/a.mp4").await?;
     ensure!(versions.len() == 1 && versions[0].1 == sha_hex(&data_a) && versions[0].2);
     ensure!(

@@ -250,6 +250,7 @@ mod tests {
             last_modified: chrono::DateTime::UNIX_EPOCH,
             tags: vec![],
             sha256: None,
+            uploaded_at: None,
             legal_hold: false,
         };
         assert!(matches!(

@@ -10,8 +10,8 @@
 //!    `ChecksumMismatch`;
 //! 4. in a versioned destination, a current version that already carries and matches
 //!    that SHA-256 (an interrupted earlier run) is reused;
-//! 5. otherwise copy (tags and metadata carried, the SHA-256 recorded, the destination's
-//!    storage class), hook `Copied`;
+//! 5. otherwise copy (tags and metadata carried, the SHA-256 and the upload time
+//!    recorded, the destination's storage class), hook `Copied`;
 //! 6. verify the written version's content, hook `Verified`;
 //! 7. into the legal-hold tier: hold ON for the written version, hook `Held`;
 //! 8. delete exactly the source version, hook `SourceDeleted`.
@@ -21,7 +21,7 @@ use super::{
     state::{Version, sha_hex},
 };
 use crate::{
-    api::clip::{Clip, META_SHA256, Tier},
+    api::clip::{Clip, META_SHA256, META_UPLOADED_AT, Tier, format_uploaded_at, recorded_upload},
     storage::{MoveOutcome, MoveStep, StepContext, StorageError, Verification},
 };
 
@@ -194,6 +194,11 @@ impl MemoryTierStore {
         s.call(MemoryOp::Copy, to)?;
         let mut metadata = src.metadata.clone();
         metadata.insert(META_SHA256.to_string(), expected.to_string());
+        let uploaded_at = recorded_upload(clip.tier, src.last_modified, src.uploaded_at());
+        metadata.insert(
+            META_UPLOADED_AT.to_string(),
+            format_uploaded_at(uploaded_at),
+        );
         let copy = Version {
             id: String::new(),
             data: src.data.clone(),

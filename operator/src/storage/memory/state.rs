@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    api::clip::{Clip, META_SHA256, Tag, Tier},
+    api::clip::{Clip, META_SHA256, META_UPLOADED_AT, Tag, Tier, parse_uploaded_at},
     storage::{RegionProof, StorageError},
 };
 
@@ -71,6 +71,13 @@ impl Version {
             .get(META_SHA256)
             .map(|s| s.to_ascii_lowercase())
             .filter(|s| is_sha256_hex(s))
+    }
+
+    /// The recorded upload time (`evidence-uploaded-at` metadata), when well formed.
+    pub(super) fn uploaded_at(&self) -> Option<DateTime<Utc>> {
+        self.metadata
+            .get(META_UPLOADED_AT)
+            .and_then(|v| parse_uploaded_at(v))
     }
 
     pub(super) fn size(&self) -> u64 {
@@ -314,6 +321,7 @@ impl State {
                     last_modified: v.last_modified,
                     tags: v.tags.clone(),
                     sha256: v.recorded(),
+                    uploaded_at: v.uploaded_at(),
                     legal_hold: v.legal_hold,
                 }),
                 Slot::Marker => None,

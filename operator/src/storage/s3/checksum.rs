@@ -18,11 +18,12 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ObjectLockLegalHoldStatus};
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{S3TierStore, client::Calls};
 use crate::{
-    api::clip::{Clip, META_SHA256},
+    api::clip::{Clip, META_SHA256, META_UPLOADED_AT, parse_uploaded_at},
     storage::{StorageError, Verification, retry::FailureKind},
 };
 
@@ -43,6 +44,10 @@ pub(super) struct Head {
     pub(super) content_language: Option<String>,
     pub(super) cache_control: Option<String>,
     pub(super) legal_hold: bool,
+    /// `LastModified` (a HEAD gives it to the second, a listing to the millisecond).
+    pub(super) last_modified: Option<DateTime<Utc>>,
+    /// The upload time a move recorded (`evidence-uploaded-at` metadata), when readable.
+    pub(super) uploaded_at: Option<DateTime<Utc>>,
     /// Built from the listing, not from a HEAD: the content headers and user metadata
     /// are unknown, so a copy keeps them with `MetadataDirective=COPY`.
     pub(super) from_listing: bool,
@@ -96,6 +101,9 @@ impl S3TierStore {
             .get(META_SHA256)
             .map(|s| s.to_ascii_lowercase())
             .filter(|s| is_sha256_hex(s));
+        let uploaded_at = metadata
+            .get(META_UPLOADED_AT)
+            .and_then(|v| parse_uploaded_at(v));
         Ok(Some(Head {
             version_id: out.version_id().map(str::to_string),
             size: out.content_length().unwrap_or(0).max(0) as u64,
@@ -110,6 +118,10 @@ impl S3TierStore {
             content_language: out.content_language().map(str::to_string),
             cache_control: out.cache_control().map(str::to_string),
             legal_hold: out.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On),
+            last_modified: out
+                .last_modified()
+                .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            uploaded_at,
             metadata,
             from_listing: false,
         }))

@@ -4,8 +4,9 @@
 //! the copy, `copy_multipart` with `UploadPartCopy` above the multipart threshold.
 //!
 //! The destination gets the source's tags and user metadata plus the `evidence-sha256`
-//! checksum (`MetadataDirective=REPLACE`), or keeps the source's metadata as it is
-//! (`COPY`) when the listing showed the source already records the checksum.
+//! checksum and the `evidence-uploaded-at` upload time (`MetadataDirective=REPLACE`),
+//! or keeps the source's metadata as it is (`COPY`) when the listing showed the source
+//! (outside the hot tier) already records both.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, MetadataDirective,
     StorageClass, TaggingDirective,
 };
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{
@@ -22,7 +24,7 @@ use super::{
     extended::Capture,
 };
 use crate::{
-    api::clip::{META_SHA256, Tag},
+    api::clip::{META_SHA256, META_UPLOADED_AT, Tag, format_uploaded_at},
     storage::StorageError,
 };
 
@@ -42,6 +44,8 @@ pub(super) struct CopyJob<'a> {
     pub(super) dst_key: &'a str,
     pub(super) class: &'a str,
     pub(super) sha: &'a str,
+    /// The upload time to record (see `MoveJob::upload_record`).
+    pub(super) uploaded_at: DateTime<Utc>,
 }
 
 /// The `x-amz-copy-source` value for one object version.
@@ -54,10 +58,15 @@ fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
     s
 }
 
-/// User metadata for the destination: the source's, plus the checksum.
-fn dst_metadata(head: &Head, sha: &str) -> HashMap<String, String> {
-    let mut m = head.metadata.clone();
-    m.insert(META_SHA256.to_string(), sha.to_string());
+/// User metadata for the destination: the source's, plus the checksum and the upload
+/// time (replacing whatever the source said under those names).
+fn dst_metadata(job: &CopyJob<'_>) -> HashMap<String, String> {
+    let mut m = job.src.metadata.clone();
+    m.insert(META_SHA256.to_string(), job.sha.to_string());
+    m.insert(
+        META_UPLOADED_AT.to_string(),
+        format_uploaded_at(job.uploaded_at),
+    );
     m
 }
 
@@ -71,7 +80,7 @@ impl S3TierStore {
         calls: &Calls,
     ) -> Result<(Option<String>, Option<String>), StorageError> {
         let source = copy_source(job.src_bucket, job.src_key, job.src.version_id.as_deref());
-        let metadata = dst_metadata(job.src, job.sha);
+        let metadata = dst_metadata(job);
         let capture = Capture::headers();
         let out = self
             .send("copy_object", job.dst_bucket, calls, || {
@@ -139,7 +148,7 @@ impl S3TierStore {
             .map(|t| Tag::new(t.key(), t.value()))
             .collect();
         let tagging = tagging_header(&tags);
-        let metadata = dst_metadata(job.src, job.sha);
+        let metadata = dst_metadata(job);
         let created = self
             .send("create_multipart_upload", job.dst_bucket, calls, || {
                 self.client()

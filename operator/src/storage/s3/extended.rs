@@ -29,8 +29,9 @@ use aws_sdk_s3::{
 };
 use aws_smithy_xml::decode::{Document, ScopedDecoder, try_data};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
-use crate::api::clip::{META_SHA256, Tag};
+use crate::api::clip::{META_SHA256, META_UPLOADED_AT, Tag, parse_uploaded_at};
 
 /// The query parameter that asks MinIO for per-object metadata and tags in a listing.
 pub(super) const LIST_METADATA_PARAM: &str = "metadata=true";
@@ -128,6 +129,9 @@ pub(super) struct ListedExtras {
     pub sha_meta: Option<String>,
     /// Whether the Object Lock legal hold is ON.
     pub legal_hold: bool,
+    /// The `evidence-uploaded-at` user metadata (the upload time a move recorded), when
+    /// it is an RFC 3339 time.
+    pub uploaded_at: Option<DateTime<Utc>>,
 }
 
 /// Extras by (key, version id as listed; `None` in a `ListObjectsV2` answer).
@@ -202,6 +206,7 @@ fn parse_entry(
         return Ok(None);
     };
     let sha_name = format!("x-amz-meta-{META_SHA256}");
+    let uploaded_name = format!("x-amz-meta-{META_UPLOADED_AT}");
     let mut extras = ListedExtras {
         tags,
         ..Default::default()
@@ -212,6 +217,8 @@ fn parse_entry(
             if v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit()) {
                 extras.sha_meta = Some(v);
             }
+        } else if name == uploaded_name {
+            extras.uploaded_at = parse_uploaded_at(&value);
         } else if name == "x-amz-object-lock-legal-hold" {
             extras.legal_hold = value.eq_ignore_ascii_case("ON");
         }
@@ -226,7 +233,7 @@ mod tests {
 
     // Shapes as MinIO answers them (captured from the pinned MinIO).
     const V2: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>probe</Name><Prefix></Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>clip1.mp4</Key><LastModified>2026-11-23T13:22:22.542Z</LastModified><ETag>&#34;b1946ac92492d2347c6235b4d2611184&#34;</ETag><Size>6</Size><StorageClass>STANDARD</StorageClass><UserMetadata><content-type>video/mp4</content-type><X-Amz-Meta-Foo>bar</X-Amz-Meta-Foo><X-Amz-Meta-Evidence-Sha256>5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03</X-Amz-Meta-Evidence-Sha256></UserMetadata><UserTags>category=evidential&amp;evidence.bwv.io%2Fuploaded-at=2026-01-01&amp;note=two+words</UserTags><Internal><K>1</K><M>0</M></Internal></Contents><Contents><Key>plain.mp4</Key><Size>6</Size></Contents></ListBucketResult>"#;
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>probe</Name><Prefix></Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>clip1.mp4</Key><LastModified>2026-11-23T13:22:22.542Z</LastModified><ETag>&#34;b1946ac92492d2347c6235b4d2611184&#34;</ETag><Size>6</Size><StorageClass>STANDARD</StorageClass><UserMetadata><content-type>video/mp4</content-type><X-Amz-Meta-Foo>bar</X-Amz-Meta-Foo><X-Amz-Meta-Evidence-Sha256>5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03</X-Amz-Meta-Evidence-Sha256><X-Amz-Meta-Evidence-Uploaded-At>2026-02-01T10:00:00.123Z</X-Amz-Meta-Evidence-Uploaded-At></UserMetadata><UserTags>category=evidential&amp;evidence.bwv.io%2Fuploaded-at=2026-01-01&amp;note=two+words</UserTags><Internal><K>1</K><M>0</M></Internal></Contents><Contents><Key>plain.mp4</Key><Size>6</Size></Contents></ListBucketResult>"#;
 
     const VERSIONS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>probelock</Name><IsTruncated>false</IsTruncated><Version><Key>c2.mp4</Key><Size>6</Size><UserMetadata><content-type>application/octet-stream</content-type><x-amz-object-lock-legal-hold>ON</x-amz-object-lock-legal-hold></UserMetadata><UserTags>category=x</UserTags><IsLatest>true</IsLatest><VersionId>84837513-89d5-4611-a888-a21cde97b30b</VersionId></Version><DeleteMarker><Key>gone.mp4</Key><VersionId>dm</VersionId></DeleteMarker><Version><Key>c3.mp4</Key><UserMetadata><content-type>video/mp4</content-type></UserMetadata><VersionId>null</VersionId></Version></ListVersionsResult>"#;
@@ -249,6 +256,14 @@ mod tests {
             Some("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03")
         );
         assert!(!e.legal_hold);
+        assert_eq!(
+            e.uploaded_at,
+            Some(
+                DateTime::parse_from_rfc3339("2026-02-01T10:00:00.123Z")
+                    .unwrap()
+                    .with_timezone(&Utc)
+            )
+        );
     }
 
     #[test]
@@ -263,6 +278,7 @@ mod tests {
         assert_eq!(held.tags, vec![Tag::new("category", "x")]);
         let untagged = &idx[&("c3.mp4".to_string(), Some("null".to_string()))];
         assert!(untagged.tags.is_empty() && !untagged.legal_hold && untagged.sha_meta.is_none());
+        assert_eq!(untagged.uploaded_at, None);
     }
 
     #[test]
@@ -282,6 +298,9 @@ mod tests {
         let body = r#"<ListBucketResult><Contents><Key>k</Key><UserMetadata><X-Amz-Meta-Evidence-Sha256>nothex</X-Amz-Meta-Evidence-Sha256></UserMetadata></Contents></ListBucketResult>"#;
         let idx = parse_listing(body.as_bytes()).unwrap();
         assert_eq!(idx[&("k".to_string(), None)].sha_meta, None);
+        let body = r#"<ListBucketResult><Contents><Key>k</Key><UserMetadata><X-Amz-Meta-Evidence-Uploaded-At>yesterday</X-Amz-Meta-Evidence-Uploaded-At></UserMetadata></Contents></ListBucketResult>"#;
+        let idx = parse_listing(body.as_bytes()).unwrap();
+        assert_eq!(idx[&("k".to_string(), None)].uploaded_at, None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Listing a tier (`TierStore::list`, `list_tier`): pages of `ListObjectsV2`, or of
 //! `ListObjectVersions` on a versioned bucket (current versions only), each [`Listed`]
-//! object then turned into a [`Clip`] with its tags, recorded checksum and hold.
+//! object then turned into a [`Clip`] with its tags, recorded checksum, hold and
+//! recorded upload time.
 //!
 //! Those come with the listing itself when the store speaks MinIO's listing extension
 //! (`ask_listing_extras`, `listing_extras`, see `extended`); otherwise they are read
@@ -242,14 +243,15 @@ impl S3TierStore {
         !shared || class.unwrap_or("STANDARD") == loc.class()
     }
 
-    /// Tags, recorded checksum and hold of one listed object, read object by object
-    /// (stores without the listing extension); `None` when it is gone.
+    /// Tags, recorded checksum, hold and recorded upload time of one listed object, read
+    /// object by object (stores without the listing extension); `None` when it is gone.
+    /// Without a HEAD (hot and cool, unless `list_checksums`) the last two are unknown.
     async fn read_clip_facts(
         &self,
         tier: Tier,
         item: &Listed,
         calls: &Calls,
-    ) -> Result<Option<(Vec<Tag>, Option<String>, bool)>, StorageError> {
+    ) -> Result<Option<ListedExtras>, StorageError> {
         let bucket = self.loc(tier).bucket.as_str();
         self.metrics.listed_per_object();
         let tags = match self
@@ -275,9 +277,19 @@ impl S3TierStore {
             Ok(self
                 .head(bucket, &item.key, item.version_id.as_deref(), calls)
                 .await?
-                .map(|h| (tags, h.sha_meta, h.legal_hold)))
+                .map(|h| ListedExtras {
+                    tags,
+                    sha_meta: h.sha_meta,
+                    legal_hold: h.legal_hold,
+                    uploaded_at: h.uploaded_at,
+                }))
         } else {
-            Ok(Some((tags, None, false)))
+            // No HEAD: the recorded upload time is unknown, and the engine counts from
+            // `LastModified`, which is later (the safe side).
+            Ok(Some(ListedExtras {
+                tags,
+                ..ListedExtras::default()
+            }))
         }
     }
 
@@ -294,11 +306,11 @@ impl S3TierStore {
         calls: &Calls,
     ) -> Result<Option<Clip>, StorageError> {
         let loc = self.loc(tier);
-        let (tags, sha256, legal_hold) = match item.extras.take() {
+        let extras = match item.extras.take() {
             Some(extras) => {
                 // The listing carried everything (MinIO): no request for this clip.
                 self.metrics.listed_with_extras(1);
-                (extras.tags, extras.sha_meta, extras.legal_hold)
+                extras
             }
             None => match self.read_clip_facts(tier, &item, calls).await? {
                 Some(facts) => facts,
@@ -313,9 +325,10 @@ impl S3TierStore {
             size: item.size,
             storage_class: Some(item.class.unwrap_or_else(|| "STANDARD".into())),
             last_modified: item.last_modified,
-            tags,
-            sha256,
-            legal_hold,
+            tags: extras.tags,
+            sha256: extras.sha_meta,
+            legal_hold: extras.legal_hold,
+            uploaded_at: extras.uploaded_at,
         }))
     }
 }

@@ -16,7 +16,10 @@
 //!    An unversioned destination is simply overwritten;
 //! 5. `copy_clip`: otherwise copy (`CopyObject`, or `UploadPartCopy` above the multipart
 //!    threshold), with the target storage class, the source's tags and metadata plus
-//!    the checksum;
+//!    the checksum and the upload time (`evidence-uploaded-at`: out of the hot tier the
+//!    source's `LastModified`, the upload itself; from any other tier the source's
+//!    record carried forward, or its `LastModified` when it has none), so that no move
+//!    restarts the upload clock;
 //! 6. `verify_copy`: verify: the full-object SHA-256 the store computed while writing
 //!    the copy, from its answer to `CopyObject` (AWS: XML body, MinIO: response header);
 //!    where it gave none, HEAD the written version (size, recorded checksum, S3
@@ -30,17 +33,20 @@
 //!
 //! A run stopped after any step leaves the source in place until step 8, and the
 //! re-run finds the verified destination at step 4 (or copies again over it). Steady
-//! state, a move of a clip whose checksum is recorded costs two requests (copy,
-//! delete) on MinIO, plus a legal hold into the legal-hold tier; the first move of a
-//! clip one more (the HEAD that reads its checksum).
+//! state, a move of a clip whose checksum and upload time are recorded costs two
+//! requests (copy, delete) on MinIO, plus a legal hold into the legal-hold tier; the
+//! first move of a clip out of the hot tier one more (the HEAD that reads its checksum,
+//! content headers and metadata, which a copy that records the upload time rewrites),
+//! also when the uploader recorded the checksum.
 
 use std::collections::HashMap;
 
 use aws_sdk_s3::types::{ObjectLockLegalHold, ObjectLockLegalHoldStatus};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{S3TierStore, batch::PendingDelete, checksum::Head, client::Calls, copy::CopyJob};
 use crate::{
-    api::clip::{Clip, Tier},
+    api::clip::{Clip, Tier, recorded_upload},
     storage::{MoveOutcome, MoveStep, StepContext, StorageError, TierLocation, Verification},
 };
 
@@ -104,6 +110,19 @@ impl<'a> MoveJob<'a> {
         }
     }
 
+    /// The upload time the copy records: [`recorded_upload`] of the source version.
+    /// The listing gives `LastModified` to the millisecond, a HEAD only to the second: a
+    /// HEAD later than the listing means the object was replaced since it was listed,
+    /// and counts from the end of its second (never earlier than that upload).
+    fn upload_record(&self, src: &Head) -> DateTime<Utc> {
+        let listed = self.clip.last_modified;
+        let last_modified = match src.last_modified {
+            Some(head) if head > listed => head + TimeDelta::milliseconds(999),
+            _ => listed,
+        };
+        recorded_upload(self.clip.tier, last_modified, src.uploaded_at)
+    }
+
     /// The outcome of this move found already complete.
     fn done(&self, dst_version_id: Option<String>, sha256: String) -> MoveOutcome {
         MoveOutcome {
@@ -117,7 +136,7 @@ impl<'a> MoveJob<'a> {
 /// What step 2 found.
 enum Source {
     /// The source version to copy.
-    Found(Head),
+    Found(Box<Head>),
     /// Nothing to do: an earlier run (or an in-place class change) completed the move.
     Done(MoveOutcome),
 }
@@ -201,10 +220,19 @@ impl S3TierStore {
 
     /// The source of a move as the listing described it, when that is enough to copy
     /// and verify without a HEAD: the listing carried the clip's recorded SHA-256 (and
-    /// hold status), the copy is a single request onto another object.
+    /// hold status) and its recorded upload time, the copy is a single request onto
+    /// another object. A copy from the listing keeps the source's metadata as it is
+    /// (`MetadataDirective=COPY`), so it is no good out of the hot tier, where the copy
+    /// must record the upload time (and any upload-time metadata the uploader wrote must
+    /// not travel), nor for a source with no recorded upload time (moved by an earlier
+    /// version of the operator): those take a HEAD and rewrite the metadata.
     fn listed_source(&self, clip: &Clip, same_object: bool) -> Option<Head> {
         let sha = clip.sha256.as_ref()?;
-        if same_object || self.is_multipart(clip.size) {
+        if same_object
+            || self.is_multipart(clip.size)
+            || clip.tier == Tier::Hot
+            || clip.uploaded_at.is_none()
+        {
             return None;
         }
         Some(Head {
@@ -223,6 +251,8 @@ impl S3TierStore {
             content_language: None,
             cache_control: None,
             legal_hold: clip.legal_hold,
+            last_modified: Some(clip.last_modified),
+            uploaded_at: clip.uploaded_at,
             from_listing: true,
         })
     }
@@ -240,7 +270,7 @@ impl S3TierStore {
         let m = MoveJob::new(self, clip, to, calls)?;
         self.prove_for_move(&m).await?;
         let src = match self.source_version(&m, use_listing).await? {
-            Source::Found(head) => head,
+            Source::Found(head) => *head,
             Source::Done(outcome) => return Ok(outcome),
         };
         let mut outcome = m.outcome();
@@ -329,7 +359,7 @@ impl S3TierStore {
             let sha = src.sha_meta.clone().unwrap_or_default();
             return Ok(Source::Done(m.done(src.version_id, sha)));
         }
-        Ok(Source::Found(src))
+        Ok(Source::Found(Box::new(src)))
     }
 
     /// Step 3. The checksum every copy is verified against (it must agree with the
@@ -406,6 +436,7 @@ impl S3TierStore {
             dst_key: &m.dst_key,
             class: &m.target_class,
             sha: expected,
+            uploaded_at: m.upload_record(src),
         };
         let (version, reported) = if multipart {
             (self.copy_multipart(&job, m.calls).await?, None)
