@@ -646,7 +646,15 @@ async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
         )
         .await?;
 
-        let (cond, selected, held) = ready("right").await?;
+        // Held once its finalizer is on and a sweep has moved the clip: until then it
+        // says HoldIncomplete, so wait for Ready to settle at True.
+        let (cond, selected, held) =
+            eventually(Duration::from_secs(60), "the right hold Ready", || async {
+                let r = ready("right").await?;
+                let settled = r.0.as_ref().is_some_and(|(status, _, _)| status == "True");
+                Ok(settled.then_some(r))
+            })
+            .await?;
         let (status, reason, _) = cond.context("Ready")?;
         anyhow::ensure!(
             (status.as_str(), reason.as_str(), selected, held)
