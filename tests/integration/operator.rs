@@ -1186,3 +1186,102 @@ async fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() -> Result<()
     );
     Ok(())
 }
+
+/// A retention lengthened while a sweep runs protects the clips of every chunk the
+/// sweep acts on after the change returned: the sweep is held at its first move (a
+/// `FaultHook` pause point) while the RetentionPolicy's default retention goes from
+/// 31 to 90 days, and an expired (40-day) clip in the cool tier, a later chunk, is kept.
+/// (The policy used to be read once per sweep, and the clip was deleted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retention_lengthened_during_a_sweep_protects_the_clips_acted_on_after_it() -> Result<()>
+{
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    use evidence_operator::{
+        api::RetentionPolicy,
+        storage::{FaultHook, StepContext},
+    };
+    use futures::FutureExt;
+    use kube::api::{Patch, PatchParams};
+
+    let t = Tenant::new("op-midpolicy").await?;
+    t.put_clip("first.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.put_clip_in(
+        &t.cool.clone(),
+        "later.mp4",
+        Some("non-evidential"),
+        40,
+        &[],
+    )
+    .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+
+    let policies: Api<RetentionPolicy> = Api::namespaced(t.client.clone(), &t.ns);
+    let changed = Arc::new(AtomicBool::new(false));
+    let changed_at: Arc<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>> = Arc::default();
+    let hook: FaultHook = {
+        let (policies, changed, at) = (policies.clone(), changed.clone(), changed_at.clone());
+        Arc::new(move |_: StepContext| {
+            let (policies, changed, at) = (policies.clone(), changed.clone(), at.clone());
+            async move {
+                if !changed.swap(true, Ordering::SeqCst) {
+                    let patch = json!({ "spec": { "default": { "retention": "90d" } } });
+                    // The change has returned before the move goes on.
+                    policies
+                        .patch("policy", &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .unwrap_or_else(|e| panic!("lengthening the retention: {e}"));
+                    // Second resolution, like the status times: the sweep that ends in the
+                    // same second counts.
+                    let now = chrono::Utc::now();
+                    *at.lock().unwrap_or_else(|e| e.into_inner()) =
+                        chrono::DateTime::from_timestamp(now.timestamp(), 0);
+                }
+                true
+            }
+            .boxed()
+        })
+    };
+    let mut settings = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    settings.controllers.store_options.fault_hook = Some(hook);
+    let op = RunningOperator::start(t.client.clone(), settings)?;
+
+    let result = async {
+        // A sweep that ended after the change: the first one (which acted on the hot
+        // chunk before the change and on the cool chunk after it), or a later one.
+        let last = eventually(
+            Duration::from_secs(60),
+            "a sweep after the change",
+            || async {
+                let Some(at) = *changed_at.lock().unwrap_or_else(|e| e.into_inner()) else {
+                    return Ok(None);
+                };
+                let status = t.bucket_status("unit").await?;
+                let last = status["lastSweep"].clone();
+                let ended = last["endTime"]
+                    .as_str()
+                    .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                    .is_some_and(|e| e >= at);
+                Ok(ended.then_some(last))
+            },
+        )
+        .await?;
+        anyhow::ensure!(changed.load(Ordering::SeqCst), "the hook ran");
+        let cool = t.keys(&t.cool).await?;
+        anyhow::ensure!(
+            cool.contains("later.mp4") && cool.contains("first.mp4"),
+            "later.mp4 was deleted although its retention was lengthened first: {cool:?}"
+        );
+        anyhow::ensure!(last["deleted"] == 0, "nothing deleted: {last}");
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}

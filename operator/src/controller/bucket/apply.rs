@@ -156,10 +156,14 @@ pub async fn apply(
         releasing: releasing.as_ref(),
         flagged_before: &flagged_before,
     };
+    let ns = eb.namespace().unwrap_or_default();
     let fence = ApiHoldFence {
-        api: kube::Api::namespaced(ctx.client.clone(), &eb.namespace().unwrap_or_default()),
+        api: kube::Api::namespaced(ctx.client.clone(), &ns),
+        policies: kube::Api::namespaced(ctx.client.clone(), &ns),
         bucket: eb.name_any(),
         start: valid.active.clone(),
+        policy_name: eb.spec.retention_policy_ref.name.clone(),
+        start_policy: valid.policy.spec.clone(),
     };
     let swept = sweep::sweep(
         store.as_ref(),

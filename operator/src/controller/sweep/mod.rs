@@ -31,7 +31,10 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::clip::{Clip, Tier, same_tags},
+    api::{
+        clip::{Clip, Tier, same_tags},
+        retention_policy::RetentionPolicySpec,
+    },
     audit::{AuditAction, AuditError, Entry},
     engine::{Action, ActiveHold, Decision, Planner},
     storage::{DeleteFailure, MoveOutcome, StorageError, TierStore},
@@ -224,6 +227,11 @@ pub struct FencedHolds {
     /// are protected (never deleted, never moved but into legal hold) but not put under
     /// an S3 legal hold until the finalizer guarantees their release.
     pub pending: BTreeSet<String>,
+    /// The RetentionPolicy as changed since the sweep started (valid), if it was: a
+    /// clip is then deleted only if both it and the policy the sweep started with say
+    /// so, so that a retention lengthened mid-sweep protects from the next chunk on
+    /// (a shortened one waits for the next sweep).
+    pub policy: Option<RetentionPolicySpec>,
 }
 
 /// Run one sweep: plan every clip of every tier and carry the plan out.
@@ -282,9 +290,20 @@ pub async fn sweep(
                 ),
                 None => None,
             };
+            let newer = match fenced
+                .as_ref()
+                .and_then(|f| f.policy.as_ref().map(|p| (p, f)))
+            {
+                Some((policy, f)) => Some(
+                    Planner::new(policy, &f.holds, planner.now())
+                        .map_err(|e| SweepError::Fence(e.to_string()))?,
+                ),
+                None => None,
+            };
             let chunk = Chunk {
                 planner: replanned.as_ref().unwrap_or(planner),
                 pending: fenced.as_ref().map(|f| &f.pending),
+                newer: newer.as_ref(),
             };
             let (done, following) = futures::join!(
                 execute_chunk(store, &chunk, opts, draining, audit, clips, &mut out),
@@ -314,13 +333,23 @@ pub(super) enum Done {
 struct Chunk<'p, 'h> {
     planner: &'p Planner<'h>,
     pending: Option<&'p BTreeSet<String>>,
+    /// The policy as changed since the sweep started, with the same holds.
+    newer: Option<&'p Planner<'p>>,
 }
 
 impl Chunk<'_, '_> {
     /// The decision for a clip. A clip selected only by holds that do not carry their
-    /// release finalizer yet is kept where it is: protected, not yet held.
+    /// release finalizer yet is kept where it is: protected, not yet held. Where the
+    /// policy changed since the sweep started, a clip is deleted only if both policies
+    /// say so; otherwise the changed policy decides.
     fn plan(&self, clip: &Clip) -> Decision {
         let mut d = self.planner.plan_clip(clip);
+        if let Some(newer) = self.newer {
+            let n = newer.plan_clip(clip);
+            if !(d.action == Action::Delete && n.action == Action::Delete) {
+                d = if n.action == Action::Delete { d } else { n };
+            }
+        }
         if let Some(pending) = self.pending
             && !d.holds.is_empty()
             && d.holds.iter().all(|h| pending.contains(h))

@@ -807,6 +807,7 @@ impl HoldFence for AppliedAfterFirstChunk {
         Ok(Some(FencedHolds {
             holds: vec![self.added.clone()],
             pending,
+            policy: None,
         }))
     }
 }
@@ -904,4 +905,71 @@ async fn a_clip_retagged_after_it_was_listed_is_replanned_not_deleted() {
         "{:?}",
         s.recorded("retagged.mp4")
     );
+}
+
+/// A fence that reports the policy changed once the sweep has acted on its first chunk.
+struct PolicyChangedAfterFirstChunk {
+    reads: std::sync::atomic::AtomicUsize,
+    policy: RetentionPolicySpec,
+}
+
+#[async_trait::async_trait]
+impl HoldFence for PolicyChangedAfterFirstChunk {
+    async fn read(&self) -> Result<Option<FencedHolds>, String> {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Ok(None);
+        }
+        Ok(Some(FencedHolds {
+            holds: Vec::new(),
+            pending: Default::default(),
+            policy: Some(self.policy.clone()),
+        }))
+    }
+}
+
+/// A retention lengthened while the sweep runs (after the hot chunk) protects the
+/// clips of the chunks acted on after it; a retention shortened mid-sweep deletes
+/// nothing the policy the sweep started with keeps.
+#[tokio::test]
+async fn a_policy_changed_mid_sweep_deletes_only_what_both_policies_delete() {
+    let lengthened = {
+        let mut p = met_policy();
+        for c in p
+            .categories
+            .iter_mut()
+            .filter(|c| c.name == "non-evidential")
+        {
+            c.retention = "90d".parse().unwrap();
+        }
+        p
+    };
+    let shortened = {
+        let mut p = met_policy();
+        for c in p
+            .categories
+            .iter_mut()
+            .filter(|c| c.name == "non-evidential")
+        {
+            c.retention = "1d".parse().unwrap();
+        }
+        p
+    };
+    for (policy, deleted, cool) in [
+        (lengthened, 0, vec!["first.mp4", "later.mp4", "young.mp4"]),
+        (shortened, 1, vec!["first.mp4", "young.mp4"]),
+    ] {
+        let store = store();
+        seed(&store, Tier::Hot, "first.mp4", Some("domestic-abuse"), 40);
+        seed(&store, Tier::Cool, "later.mp4", Some("non-evidential"), 40);
+        seed(&store, Tier::Cool, "young.mp4", Some("non-evidential"), 10);
+        let mut s = Sweeper::new();
+        s.fence = Some(Box::new(PolicyChangedAfterFirstChunk {
+            reads: std::sync::atomic::AtomicUsize::new(0),
+            policy,
+        }));
+        let out = s.run(&store).await.unwrap();
+        assert_eq!(out.moved, 1, "the first chunk was acted on");
+        assert_eq!(out.deleted, deleted);
+        assert_eq!(store.keys(Tier::Cool), cool);
+    }
 }
