@@ -17,3 +17,4 @@ mod packaging;
 mod rbac;
 mod servers;
 mod storage;
+mod tenancy;

@@ -1154,6 +1154,7 @@ async fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() -> Result<()
             output: Output::Json,
             all: true,
             allowed_regions: vec![],
+            operator_identity_namespaces: vec![],
             audit_prefix: "evidence-audit/".into(),
         };
         let client = t.client.clone();

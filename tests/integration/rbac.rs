@@ -544,6 +544,7 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
         output: Output::Json,
         all: false,
         allowed_regions: vec![],
+        operator_identity_namespaces: vec![],
         audit_prefix: "evidence-audit/".into(),
     };
     let report = plan::plan(admin.clone(), &args).await?;

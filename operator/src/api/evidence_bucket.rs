@@ -116,7 +116,9 @@ pub struct EvidenceBucketSpec {
     pub force_path_style: Option<bool>,
     /// The Secret (in this namespace) holding the S3 access key. Absent: the default
     /// AWS credential chain of the operator's pod (environment, web identity / IRSA,
-    /// instance profile).
+    /// instance profile), but only in namespaces the installation grants the
+    /// operator's own identity (`--operator-identity-namespaces`, default none);
+    /// elsewhere the bucket is refused with reason `CredentialsRequired`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<CredentialsSecretRef>,
     /// The RetentionPolicy (in this namespace) that governs these clips.

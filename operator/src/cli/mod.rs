@@ -72,6 +72,16 @@ pub struct RunArgs {
     /// Comma-separated.
     #[arg(long, env = "EVIDENCE_ALLOWED_REGIONS", value_delimiter = ',')]
     pub allowed_regions: Vec<String>,
+    /// Namespaces whose EvidenceBuckets may omit spec.credentialsSecretRef and act with
+    /// the operator's own identity (IRSA / workload identity / instance profile),
+    /// comma-separated; `*` for all. Default: none: every bucket must name a Secret
+    /// (elsewhere a bucket without one is refused, reason CredentialsRequired).
+    #[arg(
+        long,
+        env = "EVIDENCE_OPERATOR_IDENTITY_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub operator_identity_namespaces: Vec<String>,
     /// Only watch these namespaces (comma-separated); all namespaces when empty.
     #[arg(long, env = "EVIDENCE_WATCH_NAMESPACE", value_delimiter = ',')]
     pub watch_namespace: Vec<String>,
@@ -151,6 +161,7 @@ impl RunArgs {
         Settings {
             controllers: controller::Settings {
                 allowed_regions: AllowedRegions::new(&self.allowed_regions),
+                operator_identity_namespaces: self.operator_identity_namespaces.clone(),
                 move_concurrency: self.move_concurrency,
                 store_options: StoreOptions {
                     multipart_threshold: self.multipart_threshold,

@@ -60,6 +60,14 @@ pub struct PlanArgs {
     /// Extra UK regions, as the operator's --allowed-regions (comma-separated).
     #[arg(long, env = "EVIDENCE_ALLOWED_REGIONS", value_delimiter = ',')]
     pub allowed_regions: Vec<String>,
+    /// Namespaces granted the operator's own identity, as the operator's
+    /// --operator-identity-namespaces (comma-separated; `*`: all).
+    #[arg(
+        long,
+        env = "EVIDENCE_OPERATOR_IDENTITY_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub operator_identity_namespaces: Vec<String>,
     /// The audit chain's key prefix in the legal-hold bucket (not clips), as the
     /// operator's --audit-prefix.
     #[arg(long, env = "EVIDENCE_AUDIT_PREFIX", default_value = "evidence-audit/")]
@@ -162,7 +170,8 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         refusal,
     };
     let found = dereference(&client, &eb).await?;
-    let valid = validate(&eb, &found, &allowed, now).map_err(refused)?;
+    let granted = controller::identity_granted(&args.operator_identity_namespaces, &ns);
+    let valid = validate(&eb, &found, &allowed, granted, now).map_err(refused)?;
     let planner = valid.planner(now).map_err(refused)?;
 
     let storage = |source| PlanError::Storage {

@@ -151,6 +151,10 @@ impl Error {
 pub struct Settings {
     /// The full set of allowed regions (built-in UK set plus installation extras).
     pub allowed_regions: crate::api::regions::AllowedRegions,
+    /// Namespaces whose EvidenceBuckets may omit `credentialsSecretRef` and act with the
+    /// operator's own identity (IRSA, workload identity, instance profile); `*`: every
+    /// namespace. Empty (the default): none, so every bucket brings its own credentials.
+    pub operator_identity_namespaces: Vec<String>,
     /// Moves in flight at once per bucket.
     pub move_concurrency: usize,
     /// Storage options (multipart threshold and so on).
@@ -185,10 +189,20 @@ impl Settings {
         }
     }
 
+    /// Whether EvidenceBuckets in `namespace` may act with the operator's own identity.
+    pub fn operator_identity_granted(&self, namespace: &str) -> bool {
+        identity_granted(&self.operator_identity_namespaces, namespace)
+    }
+
     /// The time the engine plans at.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now() + self.clock_offset
     }
+}
+
+/// Whether `namespace` is among the `granted` namespaces (`*`: all).
+pub fn identity_granted(granted: &[String], namespace: &str) -> bool {
+    granted.iter().any(|g| g == "*" || g == namespace)
 }
 
 /// A bucket's store and audit log, and the configuration (credentials included) they

@@ -45,6 +45,15 @@ pub enum Refusal {
         /// `namespace/name`.
         secret: String,
     },
+    /// The bucket names no credentials Secret, and this installation does not grant its
+    /// namespace the operator's own identity.
+    #[error(
+        "spec.credentialsSecretRef is required in namespace {namespace}: this installation does not let its EvidenceBuckets act with the operator's own identity (--operator-identity-namespaces); nothing is done"
+    )]
+    CredentialsRequired {
+        /// The bucket's namespace.
+        namespace: String,
+    },
     /// The credentials Secret lacks a key (or its value is blank).
     #[error("Secret {secret} has no key {key:?}")]
     CredentialsInvalid {
@@ -88,6 +97,7 @@ impl Refusal {
             Refusal::PolicyNotFound { .. } => "PolicyNotFound",
             Refusal::PolicyInvalid { .. } => "PolicyInvalid",
             Refusal::CredentialsNotFound { .. } => "CredentialsNotFound",
+            Refusal::CredentialsRequired { .. } => "CredentialsRequired",
             Refusal::CredentialsInvalid { .. } => "CredentialsInvalid",
             Refusal::AccessDenied(_) => "AccessDenied",
             Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
@@ -130,6 +140,7 @@ impl Refusal {
                 conds.push(Cond::no(POLICY_RESOLVED, reason, &message));
             }
             Refusal::CredentialsNotFound { .. }
+            | Refusal::CredentialsRequired { .. }
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_)
             | Refusal::SameKeyUnversioned(_)
@@ -153,6 +164,7 @@ impl Refusal {
             Refusal::PolicyNotFound { .. } => warning("PolicyNotFound", "Resolve"),
             Refusal::PolicyInvalid { .. } => warning("PolicyInvalid", "Resolve"),
             Refusal::CredentialsNotFound { .. } => warning("CredentialsNotFound", "Configure"),
+            Refusal::CredentialsRequired { .. } => warning("CredentialsRequired", "Configure"),
             Refusal::CredentialsInvalid { .. } => warning("CredentialsInvalid", "Configure"),
             Refusal::AccessDenied(_) => warning("AccessDenied", "Verify"),
             Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
@@ -170,6 +182,7 @@ impl Refusal {
                 Action::requeue(Duration::from_secs(300))
             }
             Refusal::CredentialsNotFound { .. }
+            | Refusal::CredentialsRequired { .. }
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
             Refusal::RegionNotAllowed(_)

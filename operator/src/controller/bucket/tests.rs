@@ -41,7 +41,7 @@ fn uk() -> AllowedRegions {
 }
 
 fn refused(eb: &EvidenceBucket, found: &Dereferenced) -> Refusal {
-    validate(eb, found, &uk(), now()).expect_err("refused")
+    validate(eb, found, &uk(), false, now()).expect_err("refused")
 }
 
 /// The condition of a type among `conds`: (status, reason).
@@ -108,6 +108,7 @@ fn a_bucket_declaring_a_region_outside_the_uk_is_refused_before_anything_else() 
             &EvidenceBucket::test().in_region("us-east-1"),
             &found(),
             &with_extra,
+            false,
             now()
         )
         .is_ok()
@@ -132,6 +133,7 @@ fn a_bucket_at_an_aws_endpoint_outside_the_uk_is_refused() {
                 &EvidenceBucket::test().at_endpoint(ok),
                 &found(),
                 &uk(),
+                false,
                 now()
             )
             .is_ok(),
@@ -205,7 +207,8 @@ fn a_missing_credentials_secret_is_refused_and_named() {
     let ev = r.event().unwrap();
     assert_eq!((ev.reason, ev.action), ("CredentialsNotFound", "Configure"));
     assert_eq!(r.requeue(HOUR), Action::requeue(Duration::from_secs(60)));
-    // A bucket that names no Secret uses the operator's own identity.
+    // A bucket that names no Secret uses the operator's own identity, where its
+    // namespace is granted it.
     let none = Dereferenced {
         credentials: Credentials::NotNamed,
         ..self::found()
@@ -214,10 +217,41 @@ fn a_missing_credentials_secret_is_refused_and_named() {
         &EvidenceBucket::test().without_credentials(),
         &none,
         &uk(),
+        true,
         now(),
     )
     .unwrap();
     assert!(v.config.credentials.is_none());
+}
+
+#[test]
+fn a_bucket_without_a_secret_is_refused_where_the_operators_identity_is_not_granted() {
+    let none = Dereferenced {
+        credentials: Credentials::NotNamed,
+        ..found()
+    };
+    let r = refused(&EvidenceBucket::test().without_credentials(), &none);
+    assert!(
+        matches!(&r, Refusal::CredentialsRequired { namespace } if namespace == "bwv-westminster")
+    );
+    assert!(
+        r.to_string().contains("--operator-identity-namespaces"),
+        "{r}"
+    );
+    let conds = r.conditions("met-bwv");
+    assert_eq!(cond(&conds, STALLED), ("True", "CredentialsRequired"));
+    assert_eq!(cond(&conds, READY), ("False", "CredentialsRequired"));
+    let ev = r.event().unwrap();
+    assert_eq!((ev.reason, ev.action), ("CredentialsRequired", "Configure"));
+    // The grant is by namespace, or `*` for all.
+    use crate::controller::identity_granted;
+    assert!(identity_granted(
+        &["bwv-westminster".into()],
+        "bwv-westminster"
+    ));
+    assert!(identity_granted(&["*".into()], "bwv-camden"));
+    assert!(!identity_granted(&["bwv-westminster".into()], "bwv-camden"));
+    assert!(!identity_granted(&[], "bwv-westminster"));
 }
 
 #[test]
@@ -253,7 +287,7 @@ fn a_credentials_secret_without_a_key_is_refused_and_the_key_named() {
     }
     // Complete credentials reach the storage configuration, trimmed.
     let all = found();
-    let v = validate(&EvidenceBucket::test(), &all, &uk(), now()).unwrap();
+    let v = validate(&EvidenceBucket::test(), &all, &uk(), false, now()).unwrap();
     let creds = v.config.credentials.unwrap();
     assert_eq!(creds.access_key_id, "REPLACE-ME");
 }
@@ -375,7 +409,7 @@ fn only_holds_with_the_release_finalizer_are_in_force_and_deleted_ones_are_relea
         ],
         ..found()
     };
-    let v = validate(&EvidenceBucket::test(), &found, &uk(), now()).unwrap();
+    let v = validate(&EvidenceBucket::test(), &found, &uk(), false, now()).unwrap();
     let names =
         |hs: &[crate::engine::ActiveHold]| hs.iter().map(|h| h.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&v.active), ["in-force"]);
@@ -395,11 +429,12 @@ fn only_holds_with_the_release_finalizer_are_in_force_and_deleted_ones_are_relea
             ..self::found()
         },
         &uk(),
+        false,
         now(),
     )
     .unwrap()
     .inputs;
-    let after = validate(&EvidenceBucket::test(), &self::found(), &uk(), now())
+    let after = validate(&EvidenceBucket::test(), &self::found(), &uk(), false, now())
         .unwrap()
         .inputs;
     assert_ne!(before, after);

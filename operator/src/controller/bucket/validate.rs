@@ -63,11 +63,13 @@ impl ValidatedBucket<'_> {
 
 /// Decide whether the operator may act on `eb`, in this order: suspended; the declared
 /// region, then the endpoint's, against the allowed UK regions; the policy found and
-/// usable; the credentials Secret found and complete.
+/// usable; the credentials Secret found and complete, or, where the bucket names none,
+/// its namespace granted the operator's own identity (`identity_granted`).
 pub fn validate<'a>(
     eb: &EvidenceBucket,
     found: &'a Dereferenced,
     allowed: &AllowedRegions,
+    identity_granted: bool,
     now: DateTime<Utc>,
 ) -> Result<ValidatedBucket<'a>, Refusal> {
     if eb.spec.suspend {
@@ -105,6 +107,9 @@ pub fn validate<'a>(
         })
         .collect();
     let secret = match &found.credentials {
+        Credentials::NotNamed if !identity_granted => {
+            return Err(Refusal::CredentialsRequired { namespace: ns });
+        }
         Credentials::NotNamed => None,
         Credentials::Missing => {
             return Err(Refusal::CredentialsNotFound {
