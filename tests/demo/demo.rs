@@ -262,8 +262,11 @@ async fn count_tier(
         let page = page.with_context(|| format!("listing {bucket}/{prefix}"))?;
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
-            // The operator's audit chain lives in the legal-hold bucket too: not a clip.
-            if key.starts_with("evidence-audit/") {
+            // The operator's audit chain lives in the legal-hold bucket too, and its
+            // storage claims in every bucket: not clips.
+            if key.starts_with("evidence-audit/")
+                || key.starts_with(evidence_operator::storage::claim::CLAIMS_PREFIX)
+            {
                 continue;
             }
             // A clip moved away between the listing and this call is counted where it

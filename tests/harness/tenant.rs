@@ -283,7 +283,7 @@ impl Tenant {
         Ok(())
     }
 
-    /// Every key in `bucket`.
+    /// Every key in `bucket`, but the operator's storage claims (`.evidence-claims/`).
     pub async fn keys(&self, bucket: &str) -> Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
         let mut pages = self
@@ -294,7 +294,9 @@ impl Tenant {
             .send();
         while let Some(page) = pages.next().await {
             for o in page?.contents() {
-                if let Some(k) = o.key() {
+                if let Some(k) = o.key()
+                    && !k.starts_with(evidence_operator::storage::claim::CLAIMS_PREFIX)
+                {
                     out.insert(k.to_string());
                 }
             }

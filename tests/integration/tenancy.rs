@@ -78,3 +78,226 @@ async fn a_bucket_without_a_secret_does_nothing_where_the_operators_identity_is_
     result?;
     stopped
 }
+
+/// The EvidenceBucket doc of tenant `b` over tenant `a`'s three buckets.
+fn over_the_buckets_of(a: &Tenant, b: &Tenant, name: &str) -> serde_json::Value {
+    let mut doc = b.bucket_doc(name, &servers().s3_endpoint, "1m");
+    doc["spec"]["tiers"] = json!({
+        "hot": { "bucket": a.hot },
+        "cool": { "bucket": a.cool },
+        "legalHold": { "bucket": a.lock },
+    });
+    doc
+}
+
+/// Waits for `name`'s Ready condition to have `reason`; returns its message.
+async fn ready_reason(t: &Tenant, name: &str, reason: &str) -> Result<String> {
+    eventually(Duration::from_secs(60), reason, || async {
+        Ok(t.condition(name, "Ready")
+            .await?
+            .and_then(|(_, r, m)| (r == reason).then_some(m)))
+    })
+    .await
+}
+
+/// One owner per storage location. Unit A manages its buckets and holds a clip for a
+/// case. Unit B, in another namespace, with its own (valid) keys, points an
+/// EvidenceBucket with a destructive policy and no holds at A's buckets: B is refused
+/// before it lists a clip (`StorageClaimed`, `Stalled`, a `Warning` event, the message
+/// naming A's EvidenceBucket), and A's clips stay where they are, the held one held. A
+/// second EvidenceBucket in A's own namespace sharing only A's legal-hold bucket is
+/// refused the same way. When A's EvidenceBucket is deleted its claim stays (B is still
+/// refused); B then takes the locations over by annotation, which the audit chain
+/// records, and B manages them. (Without claims, B deleted A's clips and released A's
+/// held clip.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_managed_location_is_refused_to_every_other_evidence_bucket_until_taken_over()
+-> Result<()> {
+    use evidence_operator::{
+        api::{EvidenceBucket, evidence_bucket::TAKE_OVER_ANNOTATION},
+        audit::{AuditAction, AuditLog, AuditTarget, verify},
+    };
+    use kube::{
+        ResourceExt,
+        api::{DeleteParams, Patch, PatchParams},
+    };
+
+    let a = Tenant::new("ten-owner").await?;
+    let b = Tenant::new("ten-other").await?;
+    a.put_clip("force.mp4", Some("use-of-force"), 3, &[])
+        .await?;
+    a.put_clip("case.mp4", Some("use-of-force"), 3, &[]).await?;
+    a.apply_policy(
+        "policy",
+        json!({
+            "default": { "retention": "31d", "onExpiry": "Delete" },
+            "categories": [{ "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" }],
+            "minimumAge": "24h",
+        }),
+    )
+    .await?;
+    a.apply_bucket("unit", &servers().s3_endpoint, "1m").await?;
+    a.apply_hold(
+        "case",
+        "CASE-A",
+        "unit A's case",
+        json!({ "keys": ["case.mp4"] }),
+    )
+    .await?;
+    let op_a = RunningOperator::for_namespace(&a.ns, &[]).await?;
+    let result_a = async {
+        eventually(Duration::from_secs(60), "A's clip held", || async {
+            Ok(
+                (a.keys(&a.lock).await?.contains("case.mp4") && a.held("case.mp4").await?)
+                    .then_some(()),
+            )
+        })
+        .await?;
+        ready_reason(&a, "unit", "SweepComplete").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    let stopped = op_a.stop().await;
+    result_a?;
+    stopped?;
+    let a_uid = Api::<EvidenceBucket>::namespaced(a.client.clone(), &a.ns)
+        .get("unit")
+        .await?
+        .uid()
+        .unwrap_or_default();
+
+    // B, over A's buckets, with a policy that would delete everything and no holds.
+    b.apply_policy("policy", destructive_policy()).await?;
+    b.apply(over_the_buckets_of(&a, &b, "intruder")).await?;
+    // And a second EvidenceBucket in A's namespace sharing A's legal-hold bucket only.
+    let shared = Tenant::new("ten-shared").await?;
+    let mut second = a.bucket_doc("second", &servers().s3_endpoint, "1m");
+    second["spec"]["tiers"] = json!({
+        "hot": { "bucket": shared.hot },
+        "cool": { "bucket": shared.cool },
+        "legalHold": { "bucket": a.lock },
+    });
+    a.apply(second).await?;
+
+    let op_a = RunningOperator::for_namespace(&a.ns, &[]).await?;
+    let op_b = RunningOperator::for_namespace(&b.ns, &[]).await?;
+    let result = async {
+        let message = ready_reason(&b, "intruder", "StorageClaimed").await?;
+        anyhow::ensure!(
+            message.contains(&format!("{}/unit", a.ns)) && message.contains(&a_uid),
+            "the owner is named: {message}"
+        );
+        let stalled = b.condition("intruder", "Stalled").await?;
+        anyhow::ensure!(stalled.is_some_and(|c| c.0 == "True"), "Stalled");
+        let events =
+            Api::<k8s_openapi::api::events::v1::Event>::namespaced(b.client.clone(), &b.ns);
+        eventually(
+            Duration::from_secs(30),
+            "the StorageClaimed event",
+            || async {
+                let found = events
+                    .list(&ListParams::default())
+                    .await?
+                    .items
+                    .iter()
+                    .any(|e| e.reason.as_deref() == Some("StorageClaimed"));
+                Ok(found.then_some(()))
+            },
+        )
+        .await?;
+        let message = ready_reason(&a, "second", "StorageClaimed").await?;
+        anyhow::ensure!(message.contains(&a.lock), "{message}");
+        // Refused, it claimed none of its free locations either.
+        let claims =
+            a.s3.list_objects_v2()
+                .bucket(&shared.hot)
+                .prefix(".evidence-claims/")
+                .send()
+                .await?;
+        anyhow::ensure!(
+            claims.contents().is_empty(),
+            "a refused bucket left a claim"
+        );
+        // A goes on managing its own.
+        ready_reason(&a, "unit", "SweepComplete").await?;
+        anyhow::ensure!(b.bucket_status("intruder").await?["lastSweep"].is_null());
+        anyhow::ensure!(
+            a.keys(&a.hot).await?.contains("force.mp4"),
+            "A's clip deleted"
+        );
+        anyhow::ensure!(a.held("case.mp4").await?, "A's held clip released");
+        Ok(())
+    }
+    .await;
+    let (sa, sb) = (op_a.stop().await, op_b.stop().await);
+    result?;
+    sa?;
+    sb?;
+
+    // A's EvidenceBucket goes; its claim stays: B is still refused.
+    let a_api: Api<EvidenceBucket> = Api::namespaced(a.client.clone(), &a.ns);
+    a_api.delete("unit", &DeleteParams::default()).await?;
+    a_api.delete("second", &DeleteParams::default()).await?;
+    let op_b = RunningOperator::for_namespace(&b.ns, &[]).await?;
+    let result = async {
+        // A fresh operator refuses again (the claim is in the storage, not in memory).
+        let b_api: Api<EvidenceBucket> = Api::namespaced(b.client.clone(), &b.ns);
+        b_api
+            .patch(
+                "intruder",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": { "sweepInterval": "2m" } })),
+            )
+            .await?;
+        eventually(
+            Duration::from_secs(60),
+            "refused after A is gone",
+            || async {
+                let s = b.bucket_status("intruder").await?;
+                let refused = s["observedGeneration"] == 2
+                    && s["conditions"]
+                        .as_array()
+                        .is_some_and(|cs| cs.iter().any(|c| c["reason"] == "StorageClaimed"));
+                Ok(refused.then_some(()))
+            },
+        )
+        .await?;
+        anyhow::ensure!(a.keys(&a.hot).await?.contains("force.mp4"));
+
+        // The explicit take-over.
+        b_api
+            .patch(
+                "intruder",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({ "metadata": { "annotations": { TAKE_OVER_ANNOTATION: a_uid } } }),
+                ),
+            )
+            .await?;
+        ready_reason(&b, "intruder", "SweepComplete").await?;
+        let log = AuditLog::with_client(
+            b.s3.clone(),
+            AuditTarget {
+                bucket: a.lock.clone(),
+                prefix: format!("evidence-audit/{}/intruder/", b.ns),
+                retention: None,
+            },
+        )?;
+        let objects = log.read_all().await?;
+        let (v, records) = verify(&log.target().prefix, &objects, None);
+        anyhow::ensure!(v.first_break.is_none(), "chain broken");
+        let taken: Vec<_> = records
+            .iter()
+            .filter(|r| r.action == AuditAction::ClaimTakenOver)
+            .collect();
+        anyhow::ensure!(
+            !taken.is_empty() && taken.iter().all(|r| r.reason.contains(&a_uid)),
+            "the take-over is in the audit chain: {taken:?}"
+        );
+        Ok(())
+    }
+    .await;
+    let stopped = op_b.stop().await;
+    result?;
+    stopped
+}

@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{clip::Tier, duration::Interval};
 
+/// Annotation on an EvidenceBucket naming the uid of a previous owner whose storage
+/// claims it takes over (an explicit act, recorded in the audit chain; see README
+/// "Multi-tenancy").
+pub const TAKE_OVER_ANNOTATION: &str = "evidence.bwv.io/take-over-claim";
+
 /// The S3 bucket-naming rules in one pattern: 3 to 63 characters, lower-case letters,
 /// digits, dots and dashes, starting and ending with a letter or digit.
 pub const BUCKET_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";

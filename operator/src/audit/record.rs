@@ -58,6 +58,9 @@ pub enum AuditAction {
     PolicyChanged,
     /// A RetentionPolicy or LegalHold was deleted.
     PolicyDeleted,
+    /// An EvidenceBucket took a storage location over from the previous owner the
+    /// `evidence.bwv.io/take-over-claim` annotation named (the reason names both).
+    ClaimTakenOver,
 }
 
 impl AuditAction {
@@ -78,6 +81,7 @@ impl AuditAction {
             AuditAction::PolicyCreated => "policy_created",
             AuditAction::PolicyChanged => "policy_changed",
             AuditAction::PolicyDeleted => "policy_deleted",
+            AuditAction::ClaimTakenOver => "claim_taken_over",
         }
     }
 
@@ -88,7 +92,7 @@ impl AuditAction {
 }
 
 /// Every audit action.
-pub const ALL_ACTIONS: [AuditAction; 14] = [
+pub const ALL_ACTIONS: [AuditAction; 15] = [
     AuditAction::Moved,
     AuditAction::Held,
     AuditAction::Released,
@@ -103,6 +107,7 @@ pub const ALL_ACTIONS: [AuditAction; 14] = [
     AuditAction::PolicyCreated,
     AuditAction::PolicyChanged,
     AuditAction::PolicyDeleted,
+    AuditAction::ClaimTakenOver,
 ];
 
 /// Who acted: the operator replica and the leader Lease it held.

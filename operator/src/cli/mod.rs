@@ -101,6 +101,10 @@ pub struct RunArgs {
     /// This replica's identity in the Lease and in events (in a pod: its name).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// This cluster's name, written into the storage claims it makes, so that an
+    /// operator in another cluster sharing the storage can say whose a location is.
+    #[arg(long, env = "EVIDENCE_CLUSTER_NAME", default_value = "")]
+    pub cluster_name: String,
     /// How long the Lease stays valid after the leader's last renewal.
     #[arg(long, env = "EVIDENCE_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
@@ -169,6 +173,7 @@ impl RunArgs {
                 },
                 min_requeue: self.min_requeue,
                 identity,
+                cluster_name: self.cluster_name.clone(),
                 clock_offset: chrono::TimeDelta::zero(),
                 lease: leader_election.as_ref().map(LeaderElection::lease),
                 audit_prefix: controller::normalise_prefix(&self.audit_prefix),

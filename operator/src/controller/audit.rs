@@ -68,10 +68,28 @@ pub fn reported_head(eb: &EvidenceBucket) -> Option<(u64, String)> {
     Some((batch.parse().ok()?, hash.to_string()))
 }
 
-/// The key prefixes (relative to each tier's prefix) that hold audit chains, not clips:
-/// the audit root `root`, in every tier that shares the legal-hold bucket. The sweep and
-/// `evidence-operator plan` skip them alike.
+/// The key prefixes (relative to each tier's prefix) that hold the operator's own
+/// objects, not clips: the audit root `root`, in every tier that shares the legal-hold
+/// bucket, and the storage claims (`.evidence-claims/`) in every tier whose prefix
+/// includes them. The sweep and `evidence-operator plan` skip them alike.
 pub(crate) fn audit_skips(eb: &EvidenceBucket, root: &str) -> Vec<(Tier, String)> {
+    let mut skips = audit_chain_skips(eb, root);
+    let tiers = &eb.spec.tiers;
+    for (tier, t) in [
+        (Tier::Hot, &tiers.hot),
+        (Tier::Cool, &tiers.cool),
+        (Tier::LegalHold, &tiers.legal_hold),
+    ] {
+        let prefix = t.prefix.clone().unwrap_or_default();
+        if let Some(rel) = crate::storage::claim::CLAIMS_PREFIX.strip_prefix(prefix.as_str()) {
+            skips.push((tier, rel.to_string()));
+        }
+    }
+    skips
+}
+
+/// The audit chain part of [`audit_skips`].
+fn audit_chain_skips(eb: &EvidenceBucket, root: &str) -> Vec<(Tier, String)> {
     let tiers = &eb.spec.tiers;
     [
         (Tier::Hot, &tiers.hot),

@@ -163,6 +163,10 @@ pub struct Settings {
     pub min_requeue: Duration,
     /// This replica's identity (events, audit).
     pub identity: String,
+    /// The cluster's name, written into the storage claims this installation makes
+    /// (`--cluster-name`; may be empty), so that another cluster's operator refusing a
+    /// location can say whose it is.
+    pub cluster_name: String,
     /// Added to the wall clock when planning. Zero in the binary (deliberately not a
     /// flag); the demo and the integration tests shift time forward so that clips
     /// uploaded a moment ago are past the safety floor (which also counts from upload

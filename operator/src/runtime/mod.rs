@@ -102,6 +102,7 @@ impl Settings {
                 store_options: StoreOptions::default(),
                 min_requeue: Duration::from_secs(1),
                 identity: format!("evidence-operator-{}", std::process::id()),
+                cluster_name: String::new(),
                 clock_offset: chrono::TimeDelta::zero(),
                 lease: None,
                 audit_prefix: "evidence-audit/".into(),

@@ -26,6 +26,7 @@
 //!
 //! See `docs/storage.md` for the request counts and the design choices.
 
+pub mod claim;
 pub mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
@@ -175,6 +176,18 @@ pub trait TierStore: Send + Sync {
 
     /// Set or clear the legal hold on a clip in the legal-hold tier.
     async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError>;
+
+    /// Claim every storage location of this store's tiers for `owner` (see
+    /// [`claim`]): before a sweep lists, writes or deletes any clip. `ClaimedBy` when a
+    /// location overlaps another owner's; `take_over` names a previous owner whose
+    /// claims are taken. Only after the region proof. S3: one list of the claims per
+    /// bucket and one read per overlapping claim (normally our own), plus one
+    /// conditional write the first time.
+    async fn claim(
+        &self,
+        owner: &claim::Owner,
+        take_over: Option<&claim::TakeOver>,
+    ) -> Result<claim::ClaimOutcome, StorageError>;
 
     /// Batch delete (DeleteObjects, <= 1000 keys a request); per-key failures reported.
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError>;

@@ -13,8 +13,8 @@ use kube::ResourceExt;
 
 use super::{fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
-    api::EvidenceBucket,
-    audit::{AuditLog, AuditSink, BucketAudit},
+    api::{EvidenceBucket, evidence_bucket::TAKE_OVER_ANNOTATION},
+    audit::{AuditAction, AuditLog, AuditSink, BucketAudit, ObjectInfo},
     controller::{
         Context, Error,
         audit::{
@@ -25,7 +25,10 @@ use crate::{
         status::Cond,
         sweep::{self, SweepAudit, SweepOptions, SweepOutcome},
     },
-    storage::{BucketConfig, S3TierStore, StorageError, TierStore},
+    storage::{
+        BucketConfig, S3TierStore, StorageError, TierStore,
+        claim::{Claim, ClaimOutcome, Owner, TakeOver},
+    },
 };
 
 /// What acting on a bucket came to.
@@ -91,6 +94,18 @@ pub async fn apply(
             Err(e) => Err(storage(e)),
         };
     }
+    // One owner per storage location: nothing is listed, written or deleted in a
+    // location another EvidenceBucket claimed first.
+    let taken_over = match claim(eb, store.as_ref(), ctx).await {
+        Ok(Ok(taken_over)) => taken_over,
+        Ok(Err(refusal)) => return Ok(Applied::Refused(refusal)),
+        Err(e) => {
+            return match Refusal::from_storage(e) {
+                Ok(refusal) => Ok(Applied::Refused(refusal)),
+                Err(e) => Err(storage(e)),
+            };
+        }
+    };
     let planner = match valid.planner(ctx.settings.now()) {
         Ok(p) => p,
         Err(refusal) => return Ok(Applied::Refused(refusal)),
@@ -107,7 +122,8 @@ pub async fn apply(
         ctx,
     };
     let mut audit_head = None;
-    let (entries, seen) = policy_entries(ctx, &key, valid.policy, &valid.holds).await;
+    let (mut entries, seen) = policy_entries(ctx, &key, valid.policy, &valid.holds).await;
+    entries.extend(taken_over.iter().map(|c| take_over_entry(eb, c)));
     if !entries.is_empty() {
         let receipt = match sink.record(entries).await {
             Ok(receipt) => receipt,
@@ -259,4 +275,57 @@ async fn store_for(
     );
     stores.insert(key, (cfg.clone(), store.clone(), audit.clone()));
     Ok((store, audit))
+}
+
+/// Claim the bucket's storage locations: `Ok(Ok(claims taken over))` when every one is
+/// this EvidenceBucket's, `Ok(Err(StorageClaimed))` when one overlaps another owner's.
+async fn claim(
+    eb: &EvidenceBucket,
+    store: &dyn TierStore,
+    ctx: &Context,
+) -> Result<Result<Vec<Claim>, Refusal>, StorageError> {
+    let owner = Owner {
+        cluster: ctx.settings.cluster_name.clone(),
+        namespace: eb.namespace().unwrap_or_default(),
+        name: eb.name_any(),
+        uid: eb.uid().unwrap_or_default(),
+    };
+    let take_over = eb
+        .annotations()
+        .get(TAKE_OVER_ANNOTATION)
+        .map(|uid| TakeOver(uid.trim().to_string()))
+        .filter(|t| !t.0.is_empty());
+    Ok(match store.claim(&owner, take_over.as_ref()).await? {
+        ClaimOutcome::Owned { taken_over } => Ok(taken_over),
+        ClaimOutcome::ClaimedBy { claim, ours } => Err(Refusal::StorageClaimed {
+            location: ours,
+            owner: claim.owner.to_string(),
+            uid: claim.owner.uid.clone(),
+            since: claim.claimed_at.to_rfc3339(),
+            annotation: TAKE_OVER_ANNOTATION,
+        }),
+    })
+}
+
+/// The audit record of a storage location taken over.
+fn take_over_entry(eb: &EvidenceBucket, c: &Claim) -> crate::audit::Entry {
+    let previous = c
+        .taken_over_from
+        .as_ref()
+        .map_or_else(|| "an unknown owner".to_string(), ToString::to_string);
+    crate::audit::Entry::policy(
+        AuditAction::ClaimTakenOver,
+        ObjectInfo {
+            kind: "EvidenceBucket".into(),
+            name: key_of(eb),
+            uid: eb.uid(),
+            generation: eb.metadata.generation,
+            managers: Vec::new(),
+            changed_by: None,
+        },
+        format!(
+            "storage location {}/{} taken over from {previous} ({TAKE_OVER_ANNOTATION})",
+            c.bucket, c.prefix
+        ),
+    )
 }

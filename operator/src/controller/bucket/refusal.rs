@@ -75,6 +75,23 @@ pub enum Refusal {
     /// The legal-hold bucket has no Object Lock, so no clip can be held in it.
     #[error("{0}; nothing is moved until the legal-hold bucket has Object Lock")]
     ObjectLockMissing(String),
+    /// A storage location of the bucket overlaps one another EvidenceBucket claimed
+    /// first (one owner per location): nothing is listed, written or deleted.
+    #[error(
+        "storage location {location} is claimed by {owner} since {since}; this EvidenceBucket lists, writes and deletes nothing there. If that owner is gone for good, take the location over by annotating this EvidenceBucket {annotation}={uid} (recorded in the audit chain)"
+    )]
+    StorageClaimed {
+        /// Our location (`bucket/prefix`) that overlaps the claim.
+        location: String,
+        /// The owner, in words.
+        owner: String,
+        /// The owner's uid (what a take-over names).
+        uid: String,
+        /// When it claimed the location.
+        since: String,
+        /// The take-over annotation.
+        annotation: &'static str,
+    },
 }
 
 /// The event a refusal publishes.
@@ -102,6 +119,7 @@ impl Refusal {
             Refusal::AccessDenied(_) => "AccessDenied",
             Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
+            Refusal::StorageClaimed { .. } => "StorageClaimed",
         }
     }
 
@@ -144,7 +162,8 @@ impl Refusal {
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_)
             | Refusal::SameKeyUnversioned(_)
-            | Refusal::ObjectLockMissing(_) => conds.push(policy_found()),
+            | Refusal::ObjectLockMissing(_)
+            | Refusal::StorageClaimed { .. } => conds.push(policy_found()),
         }
         conds
     }
@@ -169,6 +188,7 @@ impl Refusal {
             Refusal::AccessDenied(_) => warning("AccessDenied", "Verify"),
             Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
+            Refusal::StorageClaimed { .. } => warning("StorageClaimed", "Claim"),
         }
     }
 
@@ -187,7 +207,8 @@ impl Refusal {
             | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
             Refusal::RegionNotAllowed(_)
             | Refusal::ObjectLockMissing(_)
-            | Refusal::SameKeyUnversioned(_) => Action::requeue(interval),
+            | Refusal::SameKeyUnversioned(_)
+            | Refusal::StorageClaimed { .. } => Action::requeue(interval),
         }
     }
 

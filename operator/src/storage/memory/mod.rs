@@ -53,6 +53,7 @@ use self::state::{State, Version, sha_hex};
 use super::{
     DeleteFailure, DeleteReport, FaultHook, MoveOutcome, MoveStep, RegionProof, StorageError,
     TierStore,
+    claim::{Claim, ClaimOutcome, Owner, TakeOver},
     conformance::{self, Fixture},
 };
 use crate::api::clip::{Clip, META_SHA256, Tag, Tier};
@@ -365,6 +366,49 @@ impl TierStore for MemoryTierStore {
             );
         }
         Ok(out)
+    }
+
+    async fn claim(
+        &self,
+        owner: &Owner,
+        take_over: Option<&TakeOver>,
+    ) -> Result<ClaimOutcome, StorageError> {
+        let mut s = self.state();
+        s.prove()?;
+        let mut taken_over = Vec::new();
+        for tier in Tier::ALL {
+            let bucket = s.tier(tier).bucket.clone();
+            match s.claims.get(&bucket).cloned() {
+                Some(c) if c.owner.uid == owner.uid => {}
+                Some(c) if take_over.is_some_and(|t| t.0 == c.owner.uid) => {
+                    let claim = Claim {
+                        owner: owner.clone(),
+                        claimed_at: chrono::Utc::now(),
+                        taken_over_from: Some(c.owner.clone()),
+                        ..c
+                    };
+                    s.claims.insert(bucket, claim.clone());
+                    taken_over.push(claim);
+                }
+                Some(c) => {
+                    return Ok(ClaimOutcome::ClaimedBy {
+                        ours: format!("{bucket}/"),
+                        claim: Box::new(c),
+                    });
+                }
+                None => {
+                    let claim = Claim {
+                        bucket: bucket.clone(),
+                        prefix: String::new(),
+                        owner: owner.clone(),
+                        claimed_at: chrono::Utc::now(),
+                        taken_over_from: None,
+                    };
+                    s.claims.insert(bucket, claim);
+                }
+            }
+        }
+        Ok(ClaimOutcome::Owned { taken_over })
     }
 
     async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {

@@ -116,6 +116,8 @@ pub(super) struct State {
     pub(super) faults: HashMap<MemoryOp, usize>,
     pub(super) calls: HashMap<MemoryOp, u64>,
     pub(super) clock: Option<DateTime<Utc>>,
+    /// Storage claims, by bucket (each tier here is a whole bucket).
+    pub(super) claims: HashMap<String, crate::storage::claim::Claim>,
 }
 
 fn index(tier: Tier) -> usize {
@@ -147,6 +149,7 @@ impl State {
             faults: HashMap::new(),
             calls: HashMap::new(),
             clock: None,
+            claims: HashMap::new(),
         }
     }
 

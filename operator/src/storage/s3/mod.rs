@@ -24,6 +24,7 @@
 
 mod batch;
 mod checksum;
+mod claim;
 mod client;
 mod copy;
 mod delete;
@@ -188,6 +189,14 @@ impl TierStore for S3TierStore {
             &calls,
         )
         .await
+    }
+
+    async fn claim(
+        &self,
+        owner: &crate::storage::claim::Owner,
+        take_over: Option<&crate::storage::claim::TakeOver>,
+    ) -> Result<crate::storage::claim::ClaimOutcome, StorageError> {
+        self.claim_locations(owner, take_over).await
     }
 
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
