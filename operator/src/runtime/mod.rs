@@ -102,6 +102,8 @@ impl Settings {
                 min_requeue: Duration::from_secs(1),
                 identity: format!("evidence-operator-{}", std::process::id()),
                 clock_offset: chrono::TimeDelta::zero(),
+                max_clock_skew: Duration::from_secs(60),
+                skew_check_offset: chrono::TimeDelta::zero(),
                 lease: None,
                 audit_prefix: "evidence-audit/".into(),
                 audit_retention: chrono::TimeDelta::days(2557),

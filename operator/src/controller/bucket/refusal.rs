@@ -66,6 +66,10 @@ pub enum Refusal {
     /// The legal-hold bucket has no Object Lock, so no clip can be held in it.
     #[error("{0}; nothing is moved until the legal-hold bucket has Object Lock")]
     ObjectLockMissing(String),
+    /// The local clock disagrees with the S3 store's or the API server's by more than
+    /// `--max-clock-skew`: ages counted by it could be wrong (see [`super::clock`]).
+    #[error("{0}; no clip is moved, held, released or deleted until the clocks agree")]
+    ClockSkew(String),
 }
 
 /// The event a refusal publishes.
@@ -92,6 +96,7 @@ impl Refusal {
             Refusal::AccessDenied(_) => "AccessDenied",
             Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
+            Refusal::ClockSkew(_) => "ClockSkew",
         }
     }
 
@@ -133,7 +138,8 @@ impl Refusal {
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_)
             | Refusal::SameKeyUnversioned(_)
-            | Refusal::ObjectLockMissing(_) => conds.push(policy_found()),
+            | Refusal::ObjectLockMissing(_)
+            | Refusal::ClockSkew(_) => conds.push(policy_found()),
         }
         conds
     }
@@ -157,12 +163,14 @@ impl Refusal {
             Refusal::AccessDenied(_) => warning("AccessDenied", "Verify"),
             Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
+            Refusal::ClockSkew(_) => warning("ClockSkew", "Verify"),
         }
     }
 
     /// When to look again: a suspended bucket when it changes; a missing or invalid
     /// policy after 5 minutes, credentials after 1 (a Secret change triggers nothing);
-    /// storage facts (region, Object Lock) at the sweep interval.
+    /// a clock skew after 30 s (a clock put right is used soon); storage facts (region,
+    /// Object Lock) at the sweep interval.
     pub fn requeue(&self, interval: Duration) -> Action {
         match self {
             Refusal::Suspended => Action::await_change(),
@@ -172,6 +180,7 @@ impl Refusal {
             Refusal::CredentialsNotFound { .. }
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
+            Refusal::ClockSkew(_) => Action::requeue(Duration::from_secs(30)),
             Refusal::RegionNotAllowed(_)
             | Refusal::ObjectLockMissing(_)
             | Refusal::SameKeyUnversioned(_) => Action::requeue(interval),
