@@ -1286,3 +1286,90 @@ async fn a_retention_lengthened_during_a_sweep_protects_the_clips_acted_on_after
     result?;
     stopped
 }
+
+/// A local clock that disagrees with the servers' deletes nothing: the operator's clock
+/// check (shifted 5 minutes ahead of the machine's, which the real MinIO and
+/// kube-apiserver share, by a test-only setting) refuses the sweep with `ClockSkew`, a
+/// message naming both clocks and the difference, and a warning event, and the expired
+/// clip stays; the same operator without the shift deletes it. (Before the check, the
+/// shifted operator deleted the clip at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_local_clock_that_disagrees_with_the_servers_deletes_nothing() -> Result<()> {
+    use chrono::TimeDelta;
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::ListParams;
+
+    let t = Tenant::new("op-skew").await?;
+    t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
+        .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
+    let mut settings = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    settings.controllers.skew_check_offset = TimeDelta::minutes(5);
+    let op = RunningOperator::start(t.client.clone(), settings)?;
+
+    let result = async {
+        let (_, _, message) =
+            eventually(Duration::from_secs(60), "Ready=False ClockSkew", || async {
+                Ok(t.condition("unit", "Ready")
+                    .await?
+                    .filter(|(status, reason, _)| status == "False" && reason == "ClockSkew"))
+            })
+            .await?;
+        for clock in ["the S3 store", "the API server"] {
+            anyhow::ensure!(
+                message.contains(&format!("ahead of {clock}")),
+                "names {clock}: {message}"
+            );
+        }
+        anyhow::ensure!(
+            message.contains("at least 4m 5") && message.contains("more than the 1m 0s allowed"),
+            "says by how much: {message}"
+        );
+        let events = Api::<Event>::namespaced(t.client.clone(), &t.ns);
+        eventually(Duration::from_secs(30), "the ClockSkew event", || async {
+            let found = events
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("ClockSkew")
+                        && e.type_.as_deref() == Some("Warning")
+                });
+            Ok(found.then_some(()))
+        })
+        .await?;
+        // Give a wrong operator time to act (it reconciles at least every second).
+        let seen = op.reconciles();
+        eventually(Duration::from_secs(30), "more reconciles", || async {
+            Ok((op.reconciles() >= seen + 2).then_some(()))
+        })
+        .await?;
+        anyhow::ensure!(
+            t.keys(&t.hot).await?.contains("old-non-evidential.mp4"),
+            "nothing is deleted while the clocks disagree"
+        );
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped?;
+
+    // The clocks agree: the same clip is deleted.
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    let result = eventually(
+        Duration::from_secs(60),
+        "deleted once the clocks agree",
+        || async {
+            let ready = t.condition("unit", "Ready").await?;
+            let gone = !t.keys(&t.hot).await?.contains("old-non-evidential.mp4");
+            Ok((gone && ready.is_some_and(|r| r.0 == "True")).then_some(()))
+        },
+    )
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}

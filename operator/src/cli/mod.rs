@@ -144,6 +144,12 @@ pub struct RunArgs {
     /// with the recorded one. 0 turns it off.
     #[arg(long, env = "EVIDENCE_INTEGRITY_SAMPLE", default_value_t = 0)]
     pub integrity_sample: usize,
+    /// Before each sweep the local clock is compared with the S3 store's and the API
+    /// server's (the Date header of one request to each); when either differs by more
+    /// than this, nothing is moved or deleted (condition reason ClockSkew) until they
+    /// agree. Date has whole seconds: keep it well above a few seconds.
+    #[arg(long, env = "EVIDENCE_MAX_CLOCK_SKEW", default_value = "60s", value_parser = parse_duration)]
+    pub max_clock_skew: Duration,
 }
 
 impl RunArgs {
@@ -175,6 +181,8 @@ impl RunArgs {
                 identity,
                 cluster_name: self.cluster_name.clone(),
                 clock_offset: chrono::TimeDelta::zero(),
+                max_clock_skew: self.max_clock_skew,
+                skew_check_offset: chrono::TimeDelta::zero(),
                 lease: leader_election.as_ref().map(LeaderElection::lease),
                 audit_prefix: controller::normalise_prefix(&self.audit_prefix),
                 audit_retention: chrono::TimeDelta::days(i64::from(
@@ -352,6 +360,8 @@ mod tests {
         assert_eq!(f.audit_prefix, l.audit_prefix);
         assert_eq!(f.audit_retention, l.audit_retention);
         assert_eq!(f.integrity_sample, l.integrity_sample);
+        assert_eq!(f.max_clock_skew, l.max_clock_skew);
+        assert_eq!(f.skew_check_offset, l.skew_check_offset);
         assert_eq!(f.lease, l.lease);
         assert_eq!(flags.watch_namespaces, lib.watch_namespaces);
         assert_eq!(flags.shutdown_timeout, lib.shutdown_timeout);
@@ -375,6 +385,7 @@ mod tests {
             "--leader-elect",
             "--metrics-addr",
             "--shutdown-timeout",
+            "--max-clock-skew",
         ] {
             assert!(help.contains(flag), "run --help lacks {flag}:\n{help}");
         }

@@ -172,6 +172,15 @@ pub struct Settings {
     /// uploaded a moment ago are past the safety floor (which also counts from upload
     /// time).
     pub clock_offset: chrono::TimeDelta,
+    /// How far the local clock may be from the S3 store's and the API server's before
+    /// a sweep is refused (`ClockSkew`).
+    pub max_clock_skew: Duration,
+    /// Added to the local wall clock in the clock-skew check only (never to
+    /// [`Settings::now`]). Zero in the binary (deliberately not a flag): the
+    /// integration tests make the local clock disagree with the servers' this way,
+    /// without touching the machine's clock.
+    #[doc(hidden)]
+    pub skew_check_offset: chrono::TimeDelta,
     /// The leader-election Lease (`namespace/name`), when leader election is on.
     pub lease: Option<String>,
     /// The root key prefix of the audit chains in each legal-hold bucket.

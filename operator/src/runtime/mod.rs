@@ -104,6 +104,8 @@ impl Settings {
                 identity: format!("evidence-operator-{}", std::process::id()),
                 cluster_name: String::new(),
                 clock_offset: chrono::TimeDelta::zero(),
+                max_clock_skew: Duration::from_secs(60),
+                skew_check_offset: chrono::TimeDelta::zero(),
                 lease: None,
                 audit_prefix: "evidence-audit/".into(),
                 audit_retention: chrono::TimeDelta::days(2557),

@@ -15,6 +15,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`clock`] | [`ServerDate`]: a server's clock as its `Date` header shows it |
 //! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
 //! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
 //! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
@@ -27,6 +28,7 @@
 //! See `docs/storage.md` for the request counts and the design choices.
 
 pub mod claim;
+pub mod clock;
 pub mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
@@ -49,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 /// clients of the operator (the audit writer).
 pub(crate) use self::s3::sdk_config;
 pub use self::{
+    clock::ServerDate,
     config::{
         BucketConfig, FaultHook, RecheckHook, StaticCredentials, StepContext, StoreOptions,
         TierLocation, Tiers,
@@ -202,6 +205,14 @@ pub trait TierStore: Send + Sync {
         &self,
         clips: &[Clip],
     ) -> Result<Vec<Option<Vec<crate::api::clip::Tag>>>, StorageError>;
+
+    /// The store's clock, read now: the `Date` of one cheap request and when, by the
+    /// local wall clock, it was sent and answered (S3: one `HeadBucket` of the hot
+    /// bucket). `None` when the store has no clock to read (the in-memory store) or its
+    /// answer carried no `Date`.
+    async fn server_date(&self) -> Result<Option<ServerDate>, StorageError> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

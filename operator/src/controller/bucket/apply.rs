@@ -1,6 +1,7 @@
 //! Step 3 of a bucket's reconcile: act on storage. Connect (one store and audit log per
 //! bucket, rebuilt when its configuration changes), prove every tier bucket's region
-//! (and the legal-hold bucket's Object Lock) before any write, record the policy and
+//! (and the legal-hold bucket's Object Lock) before any write, compare the local clock
+//! with the store's and the API server's ([`super::clock`]), record the policy and
 //! hold changes seen since the last record, sweep, then the opt-in integrity sweep. What
 //! the storage proves wrong comes back as a [`Refusal`]; what fails, as an [`Error`].
 
@@ -11,7 +12,7 @@ use tracing::info;
 
 use kube::ResourceExt;
 
-use super::{fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBucket};
+use super::{clock, fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
     api::{EvidenceBucket, evidence_bucket::TAKE_OVER_ANNOTATION},
     audit::{AuditAction, AuditLog, AuditSink, BucketAudit, ObjectInfo},
@@ -106,6 +107,15 @@ pub async fn apply(
             };
         }
     };
+    // The clocks, just before the planner takes its `now`: a local clock that is not
+    // the servers' would count ages wrongly, so nothing is done while they disagree.
+    let s3_clock = match &valid.config.endpoint {
+        Some(endpoint) => format!("the S3 store ({endpoint})"),
+        None => format!("the S3 store (AWS, {})", valid.config.declared_region),
+    };
+    if let Some(refusal) = clock::check(ctx, &key, store.as_ref(), s3_clock).await? {
+        return Ok(Applied::Refused(refusal));
+    }
     let planner = match valid.planner(ctx.settings.now()) {
         Ok(p) => p,
         Err(refusal) => return Ok(Applied::Refused(refusal)),

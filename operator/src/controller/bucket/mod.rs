@@ -6,7 +6,8 @@
 //!    holds being released) or a [`Refusal`] (suspended, outside the UK, no policy, no
 //!    credentials, ...), each refusal knowing its conditions, event and requeue
 //!    ([`refusal`]);
-//! 3. [`apply`]: prove the region, record policy changes, sweep (see
+//! 3. [`apply`]: prove the region, compare the clocks ([`clock`]), record policy
+//!    changes, sweep (see
 //!    [`crate::controller::sweep`]; [`fence`] re-reads the holds before each chunk), run
 //!    the integrity sweep;
 //! 4. [`report`]: status by server-side apply, events, metrics, each hold's count.
@@ -18,6 +19,7 @@
 //! and once it is gone the operator simply stops managing its storage.
 
 pub mod apply;
+pub mod clock;
 pub mod dereference;
 pub mod fence;
 pub mod refusal;

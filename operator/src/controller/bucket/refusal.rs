@@ -92,6 +92,10 @@ pub enum Refusal {
         /// The take-over annotation.
         annotation: &'static str,
     },
+    /// The local clock disagrees with the S3 store's or the API server's by more than
+    /// `--max-clock-skew`: ages counted by it could be wrong (see [`super::clock`]).
+    #[error("{0}; no clip is moved, held, released or deleted until the clocks agree")]
+    ClockSkew(String),
 }
 
 /// The event a refusal publishes.
@@ -120,6 +124,7 @@ impl Refusal {
             Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
             Refusal::StorageClaimed { .. } => "StorageClaimed",
+            Refusal::ClockSkew(_) => "ClockSkew",
         }
     }
 
@@ -163,7 +168,8 @@ impl Refusal {
             | Refusal::AccessDenied(_)
             | Refusal::SameKeyUnversioned(_)
             | Refusal::ObjectLockMissing(_)
-            | Refusal::StorageClaimed { .. } => conds.push(policy_found()),
+            | Refusal::StorageClaimed { .. }
+            | Refusal::ClockSkew(_) => conds.push(policy_found()),
         }
         conds
     }
@@ -189,12 +195,14 @@ impl Refusal {
             Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
             Refusal::StorageClaimed { .. } => warning("StorageClaimed", "Claim"),
+            Refusal::ClockSkew(_) => warning("ClockSkew", "Verify"),
         }
     }
 
     /// When to look again: a suspended bucket when it changes; a missing or invalid
     /// policy after 5 minutes, credentials after 1 (a Secret change triggers nothing);
-    /// storage facts (region, Object Lock) at the sweep interval.
+    /// a clock skew after 30 s (a clock put right is used soon); storage facts (region,
+    /// Object Lock) at the sweep interval.
     pub fn requeue(&self, interval: Duration) -> Action {
         match self {
             Refusal::Suspended => Action::await_change(),
@@ -205,6 +213,7 @@ impl Refusal {
             | Refusal::CredentialsRequired { .. }
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
+            Refusal::ClockSkew(_) => Action::requeue(Duration::from_secs(30)),
             Refusal::RegionNotAllowed(_)
             | Refusal::ObjectLockMissing(_)
             | Refusal::SameKeyUnversioned(_)

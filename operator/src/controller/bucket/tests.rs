@@ -363,6 +363,26 @@ fn storage_proof_refusals_come_from_the_storage_errors() {
 }
 
 #[test]
+fn a_clock_skew_stalls_the_bucket_with_a_warning_and_looks_again_soon() {
+    let r =
+        Refusal::ClockSkew("the local clock is at least 5m 0s ahead of the API server: local 2026-03-01T12:05:00Z, its Date 2026-03-01T12:00:00Z".into());
+    assert_eq!(r.reason(), "ClockSkew");
+    assert!(
+        r.to_string()
+            .ends_with("no clip is moved, held, released or deleted until the clocks agree"),
+        "{r}"
+    );
+    let conds = r.conditions("met-bwv");
+    assert_eq!(cond(&conds, READY), ("False", "ClockSkew"));
+    assert_eq!(cond(&conds, STALLED), ("True", "ClockSkew"));
+    assert_eq!(cond(&conds, POLICY_RESOLVED), ("True", "PolicyFound"));
+    let ev = r.event().unwrap();
+    assert_eq!((ev.type_, ev.reason), (EventType::Warning, "ClockSkew"));
+    assert_eq!(r.requeue(HOUR), Action::requeue(Duration::from_secs(30)));
+    assert!(!r.is_region_violation());
+}
+
+#[test]
 fn an_audit_write_failure_stops_the_sweep_with_a_warning_event() {
     let e = Error::Sweep {
         bucket: "bwv-westminster/westminster".into(),

@@ -15,6 +15,7 @@
 //! | `mod.rs` | the store, its construction, and the [`TierStore`] methods (thin) |
 //! | `client.rs` | SDK configuration, the HTTP-request counter, `Requester` (`send` and its retries, reading an object; shared with the audit writer), URL encodings; (tests) `CannedS3`, the SDK's test HTTP client answering one canned error |
 //! | `proof.rs` | region proof, Object Lock check, the versioning cache |
+//! | `clock.rs` | the store's clock: a `HeadBucket`'s `Date` header |
 //! | `checksum.rs` | HEAD, hashing, verifying; where the SHA-256 is recorded |
 //! | `copy.rs` | server-side copies, single and multipart |
 //! | `mover.rs` | the move, step by step, and why re-running converges; batched moves |
@@ -26,6 +27,7 @@ mod batch;
 mod checksum;
 mod claim;
 mod client;
+mod clock;
 mod copy;
 mod delete;
 mod extended;
@@ -49,7 +51,7 @@ pub(crate) use self::client::{Calls, ReadFailure, Requester, RetryPolicy, sdk_co
 /// A failed request, classified: what [`Requester`] returns, for its other users.
 pub(crate) use super::retry::Failure;
 use super::{
-    BucketConfig, DeleteReport, MoveOutcome, StoreOptions, TierLocation, TierStore,
+    BucketConfig, DeleteReport, MoveOutcome, ServerDate, StoreOptions, TierLocation, TierStore,
     error::StorageError,
     metrics::StorageMetrics,
     region::{CachedProof, RegionProof, check_endpoint},
@@ -201,5 +203,9 @@ impl TierStore for S3TierStore {
 
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
         self.delete_many(clips).await
+    }
+
+    async fn server_date(&self) -> Result<Option<ServerDate>, StorageError> {
+        self.read_server_date().await
     }
 }
