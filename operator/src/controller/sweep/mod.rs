@@ -305,8 +305,25 @@ pub async fn sweep(
                 pending: fenced.as_ref().map(|f| &f.pending),
                 newer: newer.as_ref(),
             };
+            // Holds the fence found since the start name their cases in the records too.
+            let fenced_audit = fenced.as_ref().map(|f| SweepAudit {
+                sink: audit.sink,
+                cases: audit
+                    .cases
+                    .clone()
+                    .into_iter()
+                    .chain(
+                        f.holds
+                            .iter()
+                            .map(|h| (h.name.clone(), h.case_reference.clone())),
+                    )
+                    .collect(),
+                releasing: audit.releasing,
+                flagged_before: audit.flagged_before,
+            });
+            let chunk_audit = fenced_audit.as_ref().unwrap_or(audit);
             let (done, following) = futures::join!(
-                execute_chunk(store, &chunk, opts, draining, audit, clips, &mut out),
+                execute_chunk(store, &chunk, opts, draining, chunk_audit, clips, &mut out),
                 chunks.next()
             );
             done?;

@@ -836,6 +836,14 @@ async fn a_hold_applied_mid_sweep_protects_the_clips_of_later_chunks() {
         if finalizer {
             assert_eq!(store.keys(Tier::LegalHold), ["later.mp4"]);
             assert_eq!(out.held, 1);
+            // The record names the case of the hold the fence found.
+            let held: Vec<Entry> = s
+                .recorded("later.mp4")
+                .into_iter()
+                .filter(|e| e.action == AuditAction::Held)
+                .collect();
+            assert_eq!(held.len(), 1);
+            assert_eq!(held[0].cases, vec![CASE.to_string()]);
         } else {
             assert_eq!(store.keys(Tier::Cool), ["first.mp4", "later.mp4"]);
             assert!(
