@@ -1155,6 +1155,7 @@ async fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() -> Result<()
             all: true,
             allowed_regions: vec![],
             operator_identity_namespaces: vec![],
+            allowed_endpoints: vec![],
             audit_prefix: "evidence-audit/".into(),
         };
         let client = t.client.clone();

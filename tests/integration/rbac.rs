@@ -545,6 +545,7 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
         all: false,
         allowed_regions: vec![],
         operator_identity_namespaces: vec![],
+        allowed_endpoints: vec![],
         audit_prefix: "evidence-audit/".into(),
     };
     let report = plan::plan(admin.clone(), &args).await?;

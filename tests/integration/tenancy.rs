@@ -301,3 +301,38 @@ async fn a_managed_location_is_refused_to_every_other_evidence_bucket_until_take
     result?;
     stopped
 }
+
+/// An installation that lists its endpoints (`--allowed-endpoints`) refuses a bucket at
+/// any other host before sending it a request (`EndpointNotAllowed`), and its clips are
+/// kept; the metadata addresses are refused at apply time (`tests/invalid/48-*`, `49-*`,
+/// in `crds::invalid_documents_are_refused_with_their_message`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endpoint_outside_the_installations_list_gets_no_request() -> Result<()> {
+    let t = Tenant::new("ten-endpoint").await?;
+    t.put_clip("expired.mp4", Some("non-evidential"), 40, &[])
+        .await?;
+    t.apply_policy("policy", destructive_policy()).await?;
+    t.apply_bucket("unit", &servers().s3_endpoint, "1m").await?;
+    let op = RunningOperator::for_namespace(
+        &t.ns,
+        &[
+            "--allowed-endpoints",
+            "minio.storage.svc,*.s3.eu-west-2.amazonaws.com",
+        ],
+    )
+    .await?;
+    let result = async {
+        let message = ready_reason(&t, "unit", "EndpointNotAllowed").await?;
+        anyhow::ensure!(
+            message.contains("--allowed-endpoints") && message.contains("127.0.0.1"),
+            "{message}"
+        );
+        anyhow::ensure!(t.keys(&t.hot).await?.contains("expired.mp4"));
+        anyhow::ensure!(t.bucket_status("unit").await?["lastSweep"].is_null());
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}

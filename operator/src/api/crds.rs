@@ -339,6 +339,7 @@ mod tests {
             duration::INTERVAL_MIN_MESSAGE,
             eb::REGION_NAME_MESSAGE,
             eb::ENDPOINT_MESSAGE,
+            eb::ENDPOINT_METADATA_MESSAGE,
             eb::LEGAL_HOLD_OWN_BUCKET_MESSAGE,
             eb::HOT_COOL_DISTINCT_MESSAGE,
             eb::BUCKET_NAME_MESSAGE,

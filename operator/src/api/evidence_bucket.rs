@@ -33,6 +33,8 @@ pub const REGION_NAME_MESSAGE: &str =
     "region must be a region name such as eu-west-2: lower-case letters, digits and dashes";
 /// `endpoint` is not an http(s) URL with a host.
 pub const ENDPOINT_MESSAGE: &str = "endpoint must be an http:// or https:// URL with a host";
+/// `endpoint` is a link-local or cloud metadata address.
+pub const ENDPOINT_METADATA_MESSAGE: &str = "endpoint must not be a link-local or cloud metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254, metadata.google.internal)";
 /// The legal-hold tier shares a bucket with the hot or the cool tier.
 pub const LEGAL_HOLD_OWN_BUCKET_MESSAGE: &str =
     "the legalHold tier must be a bucket of its own, not the hot or cool bucket";
@@ -109,9 +111,13 @@ pub struct EvidenceBucketSpec {
     pub region: String,
     /// The S3 endpoint URL, for S3-compatible stores (MinIO, Ceph):
     /// `https://minio.example.internal:9000`. Absent: the AWS endpoint of `region`.
+    /// Never a link-local or cloud metadata address; the installation may restrict it
+    /// to listed hosts (`--allowed-endpoints`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname() != ''")
         .message(ENDPOINT_MESSAGE))]
+    #[x_kube(validation = Rule::new("!self.matches(r'^(?i)https?://(169\\.254\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[(fe[89ab][0-9a-f]:[0-9a-f:.]*|fd00:ec2::254)\\]|metadata\\.google\\.internal\\.?)(:[0-9]*)?([/?#].*)?$')")
+        .message(ENDPOINT_METADATA_MESSAGE))]
     #[schemars(length(max = 2048))]
     pub endpoint: Option<String>,
     /// Address buckets by path (`https://host/bucket/key`) instead of by virtual host

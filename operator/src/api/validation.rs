@@ -18,9 +18,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::{
     duration::{INTERVAL_MIN_MESSAGE, MIN_INTERVAL, RetentionDuration},
     evidence_bucket::{
-        ARCHIVE_STORAGE_CLASS_MESSAGE, BUCKET_NAME_MESSAGE, ENDPOINT_MESSAGE, EvidenceBucketSpec,
-        HOT_COOL_DISTINCT_MESSAGE, LEGAL_HOLD_OWN_BUCKET_MESSAGE, PREFIX_MESSAGE,
-        REGION_NAME_MESSAGE, STORAGE_CLASS_MESSAGE, TierLocation,
+        ARCHIVE_STORAGE_CLASS_MESSAGE, BUCKET_NAME_MESSAGE, ENDPOINT_MESSAGE,
+        ENDPOINT_METADATA_MESSAGE, EvidenceBucketSpec, HOT_COOL_DISTINCT_MESSAGE,
+        LEGAL_HOLD_OWN_BUCKET_MESSAGE, PREFIX_MESSAGE, REGION_NAME_MESSAGE, STORAGE_CLASS_MESSAGE,
+        TierLocation,
     },
     legal_hold::{
         CAMERA_BLANK_MESSAGE, CAMERA_WINDOW_ORDER_MESSAGE, CASE_REFERENCE_BLANK_MESSAGE,
@@ -117,6 +118,10 @@ impl EvidenceBucketSpec {
                     [Field("endpoint")],
                     format!("endpoint {ep:?}: {ENDPOINT_MESSAGE}"),
                 ));
+            } else if let Err(e) = endpoint_host(ep)
+                && e.contains(ENDPOINT_METADATA_MESSAGE)
+            {
+                out.push(Problem::at([Field("endpoint")], e));
             }
         }
         let tiers = [
@@ -344,6 +349,40 @@ fn reference_times() -> Vec<DateTime<Utc>> {
         .filter_map(|(y, m, d)| Utc.with_ymd_and_hms(*y, *m, *d, 0, 0, 0).single())
         .collect()
 }
+
+/// The host of an endpoint URL (lower-case, without brackets or a trailing dot), or why
+/// it may never be used: not a URL, or a link-local or cloud metadata address
+/// (169.254.0.0/16, which holds the AWS, Azure and GCP metadata services, fe80::/10,
+/// AWS's fd00:ec2::254, their IPv4-mapped forms, `metadata.google.internal`).
+pub fn endpoint_host(endpoint: &str) -> Result<String, String> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let metadata_ip = host.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+    });
+    if metadata_ip || METADATA_HOSTS.contains(&host.as_str()) {
+        return Err(format!(
+            "endpoint {endpoint:?}: {ENDPOINT_METADATA_MESSAGE}; such endpoints are always refused"
+        ));
+    }
+    Ok(host)
+}
+
+/// Host names of cloud metadata services.
+const METADATA_HOSTS: &[&str] = &["metadata.google.internal", "metadata", "instance-data"];
 
 #[cfg(test)]
 mod tests {

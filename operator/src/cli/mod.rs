@@ -82,6 +82,11 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub operator_identity_namespaces: Vec<String>,
+    /// The endpoint hosts EvidenceBuckets may name in spec.endpoint, comma-separated:
+    /// exact hosts or `*.suffix` patterns. Default: any host. Link-local and cloud
+    /// metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254) are always refused.
+    #[arg(long, env = "EVIDENCE_ALLOWED_ENDPOINTS", value_delimiter = ',')]
+    pub allowed_endpoints: Vec<String>,
     /// Only watch these namespaces (comma-separated); all namespaces when empty.
     #[arg(long, env = "EVIDENCE_WATCH_NAMESPACE", value_delimiter = ',')]
     pub watch_namespace: Vec<String>,
@@ -172,6 +177,7 @@ impl RunArgs {
             controllers: controller::Settings {
                 allowed_regions: AllowedRegions::new(&self.allowed_regions),
                 operator_identity_namespaces: self.operator_identity_namespaces.clone(),
+                allowed_endpoints: self.allowed_endpoints.clone(),
                 move_concurrency: self.move_concurrency,
                 store_options: StoreOptions {
                     multipart_threshold: self.multipart_threshold,

@@ -24,7 +24,7 @@ use crate::{
     controller::{
         self,
         audit::audit_skips,
-        bucket::{Refusal, dereference, validate},
+        bucket::{Refusal, dereference, validate, validate::Grants},
     },
     engine::Action,
     storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
@@ -68,6 +68,9 @@ pub struct PlanArgs {
         value_delimiter = ','
     )]
     pub operator_identity_namespaces: Vec<String>,
+    /// Allowed endpoint hosts, as the operator's --allowed-endpoints.
+    #[arg(long, env = "EVIDENCE_ALLOWED_ENDPOINTS", value_delimiter = ',')]
+    pub allowed_endpoints: Vec<String>,
     /// The audit chain's key prefix in the legal-hold bucket (not clips), as the
     /// operator's --audit-prefix.
     #[arg(long, env = "EVIDENCE_AUDIT_PREFIX", default_value = "evidence-audit/")]
@@ -170,8 +173,11 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         refusal,
     };
     let found = dereference(&client, &eb).await?;
-    let granted = controller::identity_granted(&args.operator_identity_namespaces, &ns);
-    let valid = validate(&eb, &found, &allowed, granted, now).map_err(refused)?;
+    let grants = Grants {
+        operator_identity: controller::identity_granted(&args.operator_identity_namespaces, &ns),
+        endpoints: args.allowed_endpoints.clone(),
+    };
+    let valid = validate(&eb, &found, &allowed, &grants, now).map_err(refused)?;
     let planner = valid.planner(now).map_err(refused)?;
 
     let storage = |source| PlanError::Storage {

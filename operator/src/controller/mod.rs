@@ -155,6 +155,9 @@ pub struct Settings {
     /// operator's own identity (IRSA, workload identity, instance profile); `*`: every
     /// namespace. Empty (the default): none, so every bucket brings its own credentials.
     pub operator_identity_namespaces: Vec<String>,
+    /// The endpoint hosts EvidenceBuckets may name (hosts, or `*.suffix` patterns);
+    /// empty: any host. Link-local and cloud metadata addresses are never allowed.
+    pub allowed_endpoints: Vec<String>,
     /// Moves in flight at once per bucket.
     pub move_concurrency: usize,
     /// Storage options (multipart threshold and so on).
@@ -202,9 +205,12 @@ impl Settings {
         }
     }
 
-    /// Whether EvidenceBuckets in `namespace` may act with the operator's own identity.
-    pub fn operator_identity_granted(&self, namespace: &str) -> bool {
-        identity_granted(&self.operator_identity_namespaces, namespace)
+    /// What the installation grants the EvidenceBuckets of `namespace`.
+    pub fn grants(&self, namespace: &str) -> bucket::validate::Grants {
+        bucket::validate::Grants {
+            operator_identity: identity_granted(&self.operator_identity_namespaces, namespace),
+            endpoints: self.allowed_endpoints.clone(),
+        }
     }
 
     /// The time the engine plans at.

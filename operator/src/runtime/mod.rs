@@ -98,6 +98,7 @@ impl Settings {
             controllers: controller::Settings {
                 allowed_regions: AllowedRegions::new::<_, &str>([]),
                 operator_identity_namespaces: Vec::new(),
+                allowed_endpoints: Vec::new(),
                 move_concurrency: 16,
                 store_options: StoreOptions::default(),
                 min_requeue: Duration::from_secs(1),

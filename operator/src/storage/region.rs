@@ -107,6 +107,31 @@ pub fn check_endpoint(endpoint: Option<&str>, allowed: &[String]) -> Result<(), 
     }
 }
 
+/// Why an endpoint's host may not be used, whatever its region: a link-local or cloud
+/// metadata address (never: the operator's own credentials live behind them; see
+/// [`crate::api::validation::endpoint_host`]), or a host outside the installation's
+/// allow-list (`allowed_hosts`: exact hosts or `*.suffix` patterns; empty: any host).
+pub fn check_endpoint_host(endpoint: &str, allowed_hosts: &[String]) -> Result<(), String> {
+    let host = crate::api::validation::endpoint_host(endpoint)?;
+    if allowed_hosts.is_empty() || allowed_hosts.iter().any(|p| host_matches(&host, p)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "endpoint host {host:?} is not among this installation's allowed endpoints ({}; --allowed-endpoints)",
+            allowed_hosts.join(", ")
+        ))
+    }
+}
+
+/// Whether `host` matches an allow-list entry: equal, or `*.suffix` and a subdomain.
+fn host_matches(host: &str, pattern: &str) -> bool {
+    let pattern = pattern.trim().trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
+        None => host == pattern,
+    }
+}
+
 /// Pull the region a store expects out of a "wrong region" error message, e.g. MinIO's
 /// `the region 'eu-west-2' is wrong; expecting 'us-east-1'` or AWS's
 /// `AuthorizationHeaderMalformed` message.
@@ -121,7 +146,55 @@ pub(crate) fn region_from_error_message(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn metadata_and_link_local_endpoints_are_always_refused() {
+        for ep in [
+            "http://169.254.169.254",
+            "http://169.254.170.2:80/latest",
+            "http://[fd00:ec2::254]/",
+            "http://[fe80::1]:9000",
+            "http://[::ffff:169.254.169.254]",
+            "http://metadata.google.internal",
+            "http://METADATA.google.internal./computeMetadata",
+        ] {
+            let e = check_endpoint_host(ep, &[]).unwrap_err();
+            assert!(e.contains("always refused"), "{ep}: {e}");
+        }
+        for ep in [
+            "http://127.0.0.1:9000",
+            "https://minio.storage.svc:9000",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(check_endpoint_host(ep, &[]), Ok(()), "{ep}");
+        }
+    }
+
+    #[test]
+    fn an_allow_list_admits_its_hosts_and_subdomains_only() {
+        let allowed = vec![
+            "minio.storage.svc".to_string(),
+            "*.s3.eu-west-2.amazonaws.com".to_string(),
+        ];
+        for ep in [
+            "https://minio.storage.svc:9000",
+            "https://MINIO.storage.svc",
+            "https://clips.s3.eu-west-2.amazonaws.com",
+        ] {
+            assert_eq!(check_endpoint_host(ep, &allowed), Ok(()), "{ep}");
+        }
+        for ep in [
+            "https://minio.other.svc",
+            "https://s3.eu-west-2.amazonaws.com.evil.example",
+            "https://s3.eu-west-2.amazonaws.com",
+            "http://10.0.0.5:9000",
+        ] {
+            let e = check_endpoint_host(ep, &allowed).unwrap_err();
+            assert!(e.contains("--allowed-endpoints"), "{ep}: {e}");
+        }
+    }
 
     fn allowed() -> Vec<String> {
         vec!["eu-west-2".into(), "uk-dc-1".into()]

@@ -139,14 +139,12 @@ pub async fn sweep_bucket(eb: &EvidenceBucket, ctx: &Context, force: bool) -> Re
     };
 
     let found = dereference(&ctx.client, eb).await?;
-    let granted = ctx
-        .settings
-        .operator_identity_granted(&eb.namespace().unwrap_or_default());
+    let grants = ctx.settings.grants(&eb.namespace().unwrap_or_default());
     let valid = match validate(
         eb,
         &found,
         &ctx.settings.allowed_regions,
-        granted,
+        &grants,
         ctx.settings.now(),
     ) {
         Ok(valid) => valid,

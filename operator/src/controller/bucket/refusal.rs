@@ -92,6 +92,10 @@ pub enum Refusal {
         /// The take-over annotation.
         annotation: &'static str,
     },
+    /// The endpoint's host is a link-local or metadata address, or outside the
+    /// installation's allowed endpoints: no request is sent to it.
+    #[error("{0}; no request is sent to this endpoint")]
+    EndpointNotAllowed(String),
     /// The local clock disagrees with the S3 store's or the API server's by more than
     /// `--max-clock-skew`: ages counted by it could be wrong (see [`super::clock`]).
     #[error("{0}; no clip is moved, held, released or deleted until the clocks agree")]
@@ -124,6 +128,7 @@ impl Refusal {
             Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
             Refusal::StorageClaimed { .. } => "StorageClaimed",
+            Refusal::EndpointNotAllowed(_) => "EndpointNotAllowed",
             Refusal::ClockSkew(_) => "ClockSkew",
         }
     }
@@ -170,6 +175,7 @@ impl Refusal {
             | Refusal::ObjectLockMissing(_)
             | Refusal::StorageClaimed { .. }
             | Refusal::ClockSkew(_) => conds.push(policy_found()),
+            Refusal::EndpointNotAllowed(_) => {}
         }
         conds
     }
@@ -195,6 +201,7 @@ impl Refusal {
             Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
             Refusal::StorageClaimed { .. } => warning("StorageClaimed", "Claim"),
+            Refusal::EndpointNotAllowed(_) => warning("EndpointNotAllowed", "Verify"),
             Refusal::ClockSkew(_) => warning("ClockSkew", "Verify"),
         }
     }
@@ -214,6 +221,7 @@ impl Refusal {
             | Refusal::CredentialsInvalid { .. }
             | Refusal::AccessDenied(_) => Action::requeue(Duration::from_secs(60)),
             Refusal::ClockSkew(_) => Action::requeue(Duration::from_secs(30)),
+            Refusal::EndpointNotAllowed(_) => Action::await_change(),
             Refusal::RegionNotAllowed(_)
             | Refusal::ObjectLockMissing(_)
             | Refusal::SameKeyUnversioned(_)

@@ -19,7 +19,7 @@ use super::{
         categories_condition, error_event, hold_conditions, sweep_conditions, sweep_events,
         tier_counts,
     },
-    validate::validate,
+    validate::{Grants, validate},
 };
 use crate::{
     api::{EvidenceBucket, LegalHold, RetentionPolicy, clip::Tier, regions::AllowedRegions},
@@ -41,7 +41,7 @@ fn uk() -> AllowedRegions {
 }
 
 fn refused(eb: &EvidenceBucket, found: &Dereferenced) -> Refusal {
-    validate(eb, found, &uk(), false, now()).expect_err("refused")
+    validate(eb, found, &uk(), &Grants::default(), now()).expect_err("refused")
 }
 
 /// The condition of a type among `conds`: (status, reason).
@@ -108,7 +108,7 @@ fn a_bucket_declaring_a_region_outside_the_uk_is_refused_before_anything_else() 
             &EvidenceBucket::test().in_region("us-east-1"),
             &found(),
             &with_extra,
-            false,
+            &Grants::default(),
             now()
         )
         .is_ok()
@@ -133,7 +133,7 @@ fn a_bucket_at_an_aws_endpoint_outside_the_uk_is_refused() {
                 &EvidenceBucket::test().at_endpoint(ok),
                 &found(),
                 &uk(),
-                false,
+                &Grants::default(),
                 now()
             )
             .is_ok(),
@@ -217,7 +217,10 @@ fn a_missing_credentials_secret_is_refused_and_named() {
         &EvidenceBucket::test().without_credentials(),
         &none,
         &uk(),
-        true,
+        &Grants {
+            operator_identity: true,
+            ..Grants::default()
+        },
         now(),
     )
     .unwrap();
@@ -287,7 +290,14 @@ fn a_credentials_secret_without_a_key_is_refused_and_the_key_named() {
     }
     // Complete credentials reach the storage configuration, trimmed.
     let all = found();
-    let v = validate(&EvidenceBucket::test(), &all, &uk(), false, now()).unwrap();
+    let v = validate(
+        &EvidenceBucket::test(),
+        &all,
+        &uk(),
+        &Grants::default(),
+        now(),
+    )
+    .unwrap();
     let creds = v.config.credentials.unwrap();
     assert_eq!(creds.access_key_id, "REPLACE-ME");
 }
@@ -429,7 +439,14 @@ fn only_holds_with_the_release_finalizer_are_in_force_and_deleted_ones_are_relea
         ],
         ..found()
     };
-    let v = validate(&EvidenceBucket::test(), &found, &uk(), false, now()).unwrap();
+    let v = validate(
+        &EvidenceBucket::test(),
+        &found,
+        &uk(),
+        &Grants::default(),
+        now(),
+    )
+    .unwrap();
     let names =
         |hs: &[crate::engine::ActiveHold]| hs.iter().map(|h| h.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&v.active), ["in-force"]);
@@ -449,14 +466,20 @@ fn only_holds_with_the_release_finalizer_are_in_force_and_deleted_ones_are_relea
             ..self::found()
         },
         &uk(),
-        false,
+        &Grants::default(),
         now(),
     )
     .unwrap()
     .inputs;
-    let after = validate(&EvidenceBucket::test(), &self::found(), &uk(), false, now())
-        .unwrap()
-        .inputs;
+    let after = validate(
+        &EvidenceBucket::test(),
+        &self::found(),
+        &uk(),
+        &Grants::default(),
+        now(),
+    )
+    .unwrap()
+    .inputs;
     assert_ne!(before, after);
 }
 
@@ -655,4 +678,26 @@ fn the_fence_only_adds_holds_applied_since_the_sweep_started() {
     let f = fenced(&start, "westminster", &[wider]).unwrap();
     assert_eq!(f.holds.len(), 2);
     assert!(f.pending.is_empty(), "a hold in force stays in force");
+}
+
+#[test]
+fn a_metadata_or_unlisted_endpoint_is_refused_before_any_request() {
+    let r = refused(
+        &EvidenceBucket::test().at_endpoint("http://169.254.169.254"),
+        &found(),
+    );
+    assert_eq!(r.reason(), "EndpointNotAllowed");
+    assert!(r.to_string().contains("always refused"), "{r}");
+    let conds = r.conditions("met-bwv");
+    assert_eq!(cond(&conds, STALLED), ("True", "EndpointNotAllowed"));
+    assert_eq!(r.event().unwrap().reason, "EndpointNotAllowed");
+    let grants = Grants {
+        endpoints: vec!["minio.storage.svc".into()],
+        ..Grants::default()
+    };
+    let eb = EvidenceBucket::test().at_endpoint("http://minio.other.svc:9000");
+    let r = validate(&eb, &found(), &uk(), &grants, now()).expect_err("refused");
+    assert!(r.to_string().contains("--allowed-endpoints"), "{r}");
+    let eb = EvidenceBucket::test().at_endpoint("http://minio.storage.svc:9000");
+    assert!(validate(&eb, &found(), &uk(), &grants, now()).is_ok());
 }

@@ -18,7 +18,10 @@ use crate::{
     },
     controller::key_of,
     engine::{ActiveHold, Planner},
-    storage::{BucketConfig, StaticCredentials, TierLocation, Tiers, region::check_endpoint},
+    storage::{
+        BucketConfig, StaticCredentials, TierLocation, Tiers,
+        region::{check_endpoint, check_endpoint_host},
+    },
 };
 
 /// A bucket the operator may act on, and everything a sweep of it needs.
@@ -61,15 +64,27 @@ impl ValidatedBucket<'_> {
     }
 }
 
+/// What the installation grants a bucket's namespace beyond its own resources.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// The bucket may omit `credentialsSecretRef` and act with the operator's own
+    /// identity (`--operator-identity-namespaces`).
+    pub operator_identity: bool,
+    /// The endpoint hosts allowed (`--allowed-endpoints`: hosts or `*.suffix`; empty:
+    /// any host but link-local and metadata addresses, which are never allowed).
+    pub endpoints: Vec<String>,
+}
+
 /// Decide whether the operator may act on `eb`, in this order: suspended; the declared
-/// region, then the endpoint's, against the allowed UK regions; the policy found and
-/// usable; the credentials Secret found and complete, or, where the bucket names none,
-/// its namespace granted the operator's own identity (`identity_granted`).
+/// region, then the endpoint's, against the allowed UK regions; the endpoint's host
+/// (never a metadata address; within the installation's allow-list); the policy found
+/// and usable; the credentials Secret found and complete, or, where the bucket names
+/// none, its namespace granted the operator's own identity.
 pub fn validate<'a>(
     eb: &EvidenceBucket,
     found: &'a Dereferenced,
     allowed: &AllowedRegions,
-    identity_granted: bool,
+    grants: &Grants,
     now: DateTime<Utc>,
 ) -> Result<ValidatedBucket<'a>, Refusal> {
     if eb.spec.suspend {
@@ -84,6 +99,9 @@ pub fn validate<'a>(
     }
     check_endpoint(eb.spec.endpoint.as_deref(), allowed.as_slice())
         .map_err(|e| Refusal::RegionNotAllowed(e.to_string()))?;
+    if let Some(ep) = eb.spec.endpoint.as_deref() {
+        check_endpoint_host(ep, &grants.endpoints).map_err(Refusal::EndpointNotAllowed)?;
+    }
 
     let ns = eb.namespace().unwrap_or_default();
     let Some(policy) = &found.policy else {
@@ -107,7 +125,7 @@ pub fn validate<'a>(
         })
         .collect();
     let secret = match &found.credentials {
-        Credentials::NotNamed if !identity_granted => {
+        Credentials::NotNamed if !grants.operator_identity => {
             return Err(Refusal::CredentialsRequired { namespace: ns });
         }
         Credentials::NotNamed => None,
