@@ -17,7 +17,10 @@ use evidence_operator::{
     api::{
         EvidenceBucket, LegalHold, RetentionPolicy,
         crds::REGION_POLICY_NAME,
-        regions::{REGIONS_CONFIGMAP, REGIONS_CONFIGMAP_KEY, REGIONS_CONFIGMAP_NAMESPACE},
+        regions::{
+            ENDPOINTS_CONFIGMAP_KEY, REGIONS_CONFIGMAP, REGIONS_CONFIGMAP_KEY,
+            REGIONS_CONFIGMAP_NAMESPACE,
+        },
     },
     engine::{ActiveHold, Planner},
 };
@@ -343,6 +346,72 @@ async fn an_installation_adds_an_on_prem_uk_region_through_the_configmap() -> Re
     // A built-in region is accepted all along.
     let (ok, msg) = dry_run(s, &ns, &bucket_yaml("london", "eu-west-2"))?;
     ensure!(ok, "eu-west-2 refused: {msg}");
+    s.kubectl(&["delete", "namespace", &ns, "--wait=false"], None)?;
+    Ok(())
+}
+
+/// An installation that lists its endpoint hosts in the region policy's ConfigMap
+/// (`allowedEndpoints`, as the operator's `--allowed-endpoints`) has any other host
+/// refused at apply time, with a message naming the list; listed hosts and `*.suffix`
+/// subdomains are accepted. (The loopback test store stays listed, for the tests
+/// running meanwhile.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_installation_restricts_endpoints_through_the_configmap() -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let s = servers();
+    install(s)?;
+    let ns = create_namespace(s, "crds-endpoints")?;
+    let at = |name: &str, endpoint: &str| {
+        bucket_yaml(name, "eu-west-2").replace(
+            "  retentionPolicyRef:",
+            &format!("  endpoint: {endpoint}\n  retentionPolicyRef:"),
+        )
+    };
+    let api: Api<ConfigMap> = Api::namespaced(s.kube_client().await?, REGIONS_CONFIGMAP_NAMESPACE);
+    let set = |list: &'static str| {
+        let api = api.clone();
+        async move {
+            api.patch(
+                REGIONS_CONFIGMAP,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "data": { ENDPOINTS_CONFIGMAP_KEY: list } })),
+            )
+            .await
+        }
+    };
+    set("127.0.0.1, minio.storage.svc, *.s3.eu-west-2.amazonaws.com").await?;
+    let result = async {
+        eventually(WAIT, "an unlisted host is refused", || async {
+            let (ok, msg) = dry_run(s, &ns, &at("other", "http://minio.other.svc:9000"))?;
+            Ok((!ok
+                && msg.contains("is not among the allowed endpoints")
+                && msg.contains("minio.storage.svc"))
+            .then_some(()))
+        })
+        .await?;
+        for (name, ep) in [
+            ("listed", "http://minio.storage.svc:9000"),
+            ("subdomain", "https://clips.s3.eu-west-2.amazonaws.com"),
+        ] {
+            let (ok, msg) = dry_run(s, &ns, &at(name, ep))?;
+            ensure!(ok, "{ep} refused: {msg}");
+        }
+        let (ok, _) = dry_run(
+            s,
+            &ns,
+            &at("suffix", "https://s3.eu-west-2.amazonaws.com.evil.example"),
+        )?;
+        ensure!(!ok, "a look-alike host was accepted");
+        anyhow::Ok(())
+    }
+    .await;
+    set("").await?;
+    result?;
+    eventually(WAIT, "any host once the list is empty", || async {
+        let (ok, _) = dry_run(s, &ns, &at("other", "http://minio.other.svc:9000"))?;
+        Ok(ok.then_some(()))
+    })
+    .await?;
     s.kubectl(&["delete", "namespace", &ns, "--wait=false"], None)?;
     Ok(())
 }

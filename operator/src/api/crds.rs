@@ -18,7 +18,8 @@ use super::{
     evidence_bucket::EvidenceBucket,
     legal_hold::LegalHold,
     regions::{
-        BUILTIN_UK_REGIONS, REGIONS_CONFIGMAP, REGIONS_CONFIGMAP_KEY, REGIONS_CONFIGMAP_NAMESPACE,
+        BUILTIN_UK_REGIONS, ENDPOINTS_CONFIGMAP_KEY, REGIONS_CONFIGMAP, REGIONS_CONFIGMAP_KEY,
+        REGIONS_CONFIGMAP_NAMESPACE,
     },
     retention_policy::RetentionPolicy,
 };
@@ -98,6 +99,9 @@ pub fn admission_policy_objects() -> Vec<Value> {
     let extra = format!(
         "has(params.data) && '{REGIONS_CONFIGMAP_KEY}' in params.data ? params.data['{REGIONS_CONFIGMAP_KEY}'].findAll(r'[^,\\s]+') : []"
     );
+    let endpoints = format!(
+        "has(params.data) && '{ENDPOINTS_CONFIGMAP_KEY}' in params.data ? params.data['{ENDPOINTS_CONFIGMAP_KEY}'].findAll(r'[^,\\s]+') : []"
+    );
     let policy = json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
@@ -106,7 +110,7 @@ pub fn admission_policy_objects() -> Vec<Value> {
             "labels": { "app.kubernetes.io/part-of": "evidence-operator" },
             "annotations": {
                 "evidence.bwv.io/description": format!(
-                    "EvidenceBucket.spec.region must be a UK region: one of {builtin_text}, or listed in ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY}"
+                    "EvidenceBucket.spec.region must be a UK region: one of {builtin_text}, or listed in ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY}; and spec.endpoint's host one of key {ENDPOINTS_CONFIGMAP_KEY} (hosts or *.suffix, comma-separated) when that lists any"
                 )
             }
         },
@@ -123,12 +127,20 @@ pub fn admission_policy_objects() -> Vec<Value> {
             },
             "variables": [
                 { "name": "region", "expression": "has(object.spec) && has(object.spec.region) ? object.spec.region : ''" },
-                { "name": "extra", "expression": extra }
+                { "name": "extra", "expression": extra },
+                { "name": "host", "expression": "has(object.spec) && has(object.spec.endpoint) && isURL(object.spec.endpoint) ? url(object.spec.endpoint).getHostname().lowerAscii() : ''" },
+                { "name": "endpoints", "expression": endpoints }
             ],
             "validations": [{
                 "expression": format!("variables.region in [{builtin}] || variables.region in variables.extra"),
                 "messageExpression": format!(
                     "'spec.region: ' + variables.region + ' is not an allowed UK region (allowed: {builtin_text}' + (size(variables.extra) > 0 ? ', ' + variables.extra.join(', ') : '') + '; an installation adds on-premises UK regions to ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY})'"
+                ),
+                "reason": "Invalid"
+            }, {
+                "expression": "variables.host == '' || size(variables.endpoints) == 0 || variables.endpoints.exists(p, p.lowerAscii() == variables.host || (p.startsWith('*.') && variables.host.endsWith(p.lowerAscii().substring(1))))",
+                "messageExpression": format!(
+                    "'spec.endpoint: host ' + variables.host + ' is not among the allowed endpoints (' + variables.endpoints.join(', ') + '; ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {ENDPOINTS_CONFIGMAP_KEY})'"
                 ),
                 "reason": "Invalid"
             }]
@@ -177,7 +189,7 @@ pub fn admission_params_objects() -> Vec<Value> {
                 "namespace": REGIONS_CONFIGMAP_NAMESPACE,
                 "labels": { "app.kubernetes.io/part-of": "evidence-operator" }
             },
-            "data": { REGIONS_CONFIGMAP_KEY: "" }
+            "data": { REGIONS_CONFIGMAP_KEY: "", ENDPOINTS_CONFIGMAP_KEY: "" }
         }),
     ]
 }

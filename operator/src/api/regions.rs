@@ -27,6 +27,10 @@ pub const REGIONS_CONFIGMAP: &str = "evidence-operator-regions";
 pub const REGIONS_CONFIGMAP_NAMESPACE: &str = "evidence-operator-system";
 /// Key of [`REGIONS_CONFIGMAP`] holding the extra regions (comma or whitespace separated).
 pub const REGIONS_CONFIGMAP_KEY: &str = "extraRegions";
+/// Key of [`REGIONS_CONFIGMAP`] holding the endpoint hosts EvidenceBuckets may name
+/// (hosts or `*.suffix`, comma or whitespace separated; empty: any host), as the
+/// operator's `--allowed-endpoints`.
+pub const ENDPOINTS_CONFIGMAP_KEY: &str = "allowedEndpoints";
 
 /// The pattern a region name must match (checked by the CRD): lower-case letters,
 /// digits and dashes, starting and ending with a letter or digit, at most 63 characters.
