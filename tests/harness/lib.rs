@@ -153,6 +153,31 @@ impl Servers {
         Ok(kube::Client::try_from(self.kube_config().await?)?)
     }
 
+    /// A client that authenticates with `token` only (the admin kubeconfig's server and
+    /// CA), its kubeconfig written under `dir`.
+    pub async fn client_with_token(&self, token: &str, dir: &Path) -> Result<kube::Client> {
+        let admin: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&self.kubeconfig)?)?;
+        let cluster = &admin["clusters"][0]["cluster"];
+        let config = serde_json::json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{ "name": "test", "cluster": {
+                "server": cluster["server"].as_str().context("server")?,
+                "certificate-authority": cluster["certificate-authority"].as_str().context("CA")?,
+            }}],
+            "users": [{ "name": "user", "user": { "token": token } }],
+            "contexts": [{ "name": "user", "context": { "cluster": "test", "user": "user" } }],
+            "current-context": "user",
+        });
+        let path = dir.join("kubeconfig");
+        std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+        let kc = kube::config::Kubeconfig::read_from(&path)?;
+        let cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await?;
+        Ok(kube::Client::try_from(cfg)?)
+    }
+
     /// The admin client configuration of the test apiserver.
     pub async fn kube_config(&self) -> Result<kube::Config> {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;

@@ -10,12 +10,7 @@
 //! expire, cool, flag, hold, release. Requests outside the grant are shown to be
 //! forbidden for the same token.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-    process::Command as Process,
-    time::Duration,
-};
+use std::{collections::BTreeSet, path::PathBuf, process::Command as Process, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
@@ -92,28 +87,6 @@ fn render(release: &str, ns: &str, set: &str) -> Result<Vec<serde_yaml::Value>> 
 
 fn kind(v: &serde_yaml::Value) -> &str {
     v["kind"].as_str().unwrap_or_default()
-}
-
-/// A client that authenticates with `token` only (the admin kubeconfig's server and CA).
-async fn client_with_token(kubeconfig: &Path, token: &str, dir: &Path) -> Result<Client> {
-    let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(kubeconfig)?)?;
-    let cluster = &admin["clusters"][0]["cluster"];
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{ "name": "test", "cluster": {
-            "server": cluster["server"].as_str().context("server")?,
-            "certificate-authority": cluster["certificate-authority"].as_str().context("CA")?,
-        }}],
-        "users": [{ "name": "operator", "user": { "token": token } }],
-        "contexts": [{ "name": "operator", "context": { "cluster": "test", "user": "operator" } }],
-        "current-context": "operator",
-    });
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
-    let kc = kube::config::Kubeconfig::read_from(&path)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await?;
-    Ok(Client::try_from(cfg)?)
 }
 
 fn is_forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
@@ -216,7 +189,7 @@ async fn operator_runs_the_lifecycle_with_only_the_charts_rbac() -> Result<()> {
     ensure!(ok, "kubectl create token: {err}");
     let dir = s.dir.join(format!("rbac-{release}"));
     std::fs::create_dir_all(&dir)?;
-    let client = client_with_token(&s.kubeconfig, token.trim(), &dir).await?;
+    let client = s.client_with_token(token.trim(), &dir).await?;
 
     // Storage and the tenant's resources (created by the admin, as a platform team would).
     let s3 = s.s3_client();

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use evidence_operator::api::EvidenceBucket;
 use evidence_operator_tests::{RunningOperator, Tenant, eventually, servers};
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, api::ListParams};
@@ -329,6 +330,80 @@ async fn an_endpoint_outside_the_installations_list_gets_no_request() -> Result<
         );
         anyhow::ensure!(t.keys(&t.hot).await?.contains("expired.mp4"));
         anyhow::ensure!(t.bucket_status("unit").await?["lastSweep"].is_null());
+        Ok(())
+    }
+    .await;
+    let stopped = op.stop().await;
+    result?;
+    stopped
+}
+
+/// A tenant cannot reach another namespace's Secret through the operator: a unit
+/// admin's ServiceAccount (allowed to manage evidence resources in its own namespace
+/// only) cannot read the other namespace's Secret itself, cannot name it from an
+/// EvidenceBucket (the reference has no namespace: the field is refused), and an
+/// EvidenceBucket naming a Secret of that name gets the one in its own namespace or
+/// nothing (`CredentialsNotFound` naming its own namespace), never the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_cannot_reach_another_namespaces_secret_through_the_operator() -> Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Patch, PatchParams};
+
+    let s = servers();
+    let victim = Tenant::new("ten-victim").await?;
+    let tenant = Tenant::new("ten-tenant").await?;
+    // The tenant's unit admin: evidence resources in its own namespace, nothing else.
+    let role = format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: unit-admin\n  namespace: {ns}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: unit-admin\n  namespace: {ns}\nrules:\n- apiGroups: [evidence.bwv.io]\n  resources: [evidencebuckets, retentionpolicies, legalholds]\n  verbs: [get, list, watch, create, update, patch, delete]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: unit-admin\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: unit-admin\nsubjects:\n- kind: ServiceAccount\n  name: unit-admin\n  namespace: {ns}\n",
+        ns = tenant.ns
+    );
+    let (ok, out, err) = s.kubectl(&["apply", "-f", "-"], Some(&role))?;
+    anyhow::ensure!(ok, "{out}{err}");
+    let (ok, token, err) = s.kubectl(&["create", "token", "unit-admin", "-n", &tenant.ns], None)?;
+    anyhow::ensure!(ok, "{err}");
+    let dir = s.dir.join(format!("tenancy-{}", tenant.ns));
+    std::fs::create_dir_all(&dir)?;
+    let unit_admin = s.client_with_token(token.trim(), &dir).await?;
+
+    // Not directly.
+    let theirs: Api<Secret> = Api::namespaced(unit_admin.clone(), &victim.ns);
+    anyhow::ensure!(
+        matches!(theirs.get("s3").await, Err(kube::Error::Api(ref e)) if e.code == 403),
+        "the unit admin read the other namespace's Secret"
+    );
+    // Not by naming it: an EvidenceBucket's Secret reference has no namespace.
+    let ebs: Api<EvidenceBucket> = Api::namespaced(unit_admin.clone(), &tenant.ns);
+    let mut doc = over_the_buckets_of(&victim, &tenant, "borrowed");
+    doc["spec"]["credentialsSecretRef"] = json!({ "name": "s3", "namespace": victim.ns });
+    let strict = ebs
+        .patch(
+            "borrowed",
+            &PatchParams::apply("unit-admin").validation_strict(),
+            &Patch::Apply(&doc),
+        )
+        .await;
+    anyhow::ensure!(
+        matches!(&strict, Err(kube::Error::Api(e)) if e.message.contains("namespace")),
+        "a namespace in the Secret reference was accepted: {strict:?}"
+    );
+    // Named by name only, it is the tenant's own namespace that is read; without a
+    // Secret of that name there, nothing is done.
+    doc["spec"]["credentialsSecretRef"] = json!({ "name": "victims-keys" });
+    ebs.patch(
+        "borrowed",
+        &PatchParams::apply("unit-admin"),
+        &Patch::Apply(&doc),
+    )
+    .await?;
+    tenant.apply_policy("policy", destructive_policy()).await?;
+    let op = RunningOperator::for_namespace(&tenant.ns, &[]).await?;
+    let result = async {
+        let message = ready_reason(&tenant, "borrowed", "CredentialsNotFound").await?;
+        anyhow::ensure!(
+            message.contains(&format!("{}/victims-keys", tenant.ns)),
+            "{message}"
+        );
+        anyhow::ensure!(tenant.bucket_status("borrowed").await?["lastSweep"].is_null());
         Ok(())
     }
     .await;
