@@ -1319,3 +1319,58 @@ async fn a_clip_retagged_during_its_move_gives_its_copy_the_new_tags() -> Result
     ensure!(collect(&store, Tier::Hot).await?.is_empty());
     Ok(())
 }
+
+/// An endpoint that answers with a redirect to another host does not get the store's
+/// request (and its signature) sent on: the S3 client follows no redirect. The endpoint
+/// here is a loopback socket answering every request with `307` to a second socket,
+/// which counts the connections it gets: none.
+#[tokio::test]
+async fn a_redirect_from_an_endpoint_is_never_followed() -> Result<()> {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+    let elsewhere = TcpListener::bind("127.0.0.1:0").await?;
+    let target = elsewhere.local_addr()?;
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let redirector = TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", redirector.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = redirector.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = conn.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{target}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let tiers = Tiers {
+        hot: TierLocation::bucket("redirect-hot"),
+        cool: TierLocation::bucket("redirect-cool"),
+        legal_hold: TierLocation::bucket("redirect-lock"),
+    };
+    let store = store_with(
+        &config(tiers, &endpoint),
+        StoreOptions {
+            max_attempts: 1,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    let proved = store.verify_region().await;
+    ensure!(proved.is_err(), "a redirect proved a region: {proved:?}");
+    ensure!(
+        reached.load(Ordering::SeqCst) == 0,
+        "the request was sent on to the redirect's host"
+    );
+    Ok(())
+}
