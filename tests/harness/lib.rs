@@ -22,8 +22,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub mod apiserver;
 pub mod operator;
-pub mod partition;
 pub mod tenant;
 pub use operator::RunningOperator;
 pub use tenant::{DAY, Tenant};

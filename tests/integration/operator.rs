@@ -850,22 +850,24 @@ async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so()
     stopped
 }
 
-/// One leader, also when the API server stalls for it: the leader (replica A) reaches
-/// the apiserver through a relay that stops forwarding (a partition; the apiserver as
-/// if stopped with SIGSTOP, for A alone) from inside its first move, while its moves to
-/// S3 go on. A steps down by its own clock (its renewal hangs), stops starting moves,
-/// and aborts what is in flight before its Lease may expire; the standby (B), which
-/// still reaches the apiserver, takes over after expiry and finishes the sweep. The gap
-/// between A's last storage action and B's first is positive (printed). Every clip
-/// ends in exactly one tier. (A used to keep moving clips until its sweep ended, long
-/// after B had taken over: the gap was negative.)
+/// One leader, also when the API server stalls: two kube-apiservers over one etcd (an
+/// HA control plane); the leader (replica A) talks to the second, the standby (B) to
+/// the first. From inside A's first move the second apiserver is stopped with SIGSTOP,
+/// while A's moves to S3 go on. A steps down by its own clock (its renewal hangs),
+/// stops starting moves, and aborts what is in flight before its Lease may expire; B,
+/// whose apiserver answers, takes over after expiry and finishes the sweep. The gap
+/// between A's last storage action and B's first is positive (printed). Every clip ends
+/// in exactly one tier. (A used to keep moving clips until its sweep ended, long after B
+/// had taken over: the gap was negative.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_starts() -> Result<()>
 {
-    use std::sync::{Arc, Mutex};
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    };
 
     use evidence_operator::storage::{FaultHook, MoveStep, StepContext};
-    use evidence_operator_tests::partition::Partition;
     use futures::FutureExt;
 
     const CLIPS: usize = 200;
@@ -889,24 +891,21 @@ async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_st
         "2",
     ];
 
-    // A: through the relay; its first move cuts it off; its storage is slow (50 ms a
-    // step) so that its sweep would outlast the Lease. Every step is an action, timed.
-    let config = servers().kube_config().await?;
-    let target: std::net::SocketAddr = format!(
-        "{}:{}",
-        config.cluster_url.host().context("host")?,
-        config.cluster_url.port_u16().context("port")?
-    )
-    .parse()?;
-    let relay = Arc::new(Partition::start(target).await?);
+    // A: through the second apiserver; its first move stops that apiserver; its storage
+    // is slow (50 ms a step) so that its sweep would outlast the Lease. Every step is
+    // an action, timed.
+    let second = Arc::new(servers().second_apiserver().await?);
     let a_actions: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let stopped = Arc::new(AtomicBool::new(false));
     let a_hook: FaultHook = {
-        let (relay, actions) = (relay.clone(), a_actions.clone());
+        let (second, actions, stopped) = (second.clone(), a_actions.clone(), stopped.clone());
         Arc::new(move |ctx: StepContext| {
-            let (relay, actions) = (relay.clone(), actions.clone());
+            let (second, actions, stopped) = (second.clone(), actions.clone(), stopped.clone());
             async move {
-                if ctx.step == MoveStep::Copied {
-                    relay.stall();
+                if ctx.step == MoveStep::Copied && !stopped.swap(true, Ordering::SeqCst) {
+                    second
+                        .stop()
+                        .unwrap_or_else(|e| panic!("SIGSTOP the second apiserver: {e}"));
                 }
                 actions
                     .lock()
@@ -922,7 +921,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_st
     a_args.extend(["--identity", "replica-a"]);
     let mut a_settings = evidence_operator_tests::operator::settings(&t.ns, &a_args)?;
     a_settings.controllers.store_options.fault_hook = Some(a_hook);
-    let a = RunningOperator::start(relay.client(config.clone())?, a_settings)?;
+    let a = RunningOperator::start(second.client()?, a_settings)?;
     let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
     eventually(Duration::from_secs(30), "A leads", || async {
         let holder = leases
@@ -1002,6 +1001,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_st
     }
     .await;
     // A ends with "lost leadership" (its process would restart as a standby).
+    second.resume()?;
     let a_end = tokio::time::timeout(Duration::from_secs(30), a.stop()).await;
     let b_end = b.stop().await;
     result?;
