@@ -31,21 +31,26 @@ use crate::{
 
 /// One object as listed.
 #[derive(Debug, Clone)]
-struct Listed {
-    key: String,
-    version_id: Option<String>,
+pub(super) struct Listed {
+    /// The full object key.
+    pub(super) key: String,
+    pub(super) version_id: Option<String>,
     size: u64,
     class: Option<String>,
     last_modified: DateTime<Utc>,
     /// Tags, recorded checksum and hold, when the listing carried them (MinIO).
-    extras: Option<ListedExtras>,
+    pub(super) extras: Option<ListedExtras>,
 }
 
 /// Where a listing is: not started (versioning not read yet), or the continuation of a
-/// `ListObjectsV2` or `ListObjectVersions` listing.
-enum Cursor {
+/// `ListObjectsV2` listing (its continuation token, or the key it starts after) or of a
+/// `ListObjectVersions` listing (key and version markers).
+pub(super) enum Cursor {
     Start,
-    V2(Option<String>),
+    V2 {
+        token: Option<String>,
+        after: Option<String>,
+    },
     Versions(Option<String>, Option<String>),
 }
 
@@ -91,7 +96,7 @@ impl S3TierStore {
 
     /// Ask for MinIO's listing extension (when `list_metadata` is on) and keep the raw
     /// answer in `capture`.
-    pub(super) fn ask_listing_extras<T, E, B>(
+    fn ask_listing_extras<T, E, B>(
         &self,
         req: CustomizableOperation<T, E, B>,
         capture: &Capture,
@@ -106,7 +111,7 @@ impl S3TierStore {
 
     /// The per-object extras of the listing page `capture` kept (empty when the store
     /// sent none, or when they cannot be read: the clips are then read one by one).
-    pub(super) fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
+    fn listing_extras(&self, bucket: &str, capture: &Capture) -> ExtrasIndex {
         let Some(body) = capture.take().body else {
             return ExtrasIndex::new();
         };
@@ -120,7 +125,7 @@ impl S3TierStore {
     }
 
     /// One page of a listing, and the cursor of the next (`None`: the last page).
-    async fn list_page(
+    pub(super) async fn list_page(
         &self,
         loc: &TierLocation,
         cursor: Cursor,
@@ -139,13 +144,16 @@ impl S3TierStore {
                 if v.status().is_some() {
                     Cursor::Versions(None, None)
                 } else {
-                    Cursor::V2(None)
+                    Cursor::V2 {
+                        token: None,
+                        after: None,
+                    }
                 }
             }
             c => c,
         };
         match cursor {
-            Cursor::V2(token) => {
+            Cursor::V2 { token, after } => {
                 let capture = Capture::with_body();
                 let out = self
                     .send("list_objects_v2", bucket, calls, || {
@@ -156,6 +164,7 @@ impl S3TierStore {
                             .prefix(&loc.prefix)
                             .max_keys(self.opts.list_page_size)
                             .set_continuation_token(token.clone())
+                            .set_start_after(after.clone())
                             .customize();
                         self.ask_listing_extras(req, &capture).send()
                     })
@@ -178,7 +187,10 @@ impl S3TierStore {
                     })
                     .collect();
                 let next = match (out.is_truncated(), out.next_continuation_token()) {
-                    (Some(true), Some(t)) => Some(Cursor::V2(Some(t.to_string()))),
+                    (Some(true), Some(t)) => Some(Cursor::V2 {
+                        token: Some(t.to_string()),
+                        after: None,
+                    }),
                     _ => None,
                 };
                 Ok((items, next))

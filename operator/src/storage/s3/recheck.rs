@@ -4,21 +4,24 @@
 //!
 //! Where the store speaks MinIO's listing extension, the key range of the clips is
 //! listed again with it (one request per 1,000 objects in the range: about one per
-//! sweep chunk, however many of its clips are deleted). Otherwise, for a single clip,
-//! and for any entry the re-listing did not describe, one `GetObjectTagging` per clip.
+//! sweep chunk, however many of its clips are deleted), with the same page reader as the
+//! listing itself (`list::list_page`). A version no longer current there counts as gone:
+//! a clip overwritten since it was listed is not deleted now (its new version is planned
+//! at the next sweep). Otherwise, for a single clip, and for any entry the re-listing did
+//! not describe, one `GetObjectTagging` per clip.
 
 use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{S3TierStore, client::Calls, extended::Capture};
+use super::{S3TierStore, client::Calls, list::Cursor};
 use crate::{
     api::clip::{Clip, Tag, Tier, same_tags},
     storage::{StorageError, retry::FailureKind},
 };
 
-/// What a re-listing saw: the tags of every entry it described, by (object key,
-/// version as listed), and every entry it listed at all.
+/// What a re-listing saw: the tags of every current version it described, by (object
+/// key, version as listed), and every current version it listed at all.
 #[derive(Default)]
 struct Relisted {
     tags: HashMap<(String, Option<String>), Vec<Tag>>,
@@ -118,74 +121,25 @@ impl S3TierStore {
             return Ok(seen);
         };
         let loc = self.loc(tier);
-        let bucket = loc.bucket.as_str();
-        let versioned = self.versioned(bucket, calls).await?;
-        let mut marker = (Some(just_before(first)), None::<String>);
-        let mut token: Option<String> = None;
+        let versioned = self.versioned(&loc.bucket, calls).await?;
+        let after = Some(just_before(first)).filter(|a| !a.is_empty());
+        let mut cursor = if versioned {
+            Cursor::Versions(after, None)
+        } else {
+            Cursor::V2 { token: None, after }
+        };
         loop {
-            let capture = Capture::with_body();
-            let (listed, next_key) = if versioned {
-                let out = self
-                    .send("list_object_versions", bucket, calls, || {
-                        let req = self
-                            .client()
-                            .list_object_versions()
-                            .bucket(bucket)
-                            .prefix(&loc.prefix)
-                            .max_keys(self.opts.list_page_size)
-                            .set_key_marker(marker.0.clone().filter(|m| !m.is_empty()))
-                            .set_version_id_marker(marker.1.clone())
-                            .customize();
-                        self.ask_listing_extras(req, &capture).send()
-                    })
-                    .await
-                    .map_err(|f| f.into_error("list_object_versions", bucket, None))?;
-                let listed: Vec<(String, Option<String>)> = out
-                    .versions()
-                    .iter()
-                    .filter_map(|v| {
-                        Some((v.key()?.to_string(), v.version_id().map(str::to_string)))
-                    })
-                    .collect();
-                marker = (
-                    out.next_key_marker().map(str::to_string),
-                    out.next_version_id_marker().map(str::to_string),
-                );
-                let more = out.is_truncated() == Some(true);
-                (listed, more.then(|| marker.0.clone()).flatten())
-            } else {
-                let out = self
-                    .send("list_objects_v2", bucket, calls, || {
-                        let req = self
-                            .client()
-                            .list_objects_v2()
-                            .bucket(bucket)
-                            .prefix(&loc.prefix)
-                            .max_keys(self.opts.list_page_size)
-                            .set_start_after(marker.0.clone().filter(|m| !m.is_empty()))
-                            .set_continuation_token(token.clone())
-                            .customize();
-                        self.ask_listing_extras(req, &capture).send()
-                    })
-                    .await
-                    .map_err(|f| f.into_error("list_objects_v2", bucket, None))?;
-                let listed: Vec<(String, Option<String>)> = out
-                    .contents()
-                    .iter()
-                    .filter_map(|o| Some((o.key()?.to_string(), None)))
-                    .collect();
-                token = out.next_continuation_token().map(str::to_string);
-                let more = out.is_truncated() == Some(true) && token.is_some();
-                let last_listed = listed.last().map(|(k, _)| k.clone());
-                (listed, more.then_some(last_listed).flatten())
-            };
-            let extras = self.listing_extras(bucket, &capture);
-            for (id, e) in extras {
-                seen.tags.insert(id, e.tags);
+            let (items, next) = self.list_page(loc, cursor, calls).await?;
+            let past = items.last().is_some_and(|i| i.key.as_str() > last.as_str());
+            for item in items {
+                let id = (item.key, item.version_id);
+                if let Some(extras) = item.extras {
+                    seen.tags.insert(id.clone(), extras.tags);
+                }
+                seen.seen.insert(id);
             }
-            seen.seen.extend(listed);
-            match next_key {
-                Some(k) if k.as_str() <= last.as_str() => {}
+            match next {
+                Some(c) if !past => cursor = c,
                 _ => return Ok(seen),
             }
         }
