@@ -85,6 +85,16 @@ impl RunningOperator {
         })
     }
 
+    /// Await `check` while the operator runs, then shut it down: the check's error
+    /// first, else how the operator's run ended, else the check's value.
+    pub async fn check<T>(self, check: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let result = check.await;
+        let stopped = self.stop().await;
+        let value = result?;
+        stopped?;
+        Ok(value)
+    }
+
     /// Shut it down gracefully and return how its run ended.
     pub async fn stop(self) -> Result<()> {
         self.shutdown.cancel();

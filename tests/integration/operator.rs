@@ -527,7 +527,7 @@ async fn a_rotated_secret_key_is_used_without_a_restart() -> Result<()> {
     t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
     let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
 
-    let result = async {
+    op.check(async {
         let (_, _, message) = eventually(Duration::from_secs(60), "AccessDenied", || async {
             Ok(t.condition("unit", "Ready")
                 .await?
@@ -560,11 +560,8 @@ async fn a_rotated_secret_key_is_used_without_a_restart() -> Result<()> {
             },
         )
         .await
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// A LegalHold's status tells the truth: `Ready` only when every clip it selects is
@@ -610,7 +607,7 @@ async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
         }
     };
 
-    let result = async {
+    op.check(async {
         let (cond, selected, held) = eventually(Duration::from_secs(60), "hold status", || async {
             let r = ready("mistyped").await?;
             Ok(r.0.is_some().then_some(r))
@@ -662,11 +659,8 @@ async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
             "{status} {reason} {selected:?} {held:?}"
         );
         Ok(())
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// A LegalHold applied while a sweep runs protects its clips in every chunk the sweep
@@ -733,7 +727,7 @@ async fn a_hold_applied_during_a_sweep_protects_the_clips_acted_on_after_it() ->
     settings.controllers.store_options.fault_hook = Some(hook);
     let op = RunningOperator::start(t.client.clone(), settings)?;
 
-    let result = async {
+    op.check(async {
         eventually(Duration::from_secs(60), "the first chunk moved", || async {
             Ok(t.keys(&t.cool).await?.contains("first.mp4").then_some(()))
         })
@@ -751,11 +745,8 @@ async fn a_hold_applied_during_a_sweep_protects_the_clips_acted_on_after_it() ->
             Ok(lock.contains("later.mp4").then_some(()))
         })
         .await
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// A clip re-categorised after the sweep listed it, before its delete, is not deleted:
@@ -821,7 +812,7 @@ async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so()
     settings.controllers.store_options.recheck_hook = Some(hook);
     let op = RunningOperator::start(t.client.clone(), settings)?;
 
-    let result = async {
+    op.check(async {
         let last = eventually(Duration::from_secs(60), "the first sweep", || async {
             let status = t.bucket_status("unit").await?;
             let last = status["lastSweep"].clone();
@@ -843,11 +834,8 @@ async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so()
             "one deleted, one re-planned: {last}"
         );
         Ok(())
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// One leader, also when the API server stalls: two kube-apiservers over one etcd (an
@@ -1253,7 +1241,7 @@ async fn a_retention_lengthened_during_a_sweep_protects_the_clips_acted_on_after
     settings.controllers.store_options.fault_hook = Some(hook);
     let op = RunningOperator::start(t.client.clone(), settings)?;
 
-    let result = async {
+    op.check(async {
         // A sweep that ended after the change: the first one (which acted on the hot
         // chunk before the change and on the cool chunk after it), or a later one.
         let last = eventually(
@@ -1281,11 +1269,8 @@ async fn a_retention_lengthened_during_a_sweep_protects_the_clips_acted_on_after
         );
         anyhow::ensure!(last["deleted"] == 0, "nothing deleted: {last}");
         Ok(())
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// A local clock that disagrees with the servers' deletes nothing: the operator's clock

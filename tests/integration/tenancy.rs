@@ -35,7 +35,7 @@ async fn a_bucket_without_a_secret_does_nothing_where_the_operators_identity_is_
     }
     t.apply(doc).await?;
     let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
-    let result = async {
+    op.check(async {
         let (status, reason, message) =
             eventually(Duration::from_secs(60), "the Ready condition", || async {
                 t.condition("unit", "Ready").await
@@ -73,11 +73,8 @@ async fn a_bucket_without_a_secret_does_nothing_where_the_operators_identity_is_
         let status = t.bucket_status("unit").await?;
         anyhow::ensure!(status["lastSweep"].is_null(), "no sweep ran: {status}");
         Ok(())
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// The EvidenceBucket doc of tenant `b` over tenant `a`'s three buckets.
@@ -240,7 +237,7 @@ async fn a_managed_location_is_refused_to_every_other_evidence_bucket_until_take
     a_api.delete("unit", &DeleteParams::default()).await?;
     a_api.delete("second", &DeleteParams::default()).await?;
     let op_b = RunningOperator::for_namespace(&b.ns, &[]).await?;
-    let result = async {
+    op_b.check(async {
         // A fresh operator refuses again (the claim is in the storage, not in memory).
         let b_api: Api<EvidenceBucket> = Api::namespaced(b.client.clone(), &b.ns);
         b_api
@@ -296,11 +293,8 @@ async fn a_managed_location_is_refused_to_every_other_evidence_bucket_until_take
             "the take-over is in the audit chain: {taken:?}"
         );
         Ok(())
-    }
-    .await;
-    let stopped = op_b.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// An installation that lists its endpoints (`--allowed-endpoints`) refuses a bucket at
@@ -322,7 +316,7 @@ async fn an_endpoint_outside_the_installations_list_gets_no_request() -> Result<
         ],
     )
     .await?;
-    let result = async {
+    op.check(async {
         let message = ready_reason(&t, "unit", "EndpointNotAllowed").await?;
         anyhow::ensure!(
             message.contains("--allowed-endpoints") && message.contains("127.0.0.1"),
@@ -331,11 +325,8 @@ async fn an_endpoint_outside_the_installations_list_gets_no_request() -> Result<
         anyhow::ensure!(t.keys(&t.hot).await?.contains("expired.mp4"));
         anyhow::ensure!(t.bucket_status("unit").await?["lastSweep"].is_null());
         Ok(())
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
 
 /// A tenant cannot reach another namespace's Secret through the operator: a unit
@@ -397,7 +388,7 @@ async fn a_tenant_cannot_reach_another_namespaces_secret_through_the_operator() 
     .await?;
     tenant.apply_policy("policy", destructive_policy()).await?;
     let op = RunningOperator::for_namespace(&tenant.ns, &[]).await?;
-    let result = async {
+    op.check(async {
         let message = ready_reason(&tenant, "borrowed", "CredentialsNotFound").await?;
         anyhow::ensure!(
             message.contains(&format!("{}/victims-keys", tenant.ns)),
@@ -405,9 +396,6 @@ async fn a_tenant_cannot_reach_another_namespaces_secret_through_the_operator() 
         );
         anyhow::ensure!(tenant.bucket_status("borrowed").await?["lastSweep"].is_null());
         Ok(())
-    }
-    .await;
-    let stopped = op.stop().await;
-    result?;
-    stopped
+    })
+    .await
 }
