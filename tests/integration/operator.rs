@@ -1032,7 +1032,10 @@ async fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() -> Result<()
     use chrono::{SecondsFormat, TimeDelta, Utc};
     use evidence_operator::{
         api::clip::{META_UPLOADED_AT, TAG_UPLOADED_AT, parse_uploaded_at},
-        cli::plan::{self, Output, PlanArgs},
+        cli::{
+            InstallationArgs,
+            plan::{self, Output, PlanArgs},
+        },
         engine::Action,
     };
 
@@ -1141,9 +1144,7 @@ async fn an_old_uploaded_at_tag_does_not_shorten_the_safety_floor() -> Result<()
             now: Some(at),
             output: Output::Json,
             all: true,
-            allowed_regions: vec![],
-            operator_identity_namespaces: vec![],
-            allowed_endpoints: vec![],
+            installation: InstallationArgs::default(),
             audit_prefix: "evidence-audit/".into(),
         };
         let client = t.client.clone();

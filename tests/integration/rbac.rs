@@ -468,7 +468,10 @@ async fn snapshot(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeSet<Stri
 /// resourceVersions and status, events).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
-    use evidence_operator::cli::plan::{self, Output, PlanArgs};
+    use evidence_operator::cli::{
+        InstallationArgs,
+        plan::{self, Output, PlanArgs},
+    };
     use evidence_operator::engine::Action;
 
     let s = servers();
@@ -516,9 +519,7 @@ async fn plan_is_read_only_and_predicts_the_sweep() -> Result<()> {
         now: Some(at),
         output: Output::Json,
         all: false,
-        allowed_regions: vec![],
-        operator_identity_namespaces: vec![],
-        allowed_endpoints: vec![],
+        installation: InstallationArgs::default(),
         audit_prefix: "evidence-audit/".into(),
     };
     let report = plan::plan(admin.clone(), &args).await?;

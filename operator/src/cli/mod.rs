@@ -64,9 +64,10 @@ pub enum Command {
     },
 }
 
-/// Flags of `evidence-operator run`.
-#[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+/// What an installation allows its tenants beyond the built-in rules: shared by `run`
+/// and `plan`, so that a plan refuses exactly what the operator refuses.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InstallationArgs {
     /// Extra regions (beyond eu-west-2, uksouth, ukwest, europe-west2) that this
     /// installation declares to be in the UK, e.g. an on-premises MinIO's region.
     /// Comma-separated.
@@ -87,6 +88,32 @@ pub struct RunArgs {
     /// metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254) are always refused.
     #[arg(long, env = "EVIDENCE_ALLOWED_ENDPOINTS", value_delimiter = ',')]
     pub allowed_endpoints: Vec<String>,
+}
+
+impl InstallationArgs {
+    /// The allowed regions: the built-in UK set plus the installation's.
+    pub fn regions(&self) -> AllowedRegions {
+        AllowedRegions::new(&self.allowed_regions)
+    }
+
+    /// What the installation grants the EvidenceBuckets of `namespace`.
+    pub fn grants(&self, namespace: &str) -> controller::bucket::validate::Grants {
+        controller::bucket::validate::Grants {
+            operator_identity: controller::identity_granted(
+                &self.operator_identity_namespaces,
+                namespace,
+            ),
+            endpoints: self.allowed_endpoints.clone(),
+        }
+    }
+}
+
+/// Flags of `evidence-operator run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// What this installation allows its tenants.
+    #[command(flatten)]
+    pub installation: InstallationArgs,
     /// Only watch these namespaces (comma-separated); all namespaces when empty.
     #[arg(long, env = "EVIDENCE_WATCH_NAMESPACE", value_delimiter = ',')]
     pub watch_namespace: Vec<String>,
@@ -175,9 +202,12 @@ impl RunArgs {
         });
         Settings {
             controllers: controller::Settings {
-                allowed_regions: AllowedRegions::new(&self.allowed_regions),
-                operator_identity_namespaces: self.operator_identity_namespaces.clone(),
-                allowed_endpoints: self.allowed_endpoints.clone(),
+                allowed_regions: self.installation.regions(),
+                operator_identity_namespaces: self
+                    .installation
+                    .operator_identity_namespaces
+                    .clone(),
+                allowed_endpoints: self.installation.allowed_endpoints.clone(),
                 move_concurrency: self.move_concurrency,
                 store_options: StoreOptions {
                     multipart_threshold: self.multipart_threshold,
@@ -358,6 +388,11 @@ mod tests {
             Settings::for_namespace("ns").with_leader_election("ns", runtime::DEFAULT_LEASE_NAME);
         let (f, l) = (&flags.controllers, &lib.controllers);
         assert_eq!(f.allowed_regions, l.allowed_regions);
+        assert_eq!(f.allowed_endpoints, l.allowed_endpoints);
+        assert_eq!(
+            f.operator_identity_namespaces,
+            l.operator_identity_namespaces
+        );
         assert_eq!(f.move_concurrency, l.move_concurrency);
         assert_eq!(
             f.store_options.multipart_threshold,

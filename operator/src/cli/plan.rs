@@ -20,11 +20,11 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::{
-    api::{EvidenceBucket, clip::Tier, regions::AllowedRegions},
+    api::{EvidenceBucket, clip::Tier},
     controller::{
         self,
         audit::audit_skips,
-        bucket::{Refusal, dereference, validate, validate::Grants},
+        bucket::{Refusal, dereference, validate},
     },
     engine::Action,
     storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
@@ -57,20 +57,9 @@ pub struct PlanArgs {
     /// Also list the clips that are kept as they are.
     #[arg(long)]
     pub all: bool,
-    /// Extra UK regions, as the operator's --allowed-regions (comma-separated).
-    #[arg(long, env = "EVIDENCE_ALLOWED_REGIONS", value_delimiter = ',')]
-    pub allowed_regions: Vec<String>,
-    /// Namespaces granted the operator's own identity, as the operator's
-    /// --operator-identity-namespaces (comma-separated; `*`: all).
-    #[arg(
-        long,
-        env = "EVIDENCE_OPERATOR_IDENTITY_NAMESPACES",
-        value_delimiter = ','
-    )]
-    pub operator_identity_namespaces: Vec<String>,
-    /// Allowed endpoint hosts, as the operator's --allowed-endpoints.
-    #[arg(long, env = "EVIDENCE_ALLOWED_ENDPOINTS", value_delimiter = ',')]
-    pub allowed_endpoints: Vec<String>,
+    /// What the installation allows, as the operator's flags of the same names.
+    #[command(flatten)]
+    pub installation: super::InstallationArgs,
     /// The audit chain's key prefix in the legal-hold bucket (not clips), as the
     /// operator's --audit-prefix.
     #[arg(long, env = "EVIDENCE_AUDIT_PREFIX", default_value = "evidence-audit/")]
@@ -166,17 +155,14 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         .await
         .map_err(controller::Error::read(format!("EvidenceBucket {key}")))?
         .ok_or_else(|| PlanError::NotFound(format!("EvidenceBucket {key}")))?;
-    let allowed = AllowedRegions::new(&args.allowed_regions);
+    let allowed = args.installation.regions();
     let now = args.now.unwrap_or_else(Utc::now);
     let refused = |refusal| PlanError::Refused {
         bucket: key.clone(),
         refusal,
     };
     let found = dereference(&client, &eb).await?;
-    let grants = Grants {
-        operator_identity: controller::identity_granted(&args.operator_identity_namespaces, &ns),
-        endpoints: args.allowed_endpoints.clone(),
-    };
+    let grants = args.installation.grants(&ns);
     let valid = validate(&eb, &found, &allowed, &grants, now).map_err(refused)?;
     let planner = valid.planner(now).map_err(refused)?;
 
