@@ -24,7 +24,7 @@ use super::{
     extended::Capture,
 };
 use crate::{
-    api::clip::{META_SHA256, META_UPLOADED_AT, Tag, format_uploaded_at},
+    api::clip::{META_SHA256, META_UPLOADED_AT, format_uploaded_at},
     storage::StorageError,
 };
 
@@ -132,21 +132,17 @@ impl S3TierStore {
         calls: &Calls,
     ) -> Result<Option<String>, StorageError> {
         let tags = self
-            .send("get_object_tagging", job.src_bucket, calls, || {
-                self.client()
-                    .get_object_tagging()
-                    .bucket(job.src_bucket)
-                    .key(job.src_key)
-                    .set_version_id(job.src.version_id.clone())
-                    .send()
-            })
-            .await
-            .map_err(|f| f.into_error("get_object_tagging", job.src_bucket, Some(job.src_key)))?;
-        let tags: Vec<Tag> = tags
-            .tag_set()
-            .iter()
-            .map(|t| Tag::new(t.key(), t.value()))
-            .collect();
+            .object_tags(
+                job.src_bucket,
+                job.src_key,
+                job.src.version_id.as_deref(),
+                calls,
+            )
+            .await?
+            .ok_or_else(|| StorageError::NotFound {
+                bucket: job.src_bucket.to_string(),
+                key: job.src_key.to_string(),
+            })?;
         let tagging = tagging_header(&tags);
         let metadata = dst_metadata(job);
         let created = self

@@ -266,24 +266,11 @@ impl S3TierStore {
     ) -> Result<Option<ListedExtras>, StorageError> {
         let bucket = self.loc(tier).bucket.as_str();
         self.metrics.listed_per_object();
-        let tags = match self
-            .send("get_object_tagging", bucket, calls, || {
-                self.client()
-                    .get_object_tagging()
-                    .bucket(bucket)
-                    .key(&item.key)
-                    .set_version_id(item.version_id.clone())
-                    .send()
-            })
-            .await
-        {
-            Ok(out) => out
-                .tag_set()
-                .iter()
-                .map(|t| Tag::new(t.key(), t.value()))
-                .collect(),
-            Err(f) if f.kind == FailureKind::NotFound => return Ok(None),
-            Err(f) => return Err(f.into_error("get_object_tagging", bucket, Some(&item.key))),
+        let Some(tags) = self
+            .object_tags(bucket, &item.key, item.version_id.as_deref(), calls)
+            .await?
+        else {
+            return Ok(None);
         };
         if tier == Tier::LegalHold || self.opts.list_checksums {
             Ok(self
@@ -302,6 +289,38 @@ impl S3TierStore {
                 tags,
                 ..ListedExtras::default()
             }))
+        }
+    }
+
+    /// The tags of one object version (`None`: the current one), or `None` when it is
+    /// gone: one `GetObjectTagging`. The one tag read of the store: listings without
+    /// the extension, the re-read at the point of no return, multipart copies.
+    pub(super) async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        calls: &Calls,
+    ) -> Result<Option<Vec<Tag>>, StorageError> {
+        match self
+            .send("get_object_tagging", bucket, calls, || {
+                self.client()
+                    .get_object_tagging()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_version_id(version.map(str::to_string))
+                    .send()
+            })
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.tag_set()
+                    .iter()
+                    .map(|t| Tag::new(t.key(), t.value()))
+                    .collect(),
+            )),
+            Err(f) if f.kind == FailureKind::NotFound => Ok(None),
+            Err(f) => Err(f.into_error("get_object_tagging", bucket, Some(key))),
         }
     }
 

@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use super::{S3TierStore, client::Calls, list::Cursor};
 use crate::{
     api::clip::{Clip, Tag, Tier, same_tags},
-    storage::{StorageError, retry::FailureKind},
+    storage::StorageError,
 };
 
 /// What a re-listing saw: the tags of every current version it described, by (object
@@ -81,31 +81,12 @@ impl S3TierStore {
         Ok(out.into_iter().map(Option::flatten).collect())
     }
 
-    /// The tags of one listed version now (`None`: gone): one `GetObjectTagging`.
+    /// The tags of one listed version now (`None`: gone).
     async fn tags_now(&self, clip: &Clip, calls: &Calls) -> Result<Option<Vec<Tag>>, StorageError> {
         let loc = self.loc(clip.tier);
-        let bucket = loc.bucket.as_str();
-        let key = loc.object_key(&clip.key);
-        match self
-            .send("get_object_tagging", bucket, calls, || {
-                self.client()
-                    .get_object_tagging()
-                    .bucket(bucket)
-                    .key(&key)
-                    .set_version_id(clip.version_id.clone().filter(|v| v != "null"))
-                    .send()
-            })
+        let version = clip.version_id.as_deref().filter(|v| *v != "null");
+        self.object_tags(&loc.bucket, &loc.object_key(&clip.key), version, calls)
             .await
-        {
-            Ok(out) => Ok(Some(
-                out.tag_set()
-                    .iter()
-                    .map(|t| Tag::new(t.key(), t.value()))
-                    .collect(),
-            )),
-            Err(f) if f.kind == FailureKind::NotFound => Ok(None),
-            Err(f) => Err(f.into_error("get_object_tagging", bucket, Some(&key))),
-        }
     }
 
     /// List `tier` again with the listing extension over the range of `keys` (object
