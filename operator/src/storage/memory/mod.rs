@@ -251,19 +251,30 @@ impl MemoryTierStore {
         s.write(tier, key, version)
     }
 
-    /// Replace the tags of the current version of `key`, behind the operator's back (an
-    /// officer re-categorising a clip after it was listed).
-    pub fn retag(&self, tier: Tier, key: &str, tags: &[Tag]) -> Result<(), StorageError> {
+    /// Change one version (`None`: the current one) of `key` behind the operator's back.
+    fn change(
+        &self,
+        tier: Tier,
+        key: &str,
+        version: Option<&str>,
+        f: impl FnOnce(&mut Version),
+    ) -> Result<(), StorageError> {
         let mut s = self.state();
         let bucket = s.tier(tier).bucket.clone();
         let v = s
-            .find_mut(tier, key, None)
+            .find_mut(tier, key, version)
             .ok_or_else(|| StorageError::NotFound {
                 bucket,
                 key: key.to_string(),
             })?;
-        v.tags = tags.to_vec();
+        f(v);
         Ok(())
+    }
+
+    /// Replace the tags of the current version of `key`, behind the operator's back (an
+    /// officer re-categorising a clip after it was listed).
+    pub fn retag(&self, tier: Tier, key: &str, tags: &[Tag]) -> Result<(), StorageError> {
+        self.change(tier, key, None, |v| v.tags = tags.to_vec())
     }
 
     /// Set or clear the legal hold of a version (`None`: the current one) in any tier,
@@ -275,31 +286,13 @@ impl MemoryTierStore {
         version: Option<&str>,
         on: bool,
     ) -> Result<(), StorageError> {
-        let mut s = self.state();
-        let bucket = s.tier(tier).bucket.clone();
-        let v = s
-            .find_mut(tier, key, version)
-            .ok_or_else(|| StorageError::NotFound {
-                bucket,
-                key: key.to_string(),
-            })?;
-        v.legal_hold = on;
-        Ok(())
+        self.change(tier, key, version, |v| v.legal_hold = on)
     }
 
     /// Replace the content of the current version, metadata (and recorded SHA-256)
     /// unchanged: corruption at rest, or tampering.
     pub fn tamper(&self, tier: Tier, key: &str, data: &[u8]) -> Result<(), StorageError> {
-        let mut s = self.state();
-        let bucket = s.tier(tier).bucket.clone();
-        let v = s
-            .find_mut(tier, key, None)
-            .ok_or_else(|| StorageError::NotFound {
-                bucket,
-                key: key.to_string(),
-            })?;
-        v.data = data.to_vec();
-        Ok(())
+        self.change(tier, key, None, |v| v.data = data.to_vec())
     }
 
     /// Every stored version of a key in a tier, oldest first (delete markers left out).
