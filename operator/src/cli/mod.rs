@@ -98,13 +98,11 @@ impl InstallationArgs {
 
     /// What the installation grants the EvidenceBuckets of `namespace`.
     pub fn grants(&self, namespace: &str) -> controller::bucket::validate::Grants {
-        controller::bucket::validate::Grants {
-            operator_identity: controller::identity_granted(
-                &self.operator_identity_namespaces,
-                namespace,
-            ),
-            endpoints: self.allowed_endpoints.clone(),
-        }
+        controller::bucket::validate::Grants::for_namespace(
+            &self.operator_identity_namespaces,
+            &self.allowed_endpoints,
+            namespace,
+        )
     }
 }
 

@@ -207,21 +207,17 @@ impl Settings {
 
     /// What the installation grants the EvidenceBuckets of `namespace`.
     pub fn grants(&self, namespace: &str) -> bucket::validate::Grants {
-        bucket::validate::Grants {
-            operator_identity: identity_granted(&self.operator_identity_namespaces, namespace),
-            endpoints: self.allowed_endpoints.clone(),
-        }
+        bucket::validate::Grants::for_namespace(
+            &self.operator_identity_namespaces,
+            &self.allowed_endpoints,
+            namespace,
+        )
     }
 
     /// The time the engine plans at.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now() + self.clock_offset
     }
-}
-
-/// Whether `namespace` is among the `granted` namespaces (`*`: all).
-pub fn identity_granted(granted: &[String], namespace: &str) -> bool {
-    granted.iter().any(|g| g == "*" || g == namespace)
 }
 
 /// A bucket's store and audit log, and the configuration (credentials included) they

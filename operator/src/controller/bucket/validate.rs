@@ -75,6 +75,24 @@ pub struct Grants {
     pub endpoints: Vec<String>,
 }
 
+impl Grants {
+    /// What an installation that grants its own identity to `identity_namespaces`
+    /// (`*`: all) and allows `endpoints` grants the EvidenceBuckets of `namespace`:
+    /// the one reading of those settings, for the operator and `plan` alike.
+    pub fn for_namespace(
+        identity_namespaces: &[String],
+        endpoints: &[String],
+        namespace: &str,
+    ) -> Grants {
+        Grants {
+            operator_identity: identity_namespaces
+                .iter()
+                .any(|g| g == "*" || g == namespace),
+            endpoints: endpoints.to_vec(),
+        }
+    }
+}
+
 /// Decide whether the operator may act on `eb`, in this order: suspended; the declared
 /// region, then the endpoint's, against the allowed UK regions; the endpoint's host
 /// (never a metadata address; within the installation's allow-list); the policy found
