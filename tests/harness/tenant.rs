@@ -13,18 +13,21 @@ use chrono::{SecondsFormat, Utc};
 use evidence_operator::{
     api::{
         EvidenceBucket, LegalHold, RetentionPolicy,
-        clip::{TAG_CAMERA, TAG_CATEGORY, TAG_RECORDED_AT},
+        clip::{TAG_CAMERA, TAG_CATEGORY, TAG_RECORDED_AT, Tag},
     },
     storage::tagging_query,
 };
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::{
+    core::v1::{Namespace, Secret},
+    events::v1::Event,
+};
 use kube::{
     Api, Client,
     api::{Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 
-use crate::{Servers, ensure_crds, servers, unique_name};
+use crate::{Servers, ensure_crds, eventually, servers, unique_name};
 
 /// Seconds in a day.
 pub const DAY: i64 = 24 * 3600;
@@ -51,6 +54,32 @@ pub async fn create_bucket(
     req.send()
         .await
         .with_context(|| format!("creating {bucket}"))?;
+    Ok(())
+}
+
+/// Replace the tags of the current version of `key` in `bucket`, behind the operator's
+/// back (an officer re-categorising a clip).
+pub async fn retag(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, tags: &[Tag]) -> Result<()> {
+    let set = tags
+        .iter()
+        .map(|t| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(&t.key)
+                .value(&t.value)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    s3.put_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .set_tag_set(Some(set))
+                .build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("re-tagging {key}"))?;
     Ok(())
 }
 
@@ -314,6 +343,21 @@ impl Tenant {
             .send()
             .await?;
         Ok(r.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))
+    }
+
+    /// Waits (up to 30 s) for an event in the tenant's namespace that `matches`.
+    pub async fn event(&self, what: &str, matches: impl Fn(&Event) -> bool) -> Result<()> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        eventually(std::time::Duration::from_secs(30), what, || async {
+            let found = events
+                .list(&Default::default())
+                .await?
+                .items
+                .iter()
+                .any(&matches);
+            Ok(found.then_some(()))
+        })
+        .await
     }
 
     /// The status of the EvidenceBucket `name`, as JSON.

@@ -569,9 +569,6 @@ async fn a_rotated_secret_key_is_used_without_a_restart() -> Result<()> {
 /// says so with `NoClipsSelected` and a warning event, instead of `Ready=True "Held"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
-    use k8s_openapi::api::events::v1::Event;
-    use kube::api::ListParams;
-
     let t = Tenant::new("op-holdstatus").await?;
     t.put_clip("evidence.mp4", Some("use-of-force"), 3, &[])
         .await?;
@@ -623,24 +620,10 @@ async fn a_hold_that_selects_nothing_is_not_ready_and_says_why() -> Result<()> {
             (selected, held) == (Some(0), Some(0)),
             "{selected:?} {held:?}"
         );
-        let events = Api::<Event>::namespaced(t.client.clone(), &t.ns);
-        eventually(
-            Duration::from_secs(30),
-            "the NoClipsSelected event",
-            || async {
-                let found = events
-                    .list(&ListParams::default())
-                    .await?
-                    .items
-                    .into_iter()
-                    .any(|e| {
-                        e.reason.as_deref() == Some("NoClipsSelected")
-                            && e.regarding.as_ref().and_then(|r| r.name.as_deref())
-                                == Some("mistyped")
-                    });
-                Ok(found.then_some(()))
-            },
-        )
+        t.event("the NoClipsSelected event", |e| {
+            e.reason.as_deref() == Some("NoClipsSelected")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("mistyped")
+        })
         .await?;
 
         // Held once its finalizer is on and a sweep has moved the clip: until then it
@@ -762,8 +745,8 @@ async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so()
         atomic::{AtomicBool, Ordering},
     };
 
-    use aws_sdk_s3::types::{Tag as S3Tag, Tagging};
-    use evidence_operator::storage::RecheckHook;
+    use evidence_operator::{api::clip::Tag, storage::RecheckHook};
+    use evidence_operator_tests::tenant::retag;
     use futures::FutureExt;
 
     let t = Tenant::new("op-retag").await?;
@@ -783,24 +766,12 @@ async fn a_clip_retagged_during_a_sweep_is_deleted_only_if_its_new_tags_say_so()
                 if keys.iter().any(|k| k == "later.mp4") && !retagged.swap(true, Ordering::SeqCst) {
                     let recorded = (chrono::Utc::now() - chrono::Duration::days(40))
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                    let tag = |k: &str, v: &str| {
-                        S3Tag::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                            .unwrap_or_else(|e| panic!("{e}"))
-                    };
-                    let tagging = Tagging::builder()
-                        .tag_set(tag(TAG_RECORDED_AT, &recorded))
-                        .tag_set(tag(TAG_CATEGORY, "use-of-force"))
-                        .build()
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    let tags = [
+                        Tag::new(TAG_RECORDED_AT, recorded),
+                        Tag::new(TAG_CATEGORY, "use-of-force"),
+                    ];
                     // The re-tag has returned before the sweep goes on.
-                    s3.put_object_tagging()
-                        .bucket(&cool)
-                        .key("later.mp4")
-                        .tagging(tagging)
-                        .send()
+                    retag(&s3, &cool, "later.mp4", &tags)
                         .await
                         .unwrap_or_else(|e| panic!("re-tagging: {e}"));
                 }
@@ -1283,8 +1254,6 @@ async fn a_retention_lengthened_during_a_sweep_protects_the_clips_acted_on_after
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_local_clock_that_disagrees_with_the_servers_deletes_nothing() -> Result<()> {
     use chrono::TimeDelta;
-    use k8s_openapi::api::events::v1::Event;
-    use kube::api::ListParams;
 
     let t = Tenant::new("op-skew").await?;
     t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
@@ -1313,18 +1282,8 @@ async fn a_local_clock_that_disagrees_with_the_servers_deletes_nothing() -> Resu
             message.contains("at least 4m 5") && message.contains("more than the 1m 0s allowed"),
             "says by how much: {message}"
         );
-        let events = Api::<Event>::namespaced(t.client.clone(), &t.ns);
-        eventually(Duration::from_secs(30), "the ClockSkew event", || async {
-            let found = events
-                .list(&ListParams::default())
-                .await?
-                .items
-                .into_iter()
-                .any(|e| {
-                    e.reason.as_deref() == Some("ClockSkew")
-                        && e.type_.as_deref() == Some("Warning")
-                });
-            Ok(found.then_some(()))
+        t.event("the ClockSkew event", |e| {
+            e.reason.as_deref() == Some("ClockSkew") && e.type_.as_deref() == Some("Warning")
         })
         .await?;
         // Give a wrong operator time to act (it reconciles at least every second).

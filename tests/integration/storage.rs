@@ -33,7 +33,7 @@ use evidence_operator::{
         conformance::{Fixture, clip_data, collect, conformance, sha_hex, stop_after, tags_for},
     },
 };
-use evidence_operator_tests::{servers, unique_name};
+use evidence_operator_tests::{servers, tenant::retag, unique_name};
 use futures::{StreamExt, TryStreamExt, stream};
 
 // ---------------------------------------------------------------------------------
@@ -1155,27 +1155,6 @@ async fn measure_requests_per_move_and_moves_per_second() -> Result<()> {
         "MEASURE move cool->hot steady state: {} requests (http {http_move})",
         back.requests
     );
-    Ok(())
-}
-
-/// Replace the tags of the current version of `key` in `bucket`.
-async fn retag(s3: &Client, bucket: &str, key: &str, tags: &[Tag]) -> Result<()> {
-    let set = tags
-        .iter()
-        .map(|t| {
-            aws_sdk_s3::types::Tag::builder()
-                .key(&t.key)
-                .value(&t.value)
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    s3.put_object_tagging()
-        .bucket(bucket)
-        .key(key)
-        .tagging(Tagging::builder().set_tag_set(Some(set)).build()?)
-        .send()
-        .await
-        .with_context(|| format!("re-tagging {key}"))?;
     Ok(())
 }
 

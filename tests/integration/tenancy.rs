@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use evidence_operator::api::EvidenceBucket;
 use evidence_operator_tests::{RunningOperator, Tenant, eventually, servers};
-use k8s_openapi::api::events::v1::Event;
-use kube::{Api, api::ListParams};
+use kube::Api;
 use serde_json::json;
 
 fn destructive_policy() -> serde_json::Value {
@@ -51,20 +50,9 @@ async fn a_bucket_without_a_secret_does_nothing_where_the_operators_identity_is_
             stalled.as_ref().map(|c| c.0.as_str()) == Some("True"),
             "{stalled:?}"
         );
-        let events = Api::<Event>::namespaced(t.client.clone(), &t.ns);
-        eventually(
-            Duration::from_secs(30),
-            "the CredentialsRequired event",
-            || async {
-                let found = events
-                    .list(&ListParams::default())
-                    .await?
-                    .items
-                    .iter()
-                    .any(|e| e.reason.as_deref() == Some("CredentialsRequired"));
-                Ok(found.then_some(()))
-            },
-        )
+        t.event("the CredentialsRequired event", |e| {
+            e.reason.as_deref() == Some("CredentialsRequired")
+        })
         .await?;
         anyhow::ensure!(
             t.keys(&t.hot).await?.contains("expired.mp4"),
@@ -187,21 +175,9 @@ async fn a_managed_location_is_refused_to_every_other_evidence_bucket_until_take
         );
         let stalled = b.condition("intruder", "Stalled").await?;
         anyhow::ensure!(stalled.is_some_and(|c| c.0 == "True"), "Stalled");
-        let events =
-            Api::<k8s_openapi::api::events::v1::Event>::namespaced(b.client.clone(), &b.ns);
-        eventually(
-            Duration::from_secs(30),
-            "the StorageClaimed event",
-            || async {
-                let found = events
-                    .list(&ListParams::default())
-                    .await?
-                    .items
-                    .iter()
-                    .any(|e| e.reason.as_deref() == Some("StorageClaimed"));
-                Ok(found.then_some(()))
-            },
-        )
+        b.event("the StorageClaimed event", |e| {
+            e.reason.as_deref() == Some("StorageClaimed")
+        })
         .await?;
         let message = ready_reason(&a, "second", "StorageClaimed").await?;
         anyhow::ensure!(message.contains(&a.lock), "{message}");
