@@ -16,14 +16,19 @@
 //! stops too (the outcomes go to the error log, and the intents already say what was
 //! about to happen).
 
+mod fence;
 mod records;
 #[cfg(test)]
 mod tests;
 
-pub use self::records::SweepAudit;
+use self::fence::Chunk;
 use self::records::clip_ref;
+pub use self::{
+    fence::{FencedHolds, HoldFence},
+    records::SweepAudit,
+};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -31,12 +36,9 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::{
-        clip::{Clip, Tier, same_tags},
-        retention_policy::RetentionPolicySpec,
-    },
+    api::clip::{Clip, Tier, same_tags},
     audit::{AuditAction, AuditError, Entry},
-    engine::{Action, ActiveHold, Decision, Planner},
+    engine::{Action, Decision, Planner},
     storage::{DeleteFailure, MoveOutcome, StorageError, TierStore},
 };
 
@@ -207,33 +209,6 @@ pub enum SweepError {
     Audit(AuditError),
 }
 
-/// The LegalHolds as they are now, read just before the sweep acts on each chunk (its
-/// point of no return), so that a hold applied while a long sweep runs protects the
-/// clips of every chunk acted on after it was applied.
-#[async_trait::async_trait]
-pub trait HoldFence: Send + Sync {
-    /// `None` when nothing changed since the sweep started; otherwise the holds to plan
-    /// with: those the sweep started with, plus every hold applied (or whose selector
-    /// changed) since. A fence only adds protection within a sweep, never removes it.
-    async fn read(&self) -> Result<Option<FencedHolds>, String>;
-}
-
-/// What a [`HoldFence`] found.
-#[derive(Debug, Clone, Default)]
-pub struct FencedHolds {
-    /// The holds to plan the chunk with.
-    pub holds: Vec<ActiveHold>,
-    /// Holds that were applied but do not carry their release finalizer yet: their clips
-    /// are protected (never deleted, never moved but into legal hold) but not put under
-    /// an S3 legal hold until the finalizer guarantees their release.
-    pub pending: BTreeSet<String>,
-    /// The RetentionPolicy as changed since the sweep started (valid), if it was: a
-    /// clip is then deleted only if both it and the policy the sweep started with say
-    /// so, so that a retention lengthened mid-sweep protects from the next chunk on
-    /// (a shortened one waits for the next sweep).
-    pub policy: Option<RetentionPolicySpec>,
-}
-
 /// Run one sweep: plan every clip of every tier and carry the plan out.
 ///
 /// `draining` is cancelled when the operator shuts down: no new action starts after
@@ -275,9 +250,8 @@ pub async fn sweep(
                 out.interrupted = true;
                 return Ok(out);
             }
-            // List the next chunk (its tag reads) while this one is acted on, so that
-            // listing and actions overlap instead of taking turns; at most two chunks are
-            // in memory.
+            // The fence: holds and policy as they are now, just before this chunk's
+            // point of no return.
             let fenced = match fence {
                 Some(f) => f.read().await.map_err(SweepError::Fence)?,
                 None => None,
@@ -306,22 +280,11 @@ pub async fn sweep(
                 newer: newer.as_ref(),
             };
             // Holds the fence found since the start name their cases in the records too.
-            let fenced_audit = fenced.as_ref().map(|f| SweepAudit {
-                sink: audit.sink,
-                cases: audit
-                    .cases
-                    .clone()
-                    .into_iter()
-                    .chain(
-                        f.holds
-                            .iter()
-                            .map(|h| (h.name.clone(), h.case_reference.clone())),
-                    )
-                    .collect(),
-                releasing: audit.releasing,
-                flagged_before: audit.flagged_before,
-            });
+            let fenced_audit = fenced.as_ref().map(|f| audit.with_cases_of(&f.holds));
             let chunk_audit = fenced_audit.as_ref().unwrap_or(audit);
+            // List the next chunk (its tag reads) while this one is acted on, so that
+            // listing and actions overlap instead of taking turns; at most two chunks are
+            // in memory.
             let (done, following) = futures::join!(
                 execute_chunk(store, &chunk, opts, draining, chunk_audit, clips, &mut out),
                 chunks.next()
@@ -346,38 +309,6 @@ pub(super) enum Done {
 }
 
 #[allow(clippy::too_many_arguments)]
-/// How one chunk is planned: the planner, and the holds that only protect.
-struct Chunk<'p, 'h> {
-    planner: &'p Planner<'h>,
-    pending: Option<&'p BTreeSet<String>>,
-    /// The policy as changed since the sweep started, with the same holds.
-    newer: Option<&'p Planner<'p>>,
-}
-
-impl Chunk<'_, '_> {
-    /// The decision for a clip. A clip selected only by holds that do not carry their
-    /// release finalizer yet is kept where it is: protected, not yet held. Where the
-    /// policy changed since the sweep started, a clip is deleted only if both policies
-    /// say so; otherwise the changed policy decides.
-    fn plan(&self, clip: &Clip) -> Decision {
-        let mut d = self.planner.plan_clip(clip);
-        if let Some(newer) = self.newer {
-            let n = newer.plan_clip(clip);
-            if !(d.action == Action::Delete && n.action == Action::Delete) {
-                d = if n.action == Action::Delete { d } else { n };
-            }
-        }
-        if let Some(pending) = self.pending
-            && !d.holds.is_empty()
-            && d.holds.iter().all(|h| pending.contains(h))
-            && matches!(d.action, Action::MoveToLegalHold | Action::Hold)
-        {
-            d.action = Action::Keep;
-        }
-        d
-    }
-}
-
 async fn execute_chunk(
     store: &dyn TierStore,
     chunk: &Chunk<'_, '_>,

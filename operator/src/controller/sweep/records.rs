@@ -8,7 +8,7 @@ use super::Done;
 use crate::{
     api::clip::{Clip, Tier},
     audit::{AuditAction, AuditSink, ClipRef, Entry},
-    engine::{Action, Decision, Planner},
+    engine::{Action, ActiveHold, Decision, Planner},
 };
 
 pub(super) fn clip_ref(clip: &Clip) -> ClipRef {
@@ -33,7 +33,23 @@ pub struct SweepAudit<'a> {
     pub flagged_before: &'a HashSet<String>,
 }
 
-impl SweepAudit<'_> {
+impl<'a> SweepAudit<'a> {
+    /// The same, also naming the cases of `holds` (holds the fence found mid-sweep).
+    pub(super) fn with_cases_of(&self, holds: &[ActiveHold]) -> SweepAudit<'a> {
+        let mut cases = self.cases.clone();
+        cases.extend(
+            holds
+                .iter()
+                .map(|h| (h.name.clone(), h.case_reference.clone())),
+        );
+        SweepAudit {
+            sink: self.sink,
+            cases,
+            releasing: self.releasing,
+            flagged_before: self.flagged_before,
+        }
+    }
+
     fn with_holds(&self, e: &mut Entry, holds: Vec<String>) {
         e.cases = holds
             .iter()

@@ -1,0 +1,69 @@
+//! The fence of a sweep: what it reads again just before acting on each chunk (the
+//! holds and policy as they are now: [`HoldFence`], [`FencedHolds`]), and how a chunk is
+//! planned with what it read ([`Chunk`]).
+
+use std::collections::BTreeSet;
+
+use crate::{
+    api::{clip::Clip, retention_policy::RetentionPolicySpec},
+    engine::{Action, ActiveHold, Decision, Planner},
+};
+
+/// The LegalHolds and the RetentionPolicy as they are now, read just before the sweep
+/// acts on each chunk (its point of no return), so that a hold applied, or a retention
+/// lengthened, while a long sweep runs protects the clips of every chunk acted on after.
+#[async_trait::async_trait]
+pub trait HoldFence: Send + Sync {
+    /// `None` when nothing changed since the sweep started; otherwise the holds (and
+    /// any changed policy) to plan with: those the sweep started with, plus every hold applied (or whose selector
+    /// changed) since. A fence only adds protection within a sweep, never removes it.
+    async fn read(&self) -> Result<Option<FencedHolds>, String>;
+}
+
+/// What a [`HoldFence`] found.
+#[derive(Debug, Clone, Default)]
+pub struct FencedHolds {
+    /// The holds to plan the chunk with.
+    pub holds: Vec<ActiveHold>,
+    /// Holds that were applied but do not carry their release finalizer yet: their clips
+    /// are protected (never deleted, never moved but into legal hold) but not put under
+    /// an S3 legal hold until the finalizer guarantees their release.
+    pub pending: BTreeSet<String>,
+    /// The RetentionPolicy as changed since the sweep started (valid), if it was: a
+    /// clip is then deleted only if both it and the policy the sweep started with say
+    /// so, so that a retention lengthened mid-sweep protects from the next chunk on
+    /// (a shortened one waits for the next sweep).
+    pub policy: Option<RetentionPolicySpec>,
+}
+
+/// How one chunk is planned: the planner, and the holds that only protect.
+pub(super) struct Chunk<'p, 'h> {
+    pub(super) planner: &'p Planner<'h>,
+    pub(super) pending: Option<&'p BTreeSet<String>>,
+    /// The policy as changed since the sweep started, with the same holds.
+    pub(super) newer: Option<&'p Planner<'p>>,
+}
+
+impl Chunk<'_, '_> {
+    /// The decision for a clip. A clip selected only by holds that do not carry their
+    /// release finalizer yet is kept where it is: protected, not yet held. Where the
+    /// policy changed since the sweep started, a clip is deleted only if both policies
+    /// say so; otherwise the changed policy decides.
+    pub(super) fn plan(&self, clip: &Clip) -> Decision {
+        let mut d = self.planner.plan_clip(clip);
+        if let Some(newer) = self.newer {
+            let n = newer.plan_clip(clip);
+            if !(d.action == Action::Delete && n.action == Action::Delete) {
+                d = if n.action == Action::Delete { d } else { n };
+            }
+        }
+        if let Some(pending) = self.pending
+            && !d.holds.is_empty()
+            && d.holds.iter().all(|h| pending.contains(h))
+            && matches!(d.action, Action::MoveToLegalHold | Action::Hold)
+        {
+            d.action = Action::Keep;
+        }
+        d
+    }
+}
