@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["storage"],
     &["audit"],
+    &["catalogue"],
     &["controller"],
     &["runtime"],
     &["cli"],

@@ -11,6 +11,7 @@ pub mod plan;
 
 use crate::{
     api::regions::AllowedRegions,
+    catalogue::CatalogueOptions,
     controller,
     runtime::{self, LeaderElection, Settings, telemetry::LogFormat},
     storage::StoreOptions,
@@ -180,6 +181,22 @@ pub struct RunArgs {
     /// agree. Date has whole seconds: keep it well above a few seconds.
     #[arg(long, env = "EVIDENCE_MAX_CLOCK_SKEW", default_value = "60s", value_parser = parse_duration)]
     pub max_clock_skew: Duration,
+    /// Keep the clip catalogue in this directory (a file `catalogue.redb`; in a pod an
+    /// emptyDir): what the operator learned about each clip (tags, hold, identity), so
+    /// that a sweep reads a clip's tags only when it is new, changed, or due for its
+    /// refresh, instead of once per clip per sweep on stores without MinIO's listing
+    /// extension. A cache: deleting it costs one sweep of reads. Unset: no catalogue.
+    #[arg(long, env = "EVIDENCE_CATALOGUE_DIR", value_name = "DIR")]
+    pub catalogue_dir: Option<std::path::PathBuf>,
+    /// With a catalogue: each clip's tags and hold are read again at least this often,
+    /// spread evenly over the interval (a retag made directly in storage is seen within
+    /// it; a delete always re-reads the tags first, whatever the interval).
+    #[arg(long, env = "EVIDENCE_TAG_REFRESH_INTERVAL", default_value = "24h", value_parser = parse_duration)]
+    pub tag_refresh_interval: Duration,
+    /// With a catalogue: key ranges of one tier listed at once (the split points are
+    /// learned from the previous complete listing, about 100,000 clips a range).
+    #[arg(long, env = "EVIDENCE_LIST_RANGES", default_value_t = 4)]
+    pub list_ranges: usize,
 }
 
 impl RunArgs {
@@ -223,6 +240,12 @@ impl RunArgs {
                     self.audit_retention_days.max(1),
                 )),
                 integrity_sample: self.integrity_sample,
+                catalogue_dir: self.catalogue_dir.clone(),
+                catalogue: CatalogueOptions {
+                    tag_refresh: self.tag_refresh_interval,
+                    list_ranges: self.list_ranges.max(1),
+                    ..CatalogueOptions::default()
+                },
             },
             watch_namespaces: self.watch_namespace.clone(),
             metrics_addr: self.metrics_addr,
@@ -399,6 +422,9 @@ mod tests {
         assert_eq!(f.audit_prefix, l.audit_prefix);
         assert_eq!(f.audit_retention, l.audit_retention);
         assert_eq!(f.integrity_sample, l.integrity_sample);
+        assert_eq!(f.catalogue_dir, l.catalogue_dir);
+        assert_eq!(f.catalogue.tag_refresh, l.catalogue.tag_refresh);
+        assert_eq!(f.catalogue.list_ranges, l.catalogue.list_ranges);
         assert_eq!(f.max_clock_skew, l.max_clock_skew);
         assert_eq!(f.skew_check_offset, l.skew_check_offset);
         assert_eq!(f.lease, l.lease);

@@ -192,6 +192,12 @@ pub struct Settings {
     pub audit_retention: chrono::TimeDelta,
     /// Clips re-read by the integrity sweep after each sweep of a bucket (0: off).
     pub integrity_sample: usize,
+    /// Where the clip catalogue lives (`--catalogue-dir`); `None`: no catalogue, every
+    /// sweep reads each clip's facts (one tag read per clip on stores without MinIO's
+    /// listing extension).
+    pub catalogue_dir: Option<std::path::PathBuf>,
+    /// How the catalogue is used (refresh interval, parallel key ranges).
+    pub catalogue: crate::catalogue::CatalogueOptions,
 }
 
 impl Settings {
@@ -260,6 +266,8 @@ pub struct Context {
     /// Per EvidenceBucket: the RetentionPolicy / LegalHold generations already recorded
     /// in its audit trail by this replica (uid → generation; -1 once recorded deleted).
     pub(crate) policies_recorded: Mutex<HashMap<String, HashMap<String, i64>>>,
+    /// The clip catalogue, when the operator keeps one.
+    pub catalogue: Option<crate::catalogue::Catalogue>,
 }
 
 impl Context {
@@ -292,7 +300,14 @@ impl Context {
             swept: Mutex::new(HashMap::new()),
             flags_recorded: Mutex::new(HashMap::new()),
             policies_recorded: Mutex::new(HashMap::new()),
+            catalogue: None,
         }
+    }
+
+    /// The same, listing through `catalogue`.
+    pub fn with_catalogue(mut self, catalogue: Option<crate::catalogue::Catalogue>) -> Self {
+        self.catalogue = catalogue;
+        self
     }
 
     /// The lock that serialises sweeps of one bucket.

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use crate::{
     api::regions::AllowedRegions,
     audit::AuditMetrics,
+    catalogue::{Catalogue, CatalogueMetrics},
     controller::{self, Context, bucket, leader, legal_hold, metrics::Metrics},
     storage::{StorageMetrics, StoreOptions},
 };
@@ -111,6 +112,8 @@ impl Settings {
                 audit_prefix: "evidence-audit/".into(),
                 audit_retention: chrono::TimeDelta::days(2557),
                 integrity_sample: 0,
+                catalogue_dir: None,
+                catalogue: crate::catalogue::CatalogueOptions::default(),
             },
             watch_namespaces: vec![namespace.to_string()],
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -227,6 +230,21 @@ pub async fn run_with(
     let identity = settings.controllers.identity.clone();
     let storage_metrics = StorageMetrics::new(metrics.registry())?;
     let audit_metrics = AuditMetrics::new(metrics.registry())?;
+    let catalogue = match &settings.controllers.catalogue_dir {
+        Some(dir) => {
+            let catalogue = Catalogue::open(
+                dir,
+                settings.controllers.catalogue.clone(),
+                CatalogueMetrics::new(metrics.registry())?,
+            )?;
+            info!(dir = %dir.display(), "clip catalogue open");
+            Some(catalogue)
+        }
+        None => {
+            info!("no --catalogue-dir: every sweep reads each clip's facts from storage");
+            None
+        }
+    };
     info!(identity = %identity, allowed_regions = %settings.controllers.allowed_regions, "starting evidence-operator");
 
     let (lead_tx, mut lead_rx) = watch::channel(settings.leader_election.is_none());
@@ -300,14 +318,17 @@ pub async fn run_with(
     };
 
     let draining = stop.child_token();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        storage_metrics,
-        audit_metrics,
-        settings.controllers.clone(),
-        draining.clone(),
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            metrics.clone(),
+            storage_metrics,
+            audit_metrics,
+            settings.controllers.clone(),
+            draining.clone(),
+        )
+        .with_catalogue(catalogue),
+    );
     let namespaces: Vec<Option<String>> = if settings.watch_namespaces.is_empty() {
         vec![None]
     } else {

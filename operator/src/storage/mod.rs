@@ -18,6 +18,7 @@
 //! | [`clock`] | [`ServerDate`]: a server's clock as its `Date` header shows it |
 //! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
 //! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
+//! | [`listing`] | a listing in two steps ([`ListedObject`], then [`ClipFacts`]) over a [`KeyRange`], for the clip catalogue |
 //! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
 //! | `retry` (private) | failure classification, jittered backoff |
 //! | [`metrics`] | [`StorageMetrics`] |
@@ -33,6 +34,7 @@ pub mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod error;
+pub mod listing;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod metrics;
@@ -57,6 +59,7 @@ pub use self::{
         TierLocation, Tiers,
     },
     error::{MoveStep, StorageError},
+    listing::{ClipFacts, KeyRange, ListedObject},
     metrics::StorageMetrics,
     region::RegionProof,
     s3::{S3TierStore, tagging_query},
@@ -145,6 +148,25 @@ pub struct DeleteReport {
 pub trait TierStore: Send + Sync {
     /// Stream every clip of one tier (paginated, bounded concurrency for per-object calls).
     fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>>;
+
+    /// Stream the objects of one tier in `range`, in key order, as the listing shows
+    /// them: no per-object request (S3: one list request per 1,000 objects). Their
+    /// [`ClipFacts`] are there only when the listing carried them; otherwise
+    /// [`TierStore::read_facts`] reads them.
+    fn list_objects(
+        &self,
+        tier: Tier,
+        range: KeyRange,
+    ) -> BoxStream<'_, Result<ListedObject, StorageError>>;
+
+    /// The facts of one listed object (S3: one `GetObjectTagging`; in the legal-hold tier
+    /// a `HeadObject` too), or `None` when it is gone. No request when the listing
+    /// carried them.
+    async fn read_facts(
+        &self,
+        tier: Tier,
+        object: &ListedObject,
+    ) -> Result<Option<ClipFacts>, StorageError>;
 
     /// Prove every tier bucket is in an allowed UK region (cached for a bounded time).
     async fn verify_region(&self) -> Result<RegionProof, StorageError>;

@@ -16,6 +16,7 @@ use super::{clock, fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBuc
 use crate::{
     api::{EvidenceBucket, evidence_bucket::TAKE_OVER_ANNOTATION},
     audit::{AuditAction, AuditLog, AuditSink, BucketAudit, ObjectInfo},
+    catalogue::CataloguedStore,
     controller::{
         Context, Error,
         audit::{
@@ -283,6 +284,11 @@ async fn store_for(
             source,
         })?,
     );
+    // Listings through the catalogue, where the operator keeps one.
+    let store: Arc<dyn TierStore> = match &ctx.catalogue {
+        Some(catalogue) => Arc::new(CataloguedStore::new(store, catalogue.bucket(&key, cfg))),
+        None => store,
+    };
     stores.insert(key, (cfg.clone(), store.clone(), audit.clone()));
     Ok((store, audit))
 }

@@ -51,8 +51,8 @@ use futures::{
 pub use self::state::MemoryOp;
 use self::state::{State, Version, sha_hex};
 use super::{
-    DeleteFailure, DeleteReport, FaultHook, MoveOutcome, MoveStep, RegionProof, StorageError,
-    TierStore,
+    ClipFacts, DeleteFailure, DeleteReport, FaultHook, KeyRange, ListedObject, MoveOutcome,
+    MoveStep, RegionProof, StorageError, TierStore,
     claim::{Claim, ClaimOutcome, Owner, TakeOver},
     conformance::{self, Fixture},
 };
@@ -342,6 +342,40 @@ impl TierStore for MemoryTierStore {
             Err(e) => vec![Err(e)],
         };
         stream::iter(items).boxed()
+    }
+
+    fn list_objects(
+        &self,
+        tier: Tier,
+        range: KeyRange,
+    ) -> BoxStream<'_, Result<ListedObject, StorageError>> {
+        let mut s = self.state();
+        let items: Vec<Result<ListedObject, StorageError>> = match s.call(MemoryOp::List, tier) {
+            Ok(()) => s
+                .listed(tier)
+                .into_iter()
+                .filter(|o| range.contains(&o.key))
+                .map(Ok)
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        stream::iter(items).boxed()
+    }
+
+    async fn read_facts(
+        &self,
+        tier: Tier,
+        object: &ListedObject,
+    ) -> Result<Option<ClipFacts>, StorageError> {
+        let mut s = self.state();
+        s.call(MemoryOp::ReadFacts, tier)?;
+        Ok(s.find(tier, &object.key, object.version_id.as_deref())
+            .map(|v| ClipFacts {
+                tags: v.tags.clone(),
+                sha256: v.recorded(),
+                legal_hold: v.legal_hold,
+                uploaded_at: v.uploaded_at(),
+            }))
     }
 
     async fn verify_region(&self) -> Result<RegionProof, StorageError> {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     api::clip::{Clip, META_SHA256, META_UPLOADED_AT, Tag, Tier, parse_uploaded_at},
-    storage::{RegionProof, StorageError},
+    storage::{ListedObject, RegionProof, StorageError},
 };
 
 /// An operation whose next calls can be made to fail ([`super::MemoryTierStore::fail_next`]),
@@ -28,6 +28,8 @@ pub enum MemoryOp {
     /// Deleting one object version: a move's step 8 (the move fails), or one clip of
     /// `delete_clips` (reported as failed, retryable).
     Delete,
+    /// Reading one listed object's facts (`TierStore::read_facts`: its tags and hold).
+    ReadFacts,
 }
 
 impl MemoryOp {
@@ -38,6 +40,7 @@ impl MemoryOp {
             MemoryOp::Copy => "copy_object",
             MemoryOp::Hold => "put_object_legal_hold",
             MemoryOp::Delete => "delete_object",
+            MemoryOp::ReadFacts => "get_object_tagging",
         }
     }
 }
@@ -307,6 +310,27 @@ impl State {
             objects.remove(key);
         }
         Ok(())
+    }
+
+    /// The current objects of a tier, as a listing without MinIO's extension shows them
+    /// (no facts; the ETag is the data's MD5-length prefix of its SHA-256).
+    pub(super) fn listed(&self, tier: Tier) -> Vec<ListedObject> {
+        let t = self.tier(tier);
+        t.objects
+            .iter()
+            .filter_map(|(key, slots)| match slots.last()? {
+                Slot::Data(v) => Some(ListedObject {
+                    key: key.clone(),
+                    version_id: t.versioned.then(|| v.id.clone()),
+                    etag: Some(sha_hex(&v.data)[..32].to_string()),
+                    size: v.size(),
+                    storage_class: v.class.clone(),
+                    last_modified: v.last_modified,
+                    facts: None,
+                }),
+                Slot::Marker => None,
+            })
+            .collect()
     }
 
     /// The current clips of a tier, as a listing (with MinIO's extension) shows them.

@@ -29,9 +29,11 @@ use aws_sdk_s3::{
 };
 use aws_smithy_xml::decode::{Document, ScopedDecoder, try_data};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 
-use crate::api::clip::{META_SHA256, META_UPLOADED_AT, Tag, parse_uploaded_at};
+use crate::{
+    api::clip::{META_SHA256, META_UPLOADED_AT, Tag, parse_uploaded_at},
+    storage::ClipFacts,
+};
 
 /// The query parameter that asks MinIO for per-object metadata and tags in a listing.
 pub(super) const LIST_METADATA_PARAM: &str = "metadata=true";
@@ -120,22 +122,8 @@ impl Intercept for Capture {
     }
 }
 
-/// What MinIO's listing extension told about one listed object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct ListedExtras {
-    /// The object's tags (empty when it has none).
-    pub tags: Vec<Tag>,
-    /// The `evidence-sha256` user metadata, lower-case, when present.
-    pub sha_meta: Option<String>,
-    /// Whether the Object Lock legal hold is ON.
-    pub legal_hold: bool,
-    /// The `evidence-uploaded-at` user metadata (the upload time a move recorded), when
-    /// it is an RFC 3339 time.
-    pub uploaded_at: Option<DateTime<Utc>>,
-}
-
 /// Extras by (key, version id as listed; `None` in a `ListObjectsV2` answer).
-pub(super) type ExtrasIndex = HashMap<(String, Option<String>), ListedExtras>;
+pub(super) type ExtrasIndex = HashMap<(String, Option<String>), ClipFacts>;
 
 /// Read the per-object extras of a `ListObjectsV2` or `ListObjectVersions` answer.
 /// Only objects that carry `<UserMetadata>` are in the result: for any other object the
@@ -163,7 +151,7 @@ pub(super) fn parse_listing(body: &[u8]) -> Result<ExtrasIndex, String> {
 
 fn parse_entry(
     entry: &mut ScopedDecoder<'_, '_>,
-) -> Result<Option<(String, Option<String>, ListedExtras)>, String> {
+) -> Result<Option<(String, Option<String>, ClipFacts)>, String> {
     let mut key = None;
     let mut version = None;
     let mut metadata: Option<Vec<(String, String)>> = None;
@@ -207,7 +195,7 @@ fn parse_entry(
     };
     let sha_name = format!("x-amz-meta-{META_SHA256}");
     let uploaded_name = format!("x-amz-meta-{META_UPLOADED_AT}");
-    let mut extras = ListedExtras {
+    let mut extras = ClipFacts {
         tags,
         ..Default::default()
     };
@@ -215,7 +203,7 @@ fn parse_entry(
         if name == sha_name {
             let v = value.to_ascii_lowercase();
             if v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit()) {
-                extras.sha_meta = Some(v);
+                extras.sha256 = Some(v);
             }
         } else if name == uploaded_name {
             extras.uploaded_at = parse_uploaded_at(&value);
@@ -230,6 +218,7 @@ fn parse_entry(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use chrono::{DateTime, Utc};
 
     // Shapes as MinIO answers them (captured from the pinned MinIO).
     const V2: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -252,7 +241,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            e.sha_meta.as_deref(),
+            e.sha256.as_deref(),
             Some("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03")
         );
         assert!(!e.legal_hold);
@@ -277,7 +266,7 @@ mod tests {
         assert!(held.legal_hold);
         assert_eq!(held.tags, vec![Tag::new("category", "x")]);
         let untagged = &idx[&("c3.mp4".to_string(), Some("null".to_string()))];
-        assert!(untagged.tags.is_empty() && !untagged.legal_hold && untagged.sha_meta.is_none());
+        assert!(untagged.tags.is_empty() && !untagged.legal_hold && untagged.sha256.is_none());
         assert_eq!(untagged.uploaded_at, None);
     }
 
@@ -297,7 +286,7 @@ mod tests {
     fn malformed_checksum_metadata_is_not_a_checksum() {
         let body = r#"<ListBucketResult><Contents><Key>k</Key><UserMetadata><X-Amz-Meta-Evidence-Sha256>nothex</X-Amz-Meta-Evidence-Sha256></UserMetadata></Contents></ListBucketResult>"#;
         let idx = parse_listing(body.as_bytes()).unwrap();
-        assert_eq!(idx[&("k".to_string(), None)].sha_meta, None);
+        assert_eq!(idx[&("k".to_string(), None)].sha256, None);
         let body = r#"<ListBucketResult><Contents><Key>k</Key><UserMetadata><X-Amz-Meta-Evidence-Uploaded-At>yesterday</X-Amz-Meta-Evidence-Uploaded-At></UserMetadata></Contents></ListBucketResult>"#;
         let idx = parse_listing(body.as_bytes()).unwrap();
         assert_eq!(idx[&("k".to_string(), None)].uploaded_at, None);

@@ -22,11 +22,11 @@ use futures::{
 use super::{
     S3TierStore,
     client::Calls,
-    extended::{Capture, ExtrasIndex, ListedExtras, add_list_metadata_param, parse_listing},
+    extended::{Capture, ExtrasIndex, add_list_metadata_param, parse_listing},
 };
 use crate::{
     api::clip::{Clip, Tag, Tier},
-    storage::{StorageError, TierLocation, retry::FailureKind},
+    storage::{ClipFacts, KeyRange, ListedObject, StorageError, TierLocation, retry::FailureKind},
 };
 
 /// One object as listed.
@@ -35,11 +35,13 @@ pub(super) struct Listed {
     /// The full object key.
     pub(super) key: String,
     pub(super) version_id: Option<String>,
+    /// The ETag, quotes removed.
+    etag: Option<String>,
     size: u64,
     class: Option<String>,
     last_modified: DateTime<Utc>,
     /// Tags, recorded checksum and hold, when the listing carried them (MinIO).
-    pub(super) extras: Option<ListedExtras>,
+    pub(super) extras: Option<ClipFacts>,
 }
 
 /// Where a listing is: not started (versioning not read yet), or the continuation of a
@@ -52,6 +54,10 @@ pub(super) enum Cursor {
         after: Option<String>,
     },
     Versions(Option<String>, Option<String>),
+}
+
+fn unquote(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
 }
 
 fn to_chrono(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
@@ -94,6 +100,79 @@ impl S3TierStore {
             .boxed()
     }
 
+    /// `TierStore::list_objects`: the pages of one key range of a tier, flattened and
+    /// filtered to the tier's objects; no per-object request.
+    pub(super) fn list_range(
+        &self,
+        tier: Tier,
+        range: KeyRange,
+    ) -> BoxStream<'_, Result<ListedObject, StorageError>> {
+        let calls = Arc::new(Calls::default());
+        let loc = self.loc(tier).clone();
+        let prefix = loc.prefix.clone();
+        let start = range.after.as_ref().map(|a| format!("{prefix}{a}"));
+        let until = range.until.as_ref().map(|u| format!("{prefix}{u}"));
+        let pages = stream::try_unfold(Some((Cursor::Start, start)), move |state| {
+            let loc = loc.clone();
+            let calls = calls.clone();
+            let until = until.clone();
+            async move {
+                let Some((cursor, start)) = state else {
+                    return Ok(None);
+                };
+                let (mut items, next) = self.list_page_after(&loc, cursor, start, &calls).await?;
+                // The range ends at `until`: keys past it are the next range's, and a
+                // page that reached it is the last.
+                let mut next = next.map(|c| (c, None));
+                if let Some(u) = &until {
+                    if items.last().is_some_and(|i| i.key >= *u) {
+                        next = None;
+                    }
+                    items.retain(|i| i.key <= *u);
+                }
+                Ok(Some((items, next)))
+            }
+        });
+        pages
+            .map_ok(|items| stream::iter(items.into_iter().map(Ok::<_, StorageError>)))
+            .try_flatten()
+            .try_filter(move |item| {
+                ready(!item.key.ends_with('/') && self.belongs(tier, item.class.as_deref()))
+            })
+            .map_ok(move |item| ListedObject {
+                key: item.key[prefix.len()..].to_string(),
+                version_id: item.version_id,
+                etag: item.etag,
+                size: item.size,
+                storage_class: item.class.unwrap_or_else(|| "STANDARD".into()),
+                last_modified: item.last_modified,
+                facts: item.extras,
+            })
+            .boxed()
+    }
+
+    /// `TierStore::read_facts`: what the listing did not carry, read for one object.
+    pub(super) async fn facts_of(
+        &self,
+        tier: Tier,
+        object: &ListedObject,
+    ) -> Result<Option<ClipFacts>, StorageError> {
+        if let Some(facts) = &object.facts {
+            self.metrics.listed_with_extras(1);
+            return Ok(Some(facts.clone()));
+        }
+        let item = Listed {
+            key: format!("{}{}", self.loc(tier).prefix, object.key),
+            version_id: object.version_id.clone(),
+            etag: object.etag.clone(),
+            size: object.size,
+            class: Some(object.storage_class.clone()),
+            last_modified: object.last_modified,
+            extras: None,
+        };
+        self.read_clip_facts(tier, &item, &Calls::default()).await
+    }
+
     /// Ask for MinIO's listing extension (when `list_metadata` is on) and keep the raw
     /// answer in `capture`.
     fn ask_listing_extras<T, E, B>(
@@ -131,6 +210,17 @@ impl S3TierStore {
         cursor: Cursor,
         calls: &Calls,
     ) -> Result<(Vec<Listed>, Option<Cursor>), StorageError> {
+        self.list_page_after(loc, cursor, None, calls).await
+    }
+
+    /// [`Self::list_page`], a first page starting after the full key `start`.
+    async fn list_page_after(
+        &self,
+        loc: &TierLocation,
+        cursor: Cursor,
+        start: Option<String>,
+        calls: &Calls,
+    ) -> Result<(Vec<Listed>, Option<Cursor>), StorageError> {
         let bucket = loc.bucket.as_str();
         let cursor = match cursor {
             Cursor::Start => {
@@ -142,11 +232,11 @@ impl S3TierStore {
                     .map_err(|f| f.into_error("get_bucket_versioning", bucket, None))?;
                 self.remember_versioning(bucket, v.status().is_some()).await;
                 if v.status().is_some() {
-                    Cursor::Versions(None, None)
+                    Cursor::Versions(start, None)
                 } else {
                     Cursor::V2 {
                         token: None,
-                        after: None,
+                        after: start,
                     }
                 }
             }
@@ -180,6 +270,7 @@ impl S3TierStore {
                             extras: extras.remove(&(key.clone(), None)),
                             key,
                             version_id: None,
+                            etag: o.e_tag().map(unquote),
                             size: o.size().unwrap_or(0).max(0) as u64,
                             class: o.storage_class().map(|c| c.as_str().to_string()),
                             last_modified: to_chrono(o.last_modified()),
@@ -225,6 +316,7 @@ impl S3TierStore {
                             extras: extras.remove(&(key.clone(), version_id.clone())),
                             key,
                             version_id,
+                            etag: v.e_tag().map(unquote),
                             size: v.size().unwrap_or(0).max(0) as u64,
                             class: v.storage_class().map(|c| c.as_str().to_string()),
                             last_modified: to_chrono(v.last_modified()),
@@ -263,7 +355,7 @@ impl S3TierStore {
         tier: Tier,
         item: &Listed,
         calls: &Calls,
-    ) -> Result<Option<ListedExtras>, StorageError> {
+    ) -> Result<Option<ClipFacts>, StorageError> {
         let bucket = self.loc(tier).bucket.as_str();
         self.metrics.listed_per_object();
         let Some(tags) = self
@@ -276,18 +368,18 @@ impl S3TierStore {
             Ok(self
                 .head(bucket, &item.key, item.version_id.as_deref(), calls)
                 .await?
-                .map(|h| ListedExtras {
+                .map(|h| ClipFacts {
                     tags,
-                    sha_meta: h.sha_meta,
+                    sha256: h.sha_meta,
                     legal_hold: h.legal_hold,
                     uploaded_at: h.uploaded_at,
                 }))
         } else {
             // No HEAD: the recorded upload time is unknown, and the engine counts from
             // `LastModified`, which is later (the safe side).
-            Ok(Some(ListedExtras {
+            Ok(Some(ClipFacts {
                 tags,
-                ..ListedExtras::default()
+                ..ClipFacts::default()
             }))
         }
     }
@@ -357,7 +449,7 @@ impl S3TierStore {
             storage_class: Some(item.class.unwrap_or_else(|| "STANDARD".into())),
             last_modified: item.last_modified,
             tags: extras.tags,
-            sha256: extras.sha_meta,
+            sha256: extras.sha256,
             legal_hold: extras.legal_hold,
             uploaded_at: extras.uploaded_at,
         }))

@@ -51,7 +51,8 @@ pub(crate) use self::client::{Calls, ReadFailure, Requester, RetryPolicy, sdk_co
 /// A failed request, classified: what [`Requester`] returns, for its other users.
 pub(crate) use super::retry::Failure;
 use super::{
-    BucketConfig, DeleteReport, MoveOutcome, ServerDate, StoreOptions, TierLocation, TierStore,
+    BucketConfig, ClipFacts, DeleteReport, KeyRange, ListedObject, MoveOutcome, ServerDate,
+    StoreOptions, TierLocation, TierStore,
     error::StorageError,
     metrics::StorageMetrics,
     region::{CachedProof, RegionProof, check_endpoint},
@@ -138,6 +139,22 @@ impl S3TierStore {
 impl TierStore for S3TierStore {
     fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>> {
         self.list_tier(tier)
+    }
+
+    fn list_objects(
+        &self,
+        tier: Tier,
+        range: KeyRange,
+    ) -> BoxStream<'_, Result<ListedObject, StorageError>> {
+        self.list_range(tier, range)
+    }
+
+    async fn read_facts(
+        &self,
+        tier: Tier,
+        object: &ListedObject,
+    ) -> Result<Option<ClipFacts>, StorageError> {
+        self.facts_of(tier, object).await
     }
 
     async fn current_tags(

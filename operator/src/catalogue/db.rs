@@ -1,0 +1,180 @@
+//! The catalogue's file: one redb database, one table per evidence bucket and tier
+//! (clip key → encoded [`Entry`]), and one table of split points (tier table → the keys
+//! that cut the tier into ranges of about equal size). redb is synchronous: every
+//! transaction runs on tokio's blocking pool, one listing page at a time.
+
+use std::{
+    ops::Bound,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+
+use super::entry::Entry;
+
+/// The split points of each tier table.
+const SPLITS: TableDefinition<&str, &[u8]> = TableDefinition::new("splits");
+
+/// A catalogue read or write that failed. Never fatal: the sweep reads the facts from
+/// storage instead.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    /// The database file could not be opened or created.
+    #[error("opening the clip catalogue {path}: {message}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A read or write failed.
+    #[error("clip catalogue: {0}")]
+    Db(String),
+}
+
+fn db_err(e: impl std::fmt::Display) -> CatalogueError {
+    CatalogueError::Db(e.to_string())
+}
+
+/// The database.
+#[derive(Debug)]
+pub(super) struct Db {
+    db: Arc<Database>,
+}
+
+impl Db {
+    /// Open `dir/catalogue.redb`, or create it; a file redb cannot open is renamed
+    /// `catalogue.redb.unreadable` and a new one created.
+    pub(super) fn open(dir: &Path, cache_bytes: usize) -> Result<Self, CatalogueError> {
+        let path = dir.join("catalogue.redb");
+        let open_err = |e: &dyn std::fmt::Display| CatalogueError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        let create = || {
+            Database::builder()
+                .set_cache_size(cache_bytes)
+                .create(&path)
+        };
+        let db = match create() {
+            Ok(db) => db,
+            Err(e @ redb::DatabaseError::DatabaseAlreadyOpen) => return Err(open_err(&e)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e,
+                    "the clip catalogue cannot be read; starting a new one (it is rebuilt from storage)");
+                let aside = dir.join("catalogue.redb.unreadable");
+                std::fs::rename(&path, &aside).map_err(|e| open_err(&e))?;
+                create().map_err(|e| open_err(&e))?
+            }
+        };
+        Ok(Db { db: Arc::new(db) })
+    }
+
+    /// The entries of `table` with keys in (`after`, `until`] (open ends: `None`), in
+    /// key order. Entries this version cannot decode are left out (read again).
+    pub(super) async fn range(
+        &self,
+        table: String,
+        after: Option<String>,
+        until: Option<String>,
+    ) -> Result<Vec<(String, Entry)>, CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_read().map_err(db_err)?;
+            let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
+            let t = match txn.open_table(def) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(db_err(e)),
+            };
+            let lo = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let hi = until.as_deref().map_or(Bound::Unbounded, Bound::Included);
+            let mut out = Vec::new();
+            let bounds: (Bound<&str>, Bound<&str>) = (lo, hi);
+            for item in t.range(bounds).map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if let Some(e) = Entry::decode(v.value()) {
+                    out.push((k.value().to_string(), e));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Insert `put` and remove `remove` in `table`, in one transaction.
+    pub(super) async fn write(
+        &self,
+        table: String,
+        put: Vec<(String, Entry)>,
+        remove: Vec<String>,
+    ) -> Result<(), CatalogueError> {
+        if put.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
+                let mut t = txn.open_table(def).map_err(db_err)?;
+                for key in &remove {
+                    t.remove(key.as_str()).map_err(db_err)?;
+                }
+                for (key, entry) in &put {
+                    t.insert(key.as_str(), entry.encode().as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    /// The split points recorded for `table` (empty when none).
+    pub(super) async fn splits(&self, table: String) -> Result<Vec<String>, CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_read().map_err(db_err)?;
+            let t = match txn.open_table(SPLITS) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(db_err(e)),
+            };
+            Ok(t.get(table.as_str())
+                .map_err(db_err)?
+                .and_then(|v| serde_json::from_slice(v.value()).ok())
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Record the split points of `table`.
+    pub(super) async fn set_splits(
+        &self,
+        table: String,
+        splits: Vec<String>,
+    ) -> Result<(), CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let value = serde_json::to_vec(&splits).map_err(db_err)?;
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut t = txn.open_table(SPLITS).map_err(db_err)?;
+                t.insert(table.as_str(), value.as_slice()).map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CatalogueError> + Send + 'static,
+) -> Result<T, CatalogueError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CatalogueError::Db(format!("catalogue task: {e}")))?
+}

@@ -1,0 +1,145 @@
+//! [`CataloguedStore`]: a [`TierStore`] that lists through the catalogue and otherwise
+//! passes every call to the store it wraps. After each action on a clip (move, hold,
+//! release, delete, a re-read at the point of no return) it forgets what it knew of that
+//! clip in the tiers involved, so the next listing reads it again: one read per clip
+//! acted on, and no stale hold or tag survives the operator's own change.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
+
+use super::{BucketCatalogue, listing};
+use crate::{
+    api::clip::{Clip, Tag, Tier},
+    storage::{
+        ClipFacts, DeleteReport, KeyRange, ListedObject, MoveOutcome, RegionProof, ServerDate,
+        StorageError, TierStore,
+        claim::{ClaimOutcome, Owner, TakeOver},
+    },
+};
+
+/// A store whose listings go through a bucket's catalogue.
+pub struct CataloguedStore {
+    inner: Arc<dyn TierStore>,
+    cat: BucketCatalogue,
+}
+
+impl std::fmt::Debug for CataloguedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CataloguedStore").finish_non_exhaustive()
+    }
+}
+
+impl CataloguedStore {
+    /// Wrap `inner` with the catalogue `cat`.
+    pub fn new(inner: Arc<dyn TierStore>, cat: BucketCatalogue) -> Self {
+        CataloguedStore { inner, cat }
+    }
+
+    async fn forget(&self, tier: Tier, clips: &[Clip]) {
+        self.cat
+            .forget(tier, clips.iter().map(|c| c.key.clone()).collect())
+            .await;
+    }
+}
+
+#[async_trait]
+impl TierStore for CataloguedStore {
+    fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>> {
+        listing::list(&self.cat, self.inner.as_ref(), tier, chrono::Utc::now())
+    }
+
+    fn list_objects(
+        &self,
+        tier: Tier,
+        range: KeyRange,
+    ) -> BoxStream<'_, Result<ListedObject, StorageError>> {
+        self.inner.list_objects(tier, range)
+    }
+
+    async fn read_facts(
+        &self,
+        tier: Tier,
+        object: &ListedObject,
+    ) -> Result<Option<ClipFacts>, StorageError> {
+        self.inner.read_facts(tier, object).await
+    }
+
+    async fn verify_region(&self) -> Result<RegionProof, StorageError> {
+        self.inner.verify_region().await
+    }
+
+    async fn move_clip(&self, clip: &Clip, to: Tier) -> Result<MoveOutcome, StorageError> {
+        let result = self.inner.move_clip(clip, to).await;
+        let one = std::slice::from_ref(clip);
+        self.forget(clip.tier, one).await;
+        self.forget(to, one).await;
+        result
+    }
+
+    async fn move_clips(
+        &self,
+        clips: &[Clip],
+        to: Tier,
+        concurrency: usize,
+        stop: &CancellationToken,
+    ) -> Vec<Option<Result<MoveOutcome, StorageError>>> {
+        let results = self.inner.move_clips(clips, to, concurrency, stop).await;
+        for tier in Tier::ALL {
+            let from: Vec<Clip> = clips.iter().filter(|c| c.tier == tier).cloned().collect();
+            self.forget(tier, &from).await;
+        }
+        self.forget(to, clips).await;
+        results
+    }
+
+    async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError> {
+        let result = self.inner.set_legal_hold(clip, on).await;
+        self.forget(clip.tier, std::slice::from_ref(clip)).await;
+        result
+    }
+
+    async fn claim(
+        &self,
+        owner: &Owner,
+        take_over: Option<&TakeOver>,
+    ) -> Result<ClaimOutcome, StorageError> {
+        self.inner.claim(owner, take_over).await
+    }
+
+    async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
+        let result = self.inner.delete_clips(clips).await;
+        for tier in Tier::ALL {
+            let of: Vec<Clip> = clips.iter().filter(|c| c.tier == tier).cloned().collect();
+            self.forget(tier, &of).await;
+        }
+        result
+    }
+
+    async fn current_tags(&self, clips: &[Clip]) -> Result<Vec<Option<Vec<Tag>>>, StorageError> {
+        let result = self.inner.current_tags(clips).await;
+        if let Ok(now) = &result {
+            // A clip whose tags changed since they were catalogued is read again next time.
+            let stale: Vec<Clip> = clips
+                .iter()
+                .zip(now)
+                .filter(|(c, t)| {
+                    t.as_ref()
+                        .is_none_or(|t| !crate::api::clip::same_tags(t, &c.tags))
+                })
+                .map(|(c, _)| c.clone())
+                .collect();
+            for tier in Tier::ALL {
+                let of: Vec<Clip> = stale.iter().filter(|c| c.tier == tier).cloned().collect();
+                self.forget(tier, &of).await;
+            }
+        }
+        result
+    }
+
+    async fn server_date(&self) -> Result<Option<ServerDate>, StorageError> {
+        self.inner.server_date().await
+    }
+}
