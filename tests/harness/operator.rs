@@ -17,7 +17,8 @@ pub const CLOCK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(2);
 
 /// The settings of `evidence-operator run` with these flags, watching `ns` (its Lease
 /// there too, leader election off unless a flag turns it on, sweeps at most a second
-/// apart, audit objects locked for a day), the clock [`CLOCK_AHEAD`].
+/// apart, audit objects locked for a day, a clip catalogue of its own), the clock
+/// [`CLOCK_AHEAD`].
 pub fn settings(ns: &str, flags: &[&str]) -> Result<Settings> {
     let mut argv = vec![
         "evidence-operator",
@@ -34,6 +35,16 @@ pub fn settings(ns: &str, flags: &[&str]) -> Result<Settings> {
     argv.extend_from_slice(flags);
     if !flags.iter().any(|a| a.starts_with("--leader-elect")) {
         argv.push("--leader-elect=false");
+    }
+    // Each operator its own clip catalogue (a replica's is its own, as in a pod).
+    let catalogue = crate::servers()
+        .dir
+        .join("catalogues")
+        .join(crate::unique_name("operator"));
+    let catalogue = catalogue.to_string_lossy().into_owned();
+    if !flags.iter().any(|a| a.starts_with("--catalogue-dir")) {
+        argv.push("--catalogue-dir");
+        argv.push(&catalogue);
     }
     settings_from_argv(&argv)
 }

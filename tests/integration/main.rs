@@ -11,6 +11,7 @@
 mod audit;
 #[path = "../bench/smoke.rs"]
 mod bench_smoke;
+mod catalogue;
 mod crds;
 mod operator;
 mod packaging;

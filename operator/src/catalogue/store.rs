@@ -38,6 +38,16 @@ impl CataloguedStore {
         CataloguedStore { inner, cat }
     }
 
+    /// [`TierStore::list`] as at `now` (which facts are due for their refresh): what the
+    /// trait's `list` does with the wall clock.
+    pub fn list_at(
+        &self,
+        tier: Tier,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxStream<'_, Result<Clip, StorageError>> {
+        listing::list(&self.cat, self.inner.as_ref(), tier, now)
+    }
+
     async fn forget(&self, tier: Tier, clips: &[Clip]) {
         self.cat
             .forget(tier, clips.iter().map(|c| c.key.clone()).collect())
@@ -48,7 +58,7 @@ impl CataloguedStore {
 #[async_trait]
 impl TierStore for CataloguedStore {
     fn list(&self, tier: Tier) -> BoxStream<'_, Result<Clip, StorageError>> {
-        listing::list(&self.cat, self.inner.as_ref(), tier, chrono::Utc::now())
+        self.list_at(tier, chrono::Utc::now())
     }
 
     fn list_objects(
