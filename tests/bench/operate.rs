@@ -156,6 +156,8 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         concurrency: args.concurrency,
         skip: vec![(Tier::LegalHold, AUDIT_PREFIX.into())],
         integrity_sample: 0,
+        catalogue: None,
+        inputs: String::new(),
     };
     let started = Instant::now();
     let out = sweep(

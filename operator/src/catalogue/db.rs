@@ -1,20 +1,38 @@
-//! The catalogue's file: one redb database, one table per evidence bucket and tier
-//! (clip key → encoded [`Entry`]), and one table of split points (tier table → the keys
-//! that cut the tier into ranges of about equal size). redb is synchronous: every
-//! transaction runs on tokio's blocking pool, one listing page at a time.
+//! The catalogue's file: one redb database with, per evidence bucket and tier, a table
+//! of entries (clip key → encoded [`Entry`]) and its refresh index (`<when the entry's
+//! facts fall due>/<clip key>`, kept in the same transactions, so that the clips of a
+//! tier that is not listed can be refreshed without scanning it); a table of split
+//! points (tier table → the keys that cut the tier into ranges of about equal size);
+//! and a table of tier memos (tier table → what its last quiet listing found). redb is
+//! synchronous: every transaction runs on tokio's blocking pool, one page at a time.
 
 use std::{
     ops::Bound,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
-use super::entry::Entry;
+use super::entry::{Entry, next_refresh};
 
 /// The split points of each tier table.
 const SPLITS: TableDefinition<&str, &[u8]> = TableDefinition::new("splits");
+/// The memo of each tier table.
+const MEMOS: TableDefinition<&str, &[u8]> = TableDefinition::new("memos");
+
+/// The refresh index of a tier table.
+fn index_table(table: &str) -> String {
+    format!("refresh/{table}")
+}
+
+/// The index key of an entry: when it falls due (zero-padded, so keys sort by time),
+/// then the clip key.
+fn index_key(key: &str, entry: &Entry, interval: Duration) -> String {
+    let due = next_refresh(key, entry.read_at, interval).max(0);
+    format!("{due:020}/{key}")
+}
 
 /// A catalogue read or write that failed. Never fatal: the sweep reads the facts from
 /// storage instead.
@@ -104,12 +122,14 @@ impl Db {
         .await
     }
 
-    /// Insert `put` and remove `remove` in `table`, in one transaction.
+    /// Insert `put` and remove `remove` in `table`, in one transaction, keeping its
+    /// refresh index (for `interval`) in step.
     pub(super) async fn write(
         &self,
         table: String,
         put: Vec<(String, Entry)>,
         remove: Vec<String>,
+        interval: Duration,
     ) -> Result<(), CatalogueError> {
         if put.is_empty() && remove.is_empty() {
             return Ok(());
@@ -119,13 +139,117 @@ impl Db {
             let txn = db.begin_write().map_err(db_err)?;
             {
                 let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
+                let index_name = index_table(&table);
+                let index_def: TableDefinition<&str, &[u8]> = TableDefinition::new(&index_name);
                 let mut t = txn.open_table(def).map_err(db_err)?;
-                for key in &remove {
-                    t.remove(key.as_str()).map_err(db_err)?;
+                let mut index = txn.open_table(index_def).map_err(db_err)?;
+                let keys = remove.iter().chain(put.iter().map(|(k, _)| k));
+                for key in keys {
+                    let old = t.remove(key.as_str()).map_err(db_err)?;
+                    if let Some(old) = old.and_then(|v| Entry::decode(v.value())) {
+                        index
+                            .remove(index_key(key, &old, interval).as_str())
+                            .map_err(db_err)?;
+                    }
                 }
                 for (key, entry) in &put {
                     t.insert(key.as_str(), entry.encode().as_slice())
                         .map_err(db_err)?;
+                    index
+                        .insert(index_key(key, entry, interval).as_str(), &[][..])
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    /// Up to `limit` entries of `table` whose facts are due for their refresh at `now`
+    /// (seconds), soonest first.
+    pub(super) async fn due(
+        &self,
+        table: String,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, Entry)>, CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_read().map_err(db_err)?;
+            let index_name = index_table(&table);
+            let index_def: TableDefinition<&str, &[u8]> = TableDefinition::new(&index_name);
+            let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
+            let (index, t) = match (txn.open_table(index_def), txn.open_table(def)) {
+                (Ok(i), Ok(t)) => (i, t),
+                (Err(TableError::TableDoesNotExist(_)), _)
+                | (_, Err(TableError::TableDoesNotExist(_))) => return Ok(Vec::new()),
+                (Err(e), _) | (_, Err(e)) => return Err(db_err(e)),
+            };
+            // Every index key due at `now` sorts before "<now + 1>/".
+            let end = format!("{:020}/", now.saturating_add(1).max(0));
+            let bounds: (Bound<&str>, Bound<&str>) =
+                (Bound::Unbounded, Bound::Excluded(end.as_str()));
+            let mut out = Vec::new();
+            for item in index.range(bounds).map_err(db_err)? {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, _) = item.map_err(db_err)?;
+                let Some((_, key)) = k.value().split_once('/') else {
+                    continue;
+                };
+                if let Some(e) = t
+                    .get(key)
+                    .map_err(db_err)?
+                    .and_then(|v| Entry::decode(v.value()))
+                {
+                    out.push((key.to_string(), e));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The memo recorded for `table`, when there is one this version can read.
+    pub(super) async fn memo<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: String,
+    ) -> Result<Option<T>, CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_read().map_err(db_err)?;
+            let t = match txn.open_table(MEMOS) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(db_err(e)),
+            };
+            Ok(t.get(table.as_str())
+                .map_err(db_err)?
+                .and_then(|v| serde_json::from_slice(v.value()).ok()))
+        })
+        .await
+    }
+
+    /// Record (or, with `None`, remove) the memo of `table`.
+    pub(super) async fn set_memo<T: serde::Serialize + Send + 'static>(
+        &self,
+        table: String,
+        memo: Option<T>,
+    ) -> Result<(), CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut t = txn.open_table(MEMOS).map_err(db_err)?;
+                match memo {
+                    Some(m) => {
+                        let value = serde_json::to_vec(&m).map_err(db_err)?;
+                        t.insert(table.as_str(), value.as_slice()).map_err(db_err)?;
+                    }
+                    None => {
+                        t.remove(table.as_str()).map_err(db_err)?;
+                    }
                 }
             }
             txn.commit().map_err(db_err)

@@ -96,6 +96,18 @@ pub fn refresh_due(key: &str, read_at: i64, now: DateTime<Utc>, interval: Durati
     period(now.timestamp()) != period(read_at)
 }
 
+/// When facts of `key` read at `read_at` (seconds) fall due again: the first moment
+/// [`refresh_due`] turns true.
+pub fn next_refresh(key: &str, read_at: i64, interval: Duration) -> i64 {
+    let interval_secs = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX).max(1);
+    let phase = phase_secs(key, interval_secs);
+    let period = (read_at.saturating_sub(phase)).div_euclid(interval_secs);
+    period
+        .saturating_add(1)
+        .saturating_mul(interval_secs)
+        .saturating_add(phase)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -158,6 +170,11 @@ mod tests {
                 }
             }
             let h = hours.unwrap_or_else(|| panic!("{key} not due within a day"));
+            // The index's time is the moment it falls due.
+            let next = next_refresh(&key, read, day);
+            let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap();
+            assert!(!refresh_due(&key, read, at(next - 1), day));
+            assert!(refresh_due(&key, read, at(next), day));
             assert!(h <= 24, "{key} due only after {h} h");
             due_after.push(h);
         }

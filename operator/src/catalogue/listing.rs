@@ -279,7 +279,11 @@ async fn merge(
     m.lookup("refresh", refresh);
     m.lookup("listed", listed);
     let removed = remove.len() as u64;
-    match cat.db.write(table.to_string(), put, remove).await {
+    match cat
+        .db
+        .write(table.to_string(), put, remove, cat.opts.tag_refresh)
+        .await
+    {
         Ok(()) => m.removed(removed),
         Err(e) => {
             m.error();

@@ -13,6 +13,11 @@
 //! once per `tag_refresh` interval, at a phase of its own, so the reads spread over the
 //! interval ([`entry::refresh_due`]).
 //!
+//! Kept clips in the cool and legal-hold tiers fall due years later: after a quiet
+//! listing, such a tier is not listed again until its plan inputs change, a clip falls
+//! due, a clip is moved into it, a refresh finds a change, or the refresh interval
+//! passes ([`memo`]).
+//!
 //! Storage: one embedded [redb](https://docs.rs/redb) file on local disk (an `emptyDir`
 //! in the chart), one table per evidence bucket and tier. Memory stays bounded whatever
 //! the number of clips: one listing page of entries at a time, plus redb's page cache
@@ -23,20 +28,27 @@
 //! | [`entry`] | an [`Entry`], identity and refresh rules (pure) |
 //! | `db` (private) | the redb file: tables, range reads, batched writes, split points |
 //! | `listing` (private) | a catalogued listing: pages merged with the entries, reads only where needed, parallel key ranges |
+//! | [`memo`] | tiers that need no listing: a quiet tier's [`TierMemo`], its clips refreshed from the catalogue |
 //! | [`store`] | [`CataloguedStore`]: a `TierStore` that lists through the catalogue and forgets what it acts on |
 
 mod db;
 pub mod entry;
 mod listing;
+pub mod memo;
 pub mod store;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
-pub use self::{db::CatalogueError, entry::Entry, store::CataloguedStore};
+pub use self::{
+    db::CatalogueError,
+    entry::Entry,
+    memo::{Refreshed, TierMemo, TierSummary},
+    store::CataloguedStore,
+};
 use crate::{
     api::clip::Tier,
     storage::{BucketConfig, TierLocation},
@@ -223,7 +235,12 @@ impl BucketCatalogue {
         let n = keys.len() as u64;
         match self
             .db
-            .write(self.table(tier).to_string(), Vec::new(), keys)
+            .write(
+                self.table(tier).to_string(),
+                Vec::new(),
+                keys,
+                self.opts.tag_refresh,
+            )
             .await
         {
             Ok(()) => self.metrics.removed(n),

@@ -18,6 +18,13 @@ use crate::{
     },
 };
 
+/// A catalogue in a new temporary directory (removed by the caller).
+pub(crate) fn temporary(opts: CatalogueOptions) -> (Catalogue, std::path::PathBuf) {
+    let d = dir();
+    let cat = Catalogue::open(&d, opts, CatalogueMetrics::unregistered()).unwrap();
+    (cat, d)
+}
+
 fn dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!(
         "evidence-catalogue-test-{}-{}",
@@ -28,7 +35,8 @@ fn dir() -> std::path::PathBuf {
     d
 }
 
-fn config() -> BucketConfig {
+/// A bucket configuration (no request is made with it).
+pub(crate) fn config() -> BucketConfig {
     BucketConfig {
         name: "ns/unit".into(),
         declared_region: "eu-west-2".into(),
@@ -304,4 +312,44 @@ async fn a_large_tier_is_listed_in_parallel_ranges_learned_from_the_last_listing
     assert_eq!(second.len(), first.len() + 3);
     assert_eq!(second, fx.truth().await);
     assert_eq!(fx.reads(), 1053, "each clip read once");
+}
+
+#[tokio::test]
+async fn an_unlisted_tier_is_refreshed_from_the_catalogue_on_each_clips_phase() {
+    let fx = Fixture::new(CatalogueOptions::default());
+    fx.seed(300);
+    let store = fx.store();
+    let bucket = fx.cat.bucket("ns/unit", &config());
+    let t0 = Utc::now();
+    fx.list_at(&store, t0).await;
+    // Nothing due at once.
+    let none = bucket
+        .refresh_unlisted(&store, Tier::Hot, t0)
+        .await
+        .unwrap();
+    assert_eq!(none, super::Refreshed::default());
+    fx.mem
+        .retag(
+            Tier::Hot,
+            "cam-0042.mp4",
+            &[Tag::new(TAG_CATEGORY, "evidential")],
+        )
+        .unwrap();
+    // Hour by hour, a share of the clips; over a day, each once, the retag found.
+    let (mut read, mut changed) = (0, 0);
+    for h in 1..=24 {
+        let r = bucket
+            .refresh_unlisted(&store, Tier::Hot, t0 + chrono::Duration::hours(h))
+            .await
+            .unwrap();
+        assert!(r.read < 60, "{} of 300 refreshed in hour {h}", r.read);
+        read += r.read;
+        changed += r.changed;
+    }
+    assert_eq!((read, changed), (300, 1));
+    assert_eq!(fx.reads(), 600);
+    // Recorded: the listing now shows the new tags without reading them.
+    let listed = fx.list_at(&store, t0 + chrono::Duration::hours(24)).await;
+    assert_eq!(fx.reads(), 600);
+    assert_eq!(listed, fx.truth().await);
 }

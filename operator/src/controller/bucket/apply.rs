@@ -159,6 +159,11 @@ pub async fn apply(
         concurrency: ctx.settings.move_concurrency,
         skip: audit_skips(eb, &ctx.settings.audit_prefix),
         integrity_sample: ctx.settings.integrity_sample,
+        catalogue: ctx
+            .catalogue
+            .as_ref()
+            .map(|c| c.bucket(&key, &valid.config)),
+        inputs: valid.inputs.clone(),
     };
     let releasing = valid.releasing_planner(ctx.settings.now());
     let flagged_before = ctx
@@ -241,7 +246,7 @@ pub async fn apply(
     let finished = Utc::now();
     info!(bucket = %key, moved = outcome.moved, held = outcome.held, released = outcome.released,
           deleted = outcome.deleted, flagged = outcome.flagged, failed = outcome.failed,
-          interrupted = outcome.interrupted, "sweep finished");
+          interrupted = outcome.interrupted, unlisted = ?outcome.unlisted, "sweep finished");
     Ok(Applied::Swept(Box::new(SweepReport {
         audit: audit_condition(&audit_log, audit_head).await,
         outcome,

@@ -111,6 +111,8 @@ impl Sweeper {
                 concurrency: 4,
                 skip: Vec::new(),
                 integrity_sample: 0,
+                catalogue: None,
+                inputs: String::new(),
             },
             draining: CancellationToken::new(),
             flagged_before: HashSet::new(),
@@ -120,9 +122,18 @@ impl Sweeper {
     }
 
     async fn run(&self, store: &dyn TierStore) -> Result<SweepOutcome, SweepError> {
-        let planner = Planner::new(&self.policy, &self.holds, now()).unwrap();
+        self.run_at(store, now()).await
+    }
+
+    /// A sweep planning for `at`.
+    async fn run_at(
+        &self,
+        store: &dyn TierStore,
+        at: DateTime<Utc>,
+    ) -> Result<SweepOutcome, SweepError> {
+        let planner = Planner::new(&self.policy, &self.holds, at).unwrap();
         let releasing = (!self.releasing.is_empty())
-            .then(|| Planner::new(&self.policy, &self.releasing, now()).unwrap());
+            .then(|| Planner::new(&self.policy, &self.releasing, at).unwrap());
         let audit = SweepAudit {
             sink: &self.sink,
             cases: self
@@ -980,4 +991,143 @@ async fn a_policy_changed_mid_sweep_deletes_only_what_both_policies_delete() {
         assert_eq!(out.deleted, deleted);
         assert_eq!(store.keys(Tier::Cool), cool);
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Tiers that need no listing (the catalogue's tier memos).
+// ---------------------------------------------------------------------------------
+
+/// A sweeper listing through a fresh catalogue, and the store it lists.
+fn catalogued(
+    mem: &MemoryTierStore,
+) -> (
+    Sweeper,
+    crate::catalogue::CataloguedStore,
+    std::path::PathBuf,
+) {
+    let (cat, dir) =
+        crate::catalogue::tests::temporary(crate::catalogue::CatalogueOptions::default());
+    let cfg = crate::catalogue::tests::config();
+    let mut s = Sweeper::new();
+    s.opts.catalogue = Some(cat.bucket("ns/unit", &cfg));
+    s.opts.inputs = "policy/1".into();
+    let store = crate::catalogue::CataloguedStore::new(
+        Arc::new(mem.sharing()),
+        cat.bucket("ns/unit", &cfg),
+    );
+    (s, store, dir)
+}
+
+/// Listings made so far (any tier).
+fn lists(mem: &MemoryTierStore) -> u64 {
+    mem.calls(MemoryOp::List)
+}
+
+#[tokio::test]
+async fn a_quiet_cool_or_legal_hold_tier_is_not_listed_again_until_its_inputs_change() {
+    let mem = store();
+    seed(&mem, Tier::Hot, "young.mp4", Some("murder"), 2);
+    seed(&mem, Tier::Cool, "kept-1.mp4", Some("murder"), 400);
+    seed(&mem, Tier::Cool, "kept-2.mp4", Some("domestic-abuse"), 100);
+    mem.put_object(
+        Tier::LegalHold,
+        "held.mp4",
+        MemoryObject::new(clip_data("held.mp4", SIZE))
+            .held()
+            .recorded_sha256()
+            .last_modified(days_ago(40))
+            .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
+            .tag(TAG_CATEGORY, "domestic-abuse"),
+    );
+    let (mut s, store, dir) = catalogued(&mem);
+    s.holds = vec![hold(&["held.mp4"])];
+
+    let first = s.run(&store).await.unwrap();
+    assert_eq!(lists(&mem), 3, "every tier listed the first time");
+    assert!(first.unlisted.is_empty());
+    let second = s.run(&store).await.unwrap();
+    assert_eq!(lists(&mem), 4, "only the hot tier listed again");
+    assert_eq!(second.unlisted, vec![Tier::Cool, Tier::LegalHold]);
+    // Counted from the memos as if listed.
+    assert_eq!(second.totals, first.totals);
+    assert_eq!(second.held_by, first.held_by);
+    assert_eq!(second.selected_by, first.selected_by);
+    assert_eq!(second.held_by.get(HOLD), Some(&1));
+    assert_eq!(second.next_due, first.next_due);
+    assert_eq!((second.moved, second.deleted, second.failed), (0, 0, 0));
+
+    // Another policy or hold: every tier listed.
+    s.opts.inputs = "policy/2".into();
+    let third = s.run(&store).await.unwrap();
+    assert_eq!(lists(&mem), 7);
+    assert!(third.unlisted.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_clip_moved_into_the_cool_tier_makes_the_sweep_list_it() {
+    let mem = store();
+    seed(&mem, Tier::Cool, "kept.mp4", Some("murder"), 400);
+    let (s, store, dir) = catalogued(&mem);
+    s.run(&store).await.unwrap();
+    seed(&mem, Tier::Hot, "due-to-cool.mp4", Some("murder"), 40);
+    let out = s.run(&store).await.unwrap();
+    assert_eq!(out.moved, 1);
+    assert_eq!(
+        out.unlisted,
+        vec![Tier::LegalHold],
+        "the cool tier is listed"
+    );
+    assert_eq!(totals(&out, Tier::Cool), 2);
+    assert_eq!(mem.keys(Tier::Cool), ["due-to-cool.mp4", "kept.mp4"]);
+    // And next time, quiet again: unlisted.
+    let again = s.run(&store).await.unwrap();
+    assert_eq!(again.unlisted, vec![Tier::Cool, Tier::LegalHold]);
+    assert_eq!(totals(&again, Tier::Cool), 2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_clip_falling_due_in_an_unlisted_tier_is_acted_on_when_it_falls_due() {
+    let mem = store();
+    // Kept in cool, due for deletion 11 days from now (non-evidential: 31 days).
+    seed(&mem, Tier::Cool, "soon.mp4", Some("non-evidential"), 20);
+    let (s, store, dir) = catalogued(&mem);
+    let first = s.run(&store).await.unwrap();
+    assert_eq!(first.deleted, 0);
+    let due = first.next_due.unwrap();
+    assert!(
+        due > now() + TimeDelta::days(10) && due <= now() + TimeDelta::days(12),
+        "{due}"
+    );
+    let before_due = s.run_at(&store, now() + TimeDelta::days(1)).await.unwrap();
+    assert_eq!(before_due.unlisted, vec![Tier::Cool, Tier::LegalHold]);
+    assert_eq!(
+        before_due.next_due,
+        Some(due),
+        "the memo keeps the tier's due time"
+    );
+    let after_due = s.run_at(&store, due + TimeDelta::hours(1)).await.unwrap();
+    assert_eq!(after_due.unlisted, vec![Tier::LegalHold]);
+    assert_eq!(after_due.deleted, 1);
+    assert!(mem.keys(Tier::Cool).is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_failed_action_leaves_the_tier_listed_next_sweep() {
+    let mem = store();
+    seed(&mem, Tier::Cool, "expired.mp4", Some("non-evidential"), 40);
+    let (s, store, dir) = catalogued(&mem);
+    mem.fail_next(MemoryOp::Delete, 1);
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.deleted, out.failed), (0, 1));
+    let again = s.run(&store).await.unwrap();
+    assert_eq!(
+        again.unlisted,
+        vec![Tier::LegalHold],
+        "not quiet: the cool tier is listed again"
+    );
+    assert_eq!(again.deleted, 1);
+    let _ = std::fs::remove_dir_all(dir);
 }
