@@ -71,6 +71,9 @@ pub struct Settings {
 /// A settings problem the operator refuses to start with.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// An `--endpoint-region` declaration the operator cannot use.
+    #[error("{0}")]
+    EndpointRegion(String),
     /// The audit chain needs a key prefix of its own.
     #[error("--audit-prefix must not be empty: the audit chain needs a key prefix of its own")]
     EmptyAuditPrefix,
@@ -139,6 +142,11 @@ impl Settings {
         if self.controllers.audit_prefix.is_empty() {
             return Err(SettingsError::EmptyAuditPrefix);
         }
+        self.controllers
+            .store_options
+            .endpoint_regions
+            .check(&self.controllers.allowed_regions)
+            .map_err(SettingsError::EndpointRegion)?;
         if let Some(e) = &self.leader_election
             && !(e.retry_period < e.renew_deadline && e.renew_deadline < e.lease_duration)
         {
