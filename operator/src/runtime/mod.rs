@@ -170,6 +170,8 @@ impl Settings {
 
 /// Run the operator until SIGTERM/SIGINT (or leadership is lost).
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Settings that cannot work are refused before anything is contacted.
+    settings.check()?;
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API server (in-cluster config or KUBECONFIG)")?;
