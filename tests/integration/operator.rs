@@ -16,7 +16,7 @@ use evidence_operator::api::{
     LegalHold,
     clip::{TAG_CASE, TAG_CATEGORY, TAG_RECORDED_AT},
 };
-use evidence_operator_tests::{RunningOperator, Tenant, eventually, servers};
+use evidence_operator_tests::{Backend, RunningOperator, Tenant, eventually, servers};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, api::DeleteParams};
@@ -36,7 +36,21 @@ fn test_policy() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
-    let t = Tenant::new("op-life").await?;
+    lifecycle(Backend::Minio).await
+}
+
+/// The lifecycle on SeaweedFS: AWS semantics (no listing extension, no checksum from
+/// CopyObject, AccessDenied for a held version), and no region reported, so the
+/// operator runs with the endpoint's region declared (`--endpoint-region`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycle_expire_cool_review_hold_and_release_on_seaweedfs() -> Result<()> {
+    lifecycle(Backend::Seaweedfs).await
+}
+
+/// Expire, cool, flag for review, hold by tag and by key, release, on `backend`.
+async fn lifecycle(backend: Backend) -> Result<()> {
+    let s = servers();
+    let t = Tenant::on_backend("op-life", backend).await?;
     t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
         .await?;
     t.put_clip("young-non-evidential.mp4", Some("non-evidential"), 5, &[])
@@ -70,8 +84,10 @@ async fn lifecycle_expire_cool_review_hold_and_release() -> Result<()> {
     )
     .await?;
     t.apply_policy("policy", test_policy()).await?;
-    t.apply_bucket("unit", &servers().s3_endpoint, "1h").await?;
-    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    t.apply_bucket("unit", &backend.endpoint(s), "1h").await?;
+    let flags = backend.operator_flags(s);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let op = RunningOperator::for_namespace(&t.ns, &flags).await?;
 
     // First sweep: expire, cool, flag.
     eventually(Duration::from_secs(60), "the first sweep", || async {
@@ -267,6 +283,87 @@ async fn a_bucket_outside_the_uk_is_refused_and_nothing_is_written() -> Result<(
         text.contains("evidence_operator_region_violations_total"),
         "metric exported"
     );
+    op.stop().await?;
+    Ok(())
+}
+
+/// Every object (every version, claims and audit records included) in `bucket`.
+async fn every_object(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeSet<String>> {
+    let out = s3.list_object_versions().bucket(bucket).send().await?;
+    let mut found: BTreeSet<String> = out
+        .versions()
+        .iter()
+        .filter_map(|v| v.key().map(str::to_string))
+        .collect();
+    found.extend(
+        out.delete_markers()
+            .iter()
+            .filter_map(|m| m.key().map(|k| format!("{k} (delete marker)"))),
+    );
+    let listed = s3.list_objects_v2().bucket(bucket).send().await?;
+    found.extend(
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string)),
+    );
+    Ok(found)
+}
+
+/// SeaweedFS reports no region for any bucket: without the installation's declaration
+/// of its endpoint's region, its buckets are refused, the condition names the setting
+/// that would declare it, and nothing is written (no clip moved or deleted, no claim, no
+/// audit record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_that_reports_no_region_is_refused_unless_the_installation_declares_it()
+-> Result<()> {
+    let s = servers();
+    let t = Tenant::on_backend("op-noregion", Backend::Seaweedfs).await?;
+    t.put_clip("old-non-evidential.mp4", Some("non-evidential"), 40, &[])
+        .await?;
+    t.put_clip("force-old.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.apply_policy("policy", test_policy()).await?;
+    t.apply_bucket("unit", &s.seaweedfs_endpoint, "1h").await?;
+    let before: Vec<BTreeSet<String>> = vec![
+        every_object(&t.s3, &t.hot).await?,
+        every_object(&t.s3, &t.cool).await?,
+        every_object(&t.s3, &t.lock).await?,
+    ];
+    assert_eq!(before[0].len(), 2, "{before:?}");
+    // Another endpoint's declaration does not count.
+    let op = RunningOperator::for_namespace(&t.ns, &["--endpoint-region", "127.0.0.1:1=eu-west-2"])
+        .await?;
+    let (status, reason, message) =
+        eventually(Duration::from_secs(60), "RegionVerified=False", || async {
+            Ok(t.condition("unit", "RegionVerified")
+                .await?
+                .filter(|c| c.0 == "False"))
+        })
+        .await?;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "RegionNotAllowed")
+    );
+    let declaration = s.seaweedfs_declaration();
+    assert!(
+        message.contains(&t.hot)
+            && message.contains(&format!("at endpoint {}", s.seaweedfs_endpoint))
+            && message.contains("reports no region")
+            && message.contains(&format!("--endpoint-region {declaration}"))
+            && message.contains("endpointRegions"),
+        "says which bucket, that it reports no region, and which setting declares it: {message}"
+    );
+    let (stalled, _, _) = t.condition("unit", "Stalled").await?.context("Stalled")?;
+    assert_eq!(stalled, "True");
+    // Give a wrong operator time to act, then check that nothing at all was written.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = vec![
+        every_object(&t.s3, &t.hot).await?,
+        every_object(&t.s3, &t.cool).await?,
+        every_object(&t.s3, &t.lock).await?,
+    ];
+    assert_eq!(before, after, "nothing written, moved or deleted");
     op.stop().await?;
     Ok(())
 }

@@ -222,6 +222,8 @@ fn values_schema_refuses_bad_values() {
         "logFormat=xml",
         "leaderElection.leaseDuration=fifteen",
         "allowedRegions={EU_WEST_1}",
+        "endpointRegions.http://h=eu-west-2",
+        "endpointRegions.h=EU West",
         "unknownKey=1",
         "image.digest=latest",
     ] {

@@ -175,7 +175,7 @@ async fn a_server_whose_port_was_taken_is_started_again_on_another() -> anyhow::
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let result = async {
         ensure!(out.status.success(), "up.sh failed:\n{stderr}");
-        for server in ["etcd", "minio", "minio-us", "kube-apiserver"] {
+        for server in ["etcd", "minio", "minio-us", "kube-apiserver", "seaweedfs"] {
             ensure!(
                 stderr.contains(&format!("{server}: port {taken_port}")),
                 "{server} was not retried after its port was taken:\n{stderr}"
@@ -191,6 +191,7 @@ async fn a_server_whose_port_was_taken_is_started_again_on_another() -> anyhow::
         client.apiserver_version().await?;
         started.s3_client().list_buckets().send().await?;
         started.non_uk_s3_client().list_buckets().send().await?;
+        started.seaweedfs_s3_client().list_buckets().send().await?;
         Ok(())
     }
     .await;

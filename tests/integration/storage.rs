@@ -31,9 +31,10 @@ use evidence_operator::{
         BucketConfig, MoveStep, S3TierStore, StaticCredentials, StorageError, StorageMetrics,
         StoreOptions, TierLocation, TierStore, Tiers, Verification,
         conformance::{Fixture, clip_data, collect, conformance, sha_hex, stop_after, tags_for},
+        region::EndpointRegions,
     },
 };
-use evidence_operator_tests::{servers, tenant::retag, unique_name};
+use evidence_operator_tests::{Backend, servers, tenant::retag, unique_name};
 use futures::{StreamExt, TryStreamExt, stream};
 
 // ---------------------------------------------------------------------------------
@@ -46,6 +47,10 @@ struct MinioFixture {
     tiers: Tiers,
     /// The configuration a store over these buckets is built from.
     cfg: BucketConfig,
+    /// The installation's endpoint region declarations a store over them needs.
+    endpoint_regions: EndpointRegions,
+    /// Whether the store answers MinIO's listing extension (SeaweedFS does not).
+    extension: bool,
 }
 
 impl Fixture for MinioFixture {
@@ -101,9 +106,14 @@ impl Fixture for MinioFixture {
     async fn stopping_after(&self, step: MoveStep) -> Result<Box<dyn TierStore>> {
         let opts = StoreOptions {
             fault_hook: Some(stop_after(step)),
+            endpoint_regions: self.endpoint_regions.clone(),
             ..StoreOptions::default()
         };
         Ok(Box::new(store_with(&self.cfg, opts).await?))
+    }
+
+    fn lists_recorded_upload(&self) -> bool {
+        self.extension
     }
 }
 
@@ -163,8 +173,21 @@ fn config(tiers: Tiers, endpoint: &str) -> BucketConfig {
 }
 
 async fn setup(layout: Layout, opts: StoreOptions) -> Result<Setup> {
+    setup_on(Backend::Minio, layout, opts).await
+}
+
+/// Buckets in `layout` on `backend`, and a store over them with `opts` (for SeaweedFS,
+/// with its endpoint's region declared: it reports none).
+async fn setup_on(backend: Backend, layout: Layout, mut opts: StoreOptions) -> Result<Setup> {
     let s = servers();
-    let s3 = s.s3_client();
+    let s3 = backend.s3_client(s);
+    if backend == Backend::Seaweedfs {
+        opts.endpoint_regions = EndpointRegions::new(vec![
+            s.seaweedfs_declaration()
+                .parse()
+                .map_err(anyhow::Error::msg)?,
+        ]);
+    }
     let hot = unique_name("hot");
     let cool = unique_name("cool");
     let lock = unique_name("lock");
@@ -189,7 +212,8 @@ async fn setup(layout: Layout, opts: StoreOptions) -> Result<Setup> {
         cool: cool_loc,
         legal_hold: TierLocation::bucket(&lock),
     };
-    let cfg = config(tiers.clone(), &s.s3_endpoint);
+    let cfg = config(tiers.clone(), &backend.endpoint(s));
+    let endpoint_regions = opts.endpoint_regions.clone();
     let store = S3TierStore::new(cfg.clone(), opts, StorageMetrics::unregistered()).await?;
     Ok(Setup {
         store,
@@ -197,6 +221,8 @@ async fn setup(layout: Layout, opts: StoreOptions) -> Result<Setup> {
             s3,
             tiers,
             cfg: cfg.clone(),
+            endpoint_regions,
+            extension: backend == Backend::Minio,
         },
         cfg,
     })
@@ -230,6 +256,76 @@ async fn conformance_suite_passes_on_minio() -> Result<()> {
     // Behind a trait object too.
     let dyn_store: Arc<dyn TierStore> = Arc::new(s.store);
     ensure!(collect(dyn_store.as_ref(), Tier::Hot).await?.is_empty());
+    Ok(())
+}
+
+/// The same suite on SeaweedFS (AWS semantics: no listing extension, no checksum from
+/// CopyObject, AccessDenied for a held version's delete), its endpoint's region declared.
+#[tokio::test]
+async fn conformance_suite_passes_on_seaweedfs() -> Result<()> {
+    let s = setup_on(
+        Backend::Seaweedfs,
+        Layout::Separate,
+        StoreOptions::default(),
+    )
+    .await?;
+    conformance(&s.store, &s.fx).await?;
+    let proof = s.store.verify_region().await?;
+    ensure!(
+        proof.declared.len() == 3
+            && proof
+                .declared
+                .iter()
+                .all(|(_, by)| *by == servers().seaweedfs_declaration()),
+        "every bucket's region is the installation's declaration: {proof:?}"
+    );
+    Ok(())
+}
+
+/// Without the declaration, a SeaweedFS bucket (no region reported) is refused before
+/// anything is written, the error naming the setting.
+#[tokio::test]
+async fn a_store_that_reports_no_region_is_refused_before_any_write() -> Result<()> {
+    let s = setup_on(
+        Backend::Seaweedfs,
+        Layout::Separate,
+        StoreOptions::default(),
+    )
+    .await?;
+    let bare = store_with(&s.cfg, StoreOptions::default()).await?;
+    let data = seed_one(&s.fx, "2026/03/unproven.mp4", 500).await?;
+    let clip = listed(&bare, Tier::Hot, "2026/03/unproven.mp4").await?;
+    match bare.verify_region().await {
+        Err(StorageError::RegionUnreported {
+            bucket, authority, ..
+        }) => ensure!(
+            bucket == s.cfg.tiers.hot.bucket
+                && s.cfg
+                    .endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.ends_with(&authority))
+        ),
+        other => bail!("expected RegionUnreported, got {other:?}"),
+    }
+    let err = bare
+        .move_clip(&clip, Tier::Cool)
+        .await
+        .err()
+        .context("the move is refused")?;
+    ensure!(
+        matches!(err, StorageError::RegionUnreported { .. })
+            && err.to_string().contains("--endpoint-region"),
+        "{err}"
+    );
+    ensure!(
+        collect(&bare, Tier::Cool).await?.is_empty(),
+        "nothing written"
+    );
+    let src = s.fx.versions(Tier::Hot, "2026/03/unproven.mp4").await?;
+    ensure!(
+        src.len() == 1 && src[0].1 == sha_hex(&data),
+        "source untouched"
+    );
     Ok(())
 }
 
@@ -574,6 +670,8 @@ async fn many_moves_delete_their_sources_in_one_batch_and_a_refused_delete_keeps
         s3: s3.clone(),
         tiers,
         cfg: cfg.clone(),
+        endpoint_regions: EndpointRegions::default(),
+        extension: true,
     };
     let store = store_with(&cfg, StoreOptions::default()).await?;
     let n = 30;
@@ -949,6 +1047,8 @@ async fn a_non_uk_bucket_is_refused_and_nothing_is_written() -> Result<()> {
         s3: us.clone(),
         tiers,
         cfg: cfg.clone(),
+        endpoint_regions: EndpointRegions::default(),
+        extension: true,
     };
     let data = clip_data("us", 100);
     fx.put(Tier::Hot, "us.mp4", &data, &tags_for("murder"))

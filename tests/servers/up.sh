@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Start the real test servers on 127.0.0.1, each on a free port:
 #   etcd, kube-apiserver (TLS with a generated CA, a static admin token, RBAC on),
-#   MinIO in region eu-west-2 (the UK store) and a second MinIO in us-east-1
-#   (a non-UK store, for the region-refusal tests).
+#   MinIO in region eu-west-2 (the UK store), a second MinIO in us-east-1
+#   (a non-UK store, for the region-refusal tests), and SeaweedFS (`weed server`:
+#   master, volume, filer and S3 gateway in one process; the second S3 server, for
+#   AWS semantics without MinIO's listing extension; it reports no region, see
+#   docs/seaweedfs.md), all with the same S3 access key.
 # Waits until each answers, then writes <dir>/env (shell-sourceable) with
 #   KUBECONFIG AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
 #   EVIDENCE_TEST_NON_UK_ENDPOINT EVIDENCE_TEST_NON_UK_REGION
+#   EVIDENCE_TEST_SEAWEEDFS_ENDPOINT
 # and <dir>/pids (one "name pid" per line) for down.sh.
 #
 #   tests/servers/up.sh [--dir DIR] [--watch PID]
@@ -41,7 +45,7 @@ dir="$(cd "$dir" && pwd)"
 rm -f "$dir"/*.log # logs are appended to (a retried start keeps its earlier attempt)
 
 # Tools: installed (or built) on demand, paths printed as tool=path.
-eval "$("$here/install.sh" etcd kube-apiserver kubectl minio | sed 's/^\([a-z-]*\)=/bin_\1=/; s/^bin_kube-apiserver/bin_apiserver/')"
+eval "$("$here/install.sh" etcd kube-apiserver kubectl minio seaweedfs | sed 's/^\([a-z-]*\)=/bin_\1=/; s/^bin_kube-apiserver/bin_apiserver/')"
 
 # --- ports --------------------------------------------------------------------
 # A port chosen by binding port 0 and closing the socket is only free until someone else
@@ -200,6 +204,35 @@ launch_apiserver() { # secure port
 start_listening kube-apiserver 1 120 launch_apiserver
 api_port="${ports[0]}"
 
+# --- SeaweedFS -----------------------------------------------------------------
+# Started while the apiserver gets ready (its own readiness takes ~3.5 s). Every port
+# explicit (a gRPC port left out defaults to its HTTP port + 10000, which may be past
+# 65535 or someone else's), so start_listening sees all 8. One volume per bucket
+# (WEED_MASTER_VOLUME_GROWTH_COPY_1=1), 64 MB volumes and as many slots as the disk
+# holds (-volume.max=0): with the defaults (7 volumes per bucket, 8 slots) new buckets
+# fail with InternalError after a few dozen. GOMEMLIMIT keeps its RSS near 130 MiB.
+# Its gRPC unix sockets always go to /tmp/seaweedfs-*-<port>.sock (down.sh removes them).
+cat > "$dir/seaweedfs-s3.json" <<JSON
+{"identities":[{"name":"$s3_user","credentials":[{"accessKey":"$s3_user","secretKey":"$s3_pass"}],
+  "actions":["Admin","Read","List","Tagging","Write"]}]}
+JSON
+launch_seaweedfs() { # master, master gRPC, volume, volume gRPC, filer, filer gRPC, s3, s3 gRPC
+  local d="$dir/seaweedfs"
+  rm -rf "$d" && mkdir -p "$d" # a failed attempt may have bootstrapped with other ports
+  # weed itself, no wrapper shell: the recorded PID is the server's
+  WEED_MASTER_VOLUME_GROWTH_COPY_1=1 GOMEMLIMIT=256MiB \
+    start seaweedfs "$bin_seaweedfs" server -dir="$d" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$1" -master.port.grpc="$2" -master.telemetry=false -master.volumeSizeLimitMB=64 \
+    -volume.port="$3" -volume.port.grpc="$4" -volume.max=0 -volume.preStopSeconds=0 \
+    -filer -filer.port="$5" -filer.port.grpc="$6" -filer.localSocket="$d/filer.sock" \
+    -s3 -s3.port="$7" -s3.port.grpc="$8" -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.config="$dir/seaweedfs-s3.json" -s3.localSocket="$d/s3.sock"
+}
+start_listening seaweedfs 8 60 launch_seaweedfs
+seaweedfs_ports="${ports[*]}"
+seaweedfs_port="${ports[6]}"
+echo "$seaweedfs_ports" > "$dir/seaweedfs.ports"
+
 kubeconfig="$dir/kubeconfig"
 cat > "$kubeconfig" <<KCFG
 apiVersion: v1
@@ -228,6 +261,8 @@ log "kube-apiserver ready on 127.0.0.1:$api_port"
 wait_for "MinIO (eu-west-2) on :$minio_port" 60 curl -sf "http://127.0.0.1:$minio_port/minio/health/ready"
 wait_for "MinIO (us-east-1) on :$minio_us_port" 60 curl -sf "http://127.0.0.1:$minio_us_port/minio/health/ready"
 log "MinIO ready on 127.0.0.1:$minio_port (eu-west-2) and 127.0.0.1:$minio_us_port (us-east-1)"
+wait_for "SeaweedFS on :$seaweedfs_port" 60 curl -sf "http://127.0.0.1:$seaweedfs_port/healthz"
+log "SeaweedFS ready on 127.0.0.1:$seaweedfs_port (S3; master, volume and filer on $seaweedfs_ports)"
 
 cat > "$dir/env" <<ENV
 # written by tests/servers/up.sh; stop with tests/servers/down.sh --dir $dir
@@ -238,6 +273,7 @@ export AWS_SECRET_ACCESS_KEY=$s3_pass
 export AWS_REGION=eu-west-2
 export EVIDENCE_TEST_NON_UK_ENDPOINT=http://127.0.0.1:$minio_us_port
 export EVIDENCE_TEST_NON_UK_REGION=us-east-1
+export EVIDENCE_TEST_SEAWEEDFS_ENDPOINT=http://127.0.0.1:$seaweedfs_port
 export EVIDENCE_TEST_KUBECTL=$bin_kubectl
 export EVIDENCE_TEST_SERVERS_DIR=$dir
 ENV

@@ -14,7 +14,10 @@ use crate::{
     catalogue::CatalogueOptions,
     controller,
     runtime::{self, LeaderElection, Settings, telemetry::LogFormat},
-    storage::StoreOptions,
+    storage::{
+        StoreOptions,
+        region::{EndpointRegion, EndpointRegions},
+    },
 };
 
 /// Keeps police body-worn video evidence in the right S3 storage tier (hot, cool,
@@ -89,12 +92,33 @@ pub struct InstallationArgs {
     /// metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254) are always refused.
     #[arg(long, env = "EVIDENCE_ALLOWED_ENDPOINTS", value_delimiter = ',')]
     pub allowed_endpoints: Vec<String>,
+    /// Declares the region of an on-premises S3 endpoint whose store reports none (an
+    /// empty GetBucketLocation answer, as SeaweedFS gives): HOST=REGION (every port of
+    /// HOST) or HOST:PORT=REGION (that port only; IPv6 as [::1]:9000). Repeat the flag,
+    /// or separate entries with commas. Without a declaration such a bucket is refused
+    /// (RegionNotAllowed), since nothing proves it is in the UK. The region must be an
+    /// allowed UK region (the operator refuses to start otherwise); an amazonaws.com host
+    /// cannot be declared (AWS always reports), and a store that reports a region is
+    /// always judged on what it reports. Only the installation sets this, never a tenant.
+    #[arg(
+        long = "endpoint-region",
+        env = "EVIDENCE_ENDPOINT_REGIONS",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]=REGION"
+    )]
+    pub endpoint_regions: Vec<EndpointRegion>,
 }
 
 impl InstallationArgs {
     /// The allowed regions: the built-in UK set plus the installation's.
     pub fn regions(&self) -> AllowedRegions {
         AllowedRegions::new(&self.allowed_regions)
+    }
+
+    /// The installation's endpoint region declarations (checked against the allowed
+    /// regions by `Settings::check`, or by `plan` before it reads anything).
+    pub fn endpoint_regions(&self) -> EndpointRegions {
+        EndpointRegions::new(self.endpoint_regions.clone())
     }
 
     /// What the installation grants the EvidenceBuckets of `namespace`.
@@ -226,6 +250,7 @@ impl RunArgs {
                 move_concurrency: self.move_concurrency,
                 store_options: StoreOptions {
                     multipart_threshold: self.multipart_threshold,
+                    endpoint_regions: self.installation.endpoint_regions(),
                     ..StoreOptions::default()
                 },
                 min_requeue: self.min_requeue,
@@ -391,6 +416,53 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_regions_are_declared_by_flag_and_checked_at_start_up() {
+        let parse = |argv: &[&str]| {
+            let mut all = vec!["evidence-operator", "run"];
+            all.extend_from_slice(argv);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Run(args)) => Ok(args.settings()),
+                Ok(_) => panic!("not a run command"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let settings = parse(&[
+            "--endpoint-region",
+            "127.0.0.1:8333=eu-west-2",
+            "--endpoint-region",
+            "minio.storage.svc=uk-dc-1,[::1]:9000=eu-west-2",
+            "--allowed-regions",
+            "uk-dc-1",
+        ])
+        .unwrap();
+        let declared = &settings.controllers.store_options.endpoint_regions;
+        assert_eq!(
+            declared
+                .as_slice()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "127.0.0.1:8333=eu-west-2",
+                "minio.storage.svc=uk-dc-1",
+                "[::1]:9000=eu-west-2"
+            ]
+        );
+        assert!(settings.check().is_ok());
+        // a region outside the allowed set: the operator refuses to start
+        let settings = parse(&["--endpoint-region", "127.0.0.1:8333=us-east-1"]).unwrap();
+        let e = settings.check().unwrap_err().to_string();
+        assert!(
+            e.contains("us-east-1") && e.contains("not an allowed UK region"),
+            "{e}"
+        );
+        // an AWS host: refused as the flag is read
+        let e = parse(&["--endpoint-region", "s3.eu-west-2.amazonaws.com=eu-west-2"]).unwrap_err();
+        assert!(e.contains("AWS reports"), "{e}");
+        assert!(parse(&["--endpoint-region", "no-region"]).is_err());
+    }
+
+    #[test]
     fn the_library_defaults_are_the_flags_defaults() {
         let Command::Run(args) = Cli::try_parse_from([
             "evidence-operator",
@@ -410,6 +482,10 @@ mod tests {
         let (f, l) = (&flags.controllers, &lib.controllers);
         assert_eq!(f.allowed_regions, l.allowed_regions);
         assert_eq!(f.allowed_endpoints, l.allowed_endpoints);
+        assert_eq!(
+            f.store_options.endpoint_regions,
+            l.store_options.endpoint_regions
+        );
         assert_eq!(
             f.operator_identity_namespaces,
             l.operator_identity_namespaces

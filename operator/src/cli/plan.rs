@@ -97,6 +97,10 @@ pub enum PlanError {
         /// The storage error.
         source: StorageError,
     },
+    /// An installation setting (`--endpoint-region`) that the operator would refuse
+    /// to start with.
+    #[error("{0}")]
+    Settings(String),
     /// Metrics registry setup failed.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -171,9 +175,16 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         source,
     };
     let registry = prometheus::Registry::new();
+    let endpoint_regions = args.installation.endpoint_regions();
+    endpoint_regions
+        .check(&allowed)
+        .map_err(PlanError::Settings)?;
     let store = S3TierStore::new(
         valid.config.clone(),
-        StoreOptions::default(),
+        StoreOptions {
+            endpoint_regions,
+            ..StoreOptions::default()
+        },
         StorageMetrics::new(&registry)?,
     )
     .await

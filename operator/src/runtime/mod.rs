@@ -72,6 +72,9 @@ pub struct Settings {
 /// A settings problem the operator refuses to start with.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// An `--endpoint-region` declaration the operator cannot use.
+    #[error("{0}")]
+    EndpointRegion(String),
     /// The audit chain needs a key prefix of its own.
     #[error("--audit-prefix must not be empty: the audit chain needs a key prefix of its own")]
     EmptyAuditPrefix,
@@ -142,6 +145,11 @@ impl Settings {
         if self.controllers.audit_prefix.is_empty() {
             return Err(SettingsError::EmptyAuditPrefix);
         }
+        self.controllers
+            .store_options
+            .endpoint_regions
+            .check(&self.controllers.allowed_regions)
+            .map_err(SettingsError::EndpointRegion)?;
         if let Some(e) = &self.leader_election
             && !(e.retry_period < e.renew_deadline && e.renew_deadline < e.lease_duration)
         {
@@ -165,6 +173,8 @@ impl Settings {
 
 /// Run the operator until SIGTERM/SIGINT (or leadership is lost).
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Settings that cannot work are refused before anything is contacted.
+    settings.check()?;
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API server (in-cluster config or KUBECONFIG)")?;

@@ -6,7 +6,10 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 
-use super::error::{MoveStep, StorageError};
+use super::{
+    error::{MoveStep, StorageError},
+    region::EndpointRegions,
+};
 use crate::api::clip::Tier;
 
 /// Where one tier's clips live.
@@ -241,6 +244,9 @@ pub struct StoreOptions {
     pub region_cache_ttl: Duration,
     /// Connect timeout for each request.
     pub connect_timeout: Duration,
+    /// The installation's declarations of the region of endpoints whose stores report
+    /// none (`--endpoint-region`): they fill an empty `GetBucketLocation` answer only.
+    pub endpoint_regions: EndpointRegions,
     /// Test-only fault injection between move steps.
     #[doc(hidden)]
     pub fault_hook: Option<FaultHook>,
@@ -264,6 +270,7 @@ impl Default for StoreOptions {
             backoff_max: Duration::from_secs(10),
             region_cache_ttl: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(5),
+            endpoint_regions: EndpointRegions::default(),
             fault_hook: None,
             recheck_hook: None,
         }
@@ -285,6 +292,7 @@ impl fmt::Debug for StoreOptions {
             .field("backoff_max", &self.backoff_max)
             .field("region_cache_ttl", &self.region_cache_ttl)
             .field("connect_timeout", &self.connect_timeout)
+            .field("endpoint_regions", &self.endpoint_regions)
             .field("fault_hook", &self.fault_hook.as_ref().map(|_| "<hook>"))
             .field(
                 "recheck_hook",

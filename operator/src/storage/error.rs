@@ -51,6 +51,23 @@ pub enum StorageError {
         /// The allowed regions in force.
         allowed: Vec<String>,
     },
+    /// A bucket's store reports no region (an empty `GetBucketLocation` answer from an
+    /// endpoint that is not AWS's; SeaweedFS answers so), and the installation declares
+    /// none for its endpoint (`--endpoint-region`). Nothing was written.
+    #[error(
+        "bucket {bucket} at endpoint {endpoint} reports no region (GetBucketLocation: empty LocationConstraint), so it cannot be proven to be in the UK; nothing was written. An installation may declare an on-premises endpoint's region with --endpoint-region {authority}={suggested} (chart value endpointRegions)"
+    )]
+    RegionUnreported {
+        /// The bucket that reported no region.
+        bucket: String,
+        /// The endpoint it was asked at.
+        endpoint: String,
+        /// The endpoint's host and port, as a declaration names them.
+        authority: String,
+        /// The region the declaration would name, for the message: the bucket's
+        /// declared one.
+        suggested: String,
+    },
     /// The configured endpoint is an AWS S3 endpoint of a region that is not allowed.
     #[error(
         "endpoint {endpoint} points at AWS region {region:?}, which is not an allowed UK region (allowed: {allowed:?}); nothing was written"
@@ -207,6 +224,7 @@ impl StorageError {
             // A mismatch may be a copy damaged in flight: the next run recopies.
             StorageError::ChecksumMismatch { .. } => true,
             StorageError::RegionNotAllowed { .. }
+            | StorageError::RegionUnreported { .. }
             | StorageError::EndpointNotAllowed { .. }
             | StorageError::ObjectLockMissing { .. }
             | StorageError::SameKeyUnversioned { .. }
@@ -223,6 +241,7 @@ impl StorageError {
     pub fn category(&self) -> &'static str {
         match self {
             StorageError::RegionNotAllowed { .. } => "region_not_allowed",
+            StorageError::RegionUnreported { .. } => "region_unreported",
             StorageError::EndpointNotAllowed { .. } => "endpoint_not_allowed",
             StorageError::ObjectLockMissing { .. } => "object_lock_missing",
             StorageError::SameKeyUnversioned { .. } => "same_key_unversioned",

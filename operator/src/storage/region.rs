@@ -1,18 +1,33 @@
 //! Region proof: the pure parts. Which AWS region an endpoint host names, what a
-//! `GetBucketLocation` answer means, and the proof value a store caches. The store
-//! ([`super::s3`]) does the requests and refuses every write until a proof is held.
+//! `GetBucketLocation` answer means ([`locate`]), the installation's declarations of
+//! the region of endpoints whose stores report none ([`EndpointRegions`],
+//! `--endpoint-region`), and the proof value a store caches. The store ([`super::s3`])
+//! does the requests and refuses every write until a proof is held.
+//!
+//! A store that reports a region is always judged on what it reports. An empty answer
+//! means `us-east-1` from AWS (as AWS documents), but "no region" from any other store
+//! (SeaweedFS answers every bucket so): such a bucket is refused unless the
+//! installation declares the region of its endpoint. A declaration fills only an empty
+//! answer, never names an AWS endpoint (AWS always reports), and must itself name an
+//! allowed UK region (checked when the operator starts).
 
-use std::time::Instant;
+use std::{fmt, str::FromStr, time::Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::error::StorageError;
+use crate::api::regions::AllowedRegions;
 
 /// Proof that every tier bucket of a store is in an allowed UK region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionProof {
-    /// Each distinct bucket and the location its store reported.
+    /// Each distinct bucket and its region: the location its store reported, or, for
+    /// the buckets in [`RegionProof::declared`], the installation's declaration.
     pub buckets: Vec<(String, String)>,
+    /// The buckets whose store reported no region, and whose region is therefore the
+    /// one the installation declares for their endpoint (`--endpoint-region`), as
+    /// `bucket` → the declaration used (`HOST[:PORT]=REGION`).
+    pub declared: Vec<(String, String)>,
     /// The allowed set it was checked against.
     pub allowed: Vec<String>,
     /// When the check was made.
@@ -33,6 +48,232 @@ pub fn normalize_location(constraint: Option<&str>) -> String {
         None | Some("") => "us-east-1".to_string(),
         Some("EU") => "eu-west-1".to_string(),
         Some(r) => r.to_string(),
+    }
+}
+
+/// Where a `GetBucketLocation` answer puts a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The store reported a region ([`normalize_location`]; AWS's empty answer is
+    /// `us-east-1`).
+    Reported(String),
+    /// The store reported none, and the installation declares its endpoint's region.
+    Declared {
+        /// The declared region.
+        region: String,
+        /// The declaration, `HOST[:PORT]=REGION`.
+        by: String,
+    },
+    /// The store reported none, and nothing declares its endpoint's region.
+    Unreported,
+}
+
+/// What a `GetBucketLocation` answer (`constraint`: its `LocationConstraint`, `None` or
+/// empty when there is none) from `endpoint` (`None`: AWS) means: a region the store
+/// reports is the finding, always; an empty answer is `us-east-1` from AWS, and from any
+/// other endpoint "no region", which only a declaration in `declared` can fill.
+pub fn locate(
+    endpoint: Option<&str>,
+    constraint: Option<&str>,
+    declared: &EndpointRegions,
+) -> Location {
+    let reported = constraint.map(str::trim).filter(|c| !c.is_empty());
+    match (reported, endpoint) {
+        (Some(c), _) => Location::Reported(normalize_location(Some(c))),
+        (None, None) => Location::Reported(normalize_location(None)),
+        (None, Some(ep)) if aws_endpoint_region(ep).is_some() => {
+            Location::Reported(normalize_location(None))
+        }
+        (None, Some(ep)) => match declared.find(ep) {
+            Some(d) => Location::Declared {
+                region: d.region.clone(),
+                by: d.to_string(),
+            },
+            None => Location::Unreported,
+        },
+    }
+}
+
+/// One `--endpoint-region` declaration: the stores at `host` (on `port` only, when one
+/// is given; on any port otherwise) are in `region`, though they report none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRegion {
+    /// The endpoint host, lower case (an IPv6 address without brackets).
+    pub host: String,
+    /// The port, when the declaration is for one port only.
+    pub port: Option<u16>,
+    /// The region the stores there are in.
+    pub region: String,
+}
+
+impl fmt::Display for EndpointRegion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => write!(f, "{host}:{p}={}", self.region),
+            None => write!(f, "{host}={}", self.region),
+        }
+    }
+}
+
+impl FromStr for EndpointRegion {
+    type Err = String;
+
+    /// `HOST=REGION` or `HOST:PORT=REGION` (an IPv6 host in brackets, `[::1]:9000`).
+    /// An AWS host (`*.amazonaws.com`) is refused: AWS always reports a bucket's region.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!(
+                "--endpoint-region {s:?}: {why} (expected HOST=REGION or HOST:PORT=REGION, e.g. minio.storage.svc:9000=eu-west-2)"
+            )
+        };
+        let (authority, region) = s.trim().split_once('=').ok_or_else(|| bad("no '='"))?;
+        let region = region.trim();
+        if region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(bad("the region must be a lower-case region name"));
+        }
+        let authority = authority.trim().to_ascii_lowercase();
+        if authority.contains(['/', '@', '?', '#']) {
+            return Err(bad("give a host (and port), not a URL"));
+        }
+        let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+            let (h, tail) = rest.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+            match tail.strip_prefix(':') {
+                Some(p) => (h.to_string(), Some(p)),
+                None if tail.is_empty() => (h.to_string(), None),
+                None => return Err(bad("unexpected text after ']'")),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.clone(), None),
+            }
+        };
+        let host = host.trim_end_matches('.').to_string();
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?,
+            ),
+            None => None,
+        };
+        if host.ends_with(".amazonaws.com")
+            || host.ends_with(".amazonaws.com.cn")
+            || host == "amazonaws.com"
+        {
+            return Err(format!(
+                "--endpoint-region {s:?}: an AWS endpoint's region cannot be declared: AWS reports every bucket's region, and that answer is the one the operator goes by"
+            ));
+        }
+        Ok(EndpointRegion {
+            host,
+            port,
+            region: region.to_string(),
+        })
+    }
+}
+
+impl EndpointRegion {
+    /// Whether this declaration is for `endpoint` (a URL): the same host, and, when the
+    /// declaration names a port, the same port (the scheme's default when the URL names
+    /// none).
+    pub fn matches(&self, endpoint: &str) -> bool {
+        let Ok(uri) = endpoint.parse::<http::Uri>() else {
+            return false;
+        };
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if host != self.host {
+            return false;
+        }
+        match self.port {
+            None => true,
+            Some(want) => {
+                let port = uri.port_u16().or(match uri.scheme_str() {
+                    Some("https") => Some(443),
+                    Some("http") => Some(80),
+                    _ => None,
+                });
+                port == Some(want)
+            }
+        }
+    }
+}
+
+/// The installation's declarations of the regions of endpoints whose stores report
+/// none (`--endpoint-region`, chart value `endpointRegions`). Never set by a tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointRegions(Vec<EndpointRegion>);
+
+impl EndpointRegions {
+    /// The declarations (checked by [`EndpointRegions::check`]).
+    pub fn new(entries: Vec<EndpointRegion>) -> Self {
+        EndpointRegions(entries)
+    }
+
+    /// Refuse (when the operator starts) a declaration whose region is not an allowed
+    /// UK region, and two declarations of different regions for one host and port.
+    pub fn check(&self, allowed: &AllowedRegions) -> Result<(), String> {
+        if let Some(d) = self.0.iter().find(|d| !allowed.contains(&d.region)) {
+            return Err(format!(
+                "--endpoint-region {d}: {:?} is not an allowed UK region (allowed: {allowed}); an endpoint can only be declared to be in one",
+                d.region
+            ));
+        }
+        for (i, a) in self.0.iter().enumerate() {
+            if let Some(b) = self.0[i + 1..]
+                .iter()
+                .find(|b| a.host == b.host && a.port == b.port && a.region != b.region)
+            {
+                return Err(format!(
+                    "--endpoint-region declares two regions for one endpoint: {a} and {b}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The declaration for `endpoint`: one for its port before one for the whole host.
+    pub fn find(&self, endpoint: &str) -> Option<&EndpointRegion> {
+        self.0
+            .iter()
+            .filter(|d| d.matches(endpoint))
+            .max_by_key(|d| d.port.is_some())
+    }
+
+    /// The declarations.
+    pub fn as_slice(&self) -> &[EndpointRegion] {
+        &self.0
+    }
+}
+
+/// How an endpoint's host (and port, when the URL names one) is written in a
+/// declaration: `127.0.0.1:8333`, `minio.storage.svc`, `[::1]:9000`.
+pub fn endpoint_authority(endpoint: &str) -> String {
+    match endpoint.parse::<http::Uri>() {
+        Ok(uri) => match (uri.host(), uri.port_u16()) {
+            (Some(h), Some(p)) => format!("{}:{p}", h.to_ascii_lowercase()),
+            (Some(h), None) => h.to_ascii_lowercase(),
+            _ => endpoint.to_string(),
+        },
+        Err(_) => endpoint.to_string(),
     }
 }
 
@@ -252,6 +493,131 @@ mod tests {
         }
         assert!(check_endpoint(Some("https://s3.eu-west-2.amazonaws.com"), &allowed()).is_ok());
         assert!(check_endpoint(None, &allowed()).is_ok());
+    }
+
+    fn declared(entries: &[&str]) -> EndpointRegions {
+        EndpointRegions::new(entries.iter().map(|e| e.parse().unwrap()).collect())
+    }
+
+    #[test]
+    fn a_reported_region_is_always_the_finding() {
+        let d = declared(&["127.0.0.1:8333=eu-west-2", "s3.example.co.uk=uk-dc-1"]);
+        assert_eq!(
+            locate(Some("http://127.0.0.1:8333"), Some("us-east-1"), &d),
+            Location::Reported("us-east-1".into()),
+            "a declaration never overrides what the store reports"
+        );
+        assert_eq!(
+            locate(Some("https://s3.example.co.uk"), Some("EU"), &d),
+            Location::Reported("eu-west-1".into())
+        );
+    }
+
+    #[test]
+    fn an_empty_answer_is_us_east_1_from_aws_and_no_region_elsewhere() {
+        let none = EndpointRegions::default();
+        for ep in [None, Some("https://s3.amazonaws.com")] {
+            for empty in [None, Some(""), Some("  ")] {
+                assert_eq!(
+                    locate(ep, empty, &none),
+                    Location::Reported("us-east-1".into())
+                );
+            }
+        }
+        assert_eq!(
+            locate(Some("http://127.0.0.1:8333"), Some(""), &none),
+            Location::Unreported
+        );
+        let d = declared(&["127.0.0.1:8333=eu-west-2"]);
+        assert_eq!(
+            locate(Some("http://127.0.0.1:8333/"), None, &d),
+            Location::Declared {
+                region: "eu-west-2".into(),
+                by: "127.0.0.1:8333=eu-west-2".into()
+            }
+        );
+        assert_eq!(
+            locate(Some("http://127.0.0.1:9000"), None, &d),
+            Location::Unreported,
+            "a declaration with a port is for that port only"
+        );
+    }
+
+    #[test]
+    fn declarations_match_host_and_port() {
+        let d = declared(&[
+            "minio.storage.svc=uk-dc-1",
+            "MINIO.storage.svc:9443=eu-west-2",
+            "[::1]:9000=eu-west-2",
+        ]);
+        let region = |ep: &str| d.find(ep).map(|e| e.region.clone());
+        assert_eq!(
+            region("https://minio.storage.svc:9443"),
+            Some("eu-west-2".into())
+        );
+        assert_eq!(region("https://minio.storage.svc"), Some("uk-dc-1".into()));
+        assert_eq!(
+            region("http://minio.storage.svc.:9000"),
+            Some("uk-dc-1".into())
+        );
+        assert_eq!(region("http://[::1]:9000"), Some("eu-west-2".into()));
+        assert_eq!(region("http://[::1]:9001"), None);
+        assert_eq!(region("http://minio.other.svc"), None);
+        let d = declared(&["h:443=eu-west-2"]);
+        assert!(d.find("https://h").is_some(), "the scheme's default port");
+        assert!(d.find("http://h").is_none());
+        assert_eq!(
+            "[::1]:9000=eu-west-2"
+                .parse::<EndpointRegion>()
+                .unwrap()
+                .to_string(),
+            "[::1]:9000=eu-west-2"
+        );
+    }
+
+    #[test]
+    fn declarations_that_cannot_be_made_are_refused() {
+        for bad in [
+            "s3.eu-west-2.amazonaws.com=eu-west-2",
+            "clips.s3.amazonaws.com:443=eu-west-2",
+            "host",
+            "host=",
+            "=eu-west-2",
+            "http://host:9000=eu-west-2",
+            "host:port=eu-west-2",
+            "host=EU West",
+        ] {
+            assert!(bad.parse::<EndpointRegion>().is_err(), "{bad}");
+        }
+        let e = "s3.eu-west-2.amazonaws.com=eu-west-2"
+            .parse::<EndpointRegion>()
+            .unwrap_err();
+        assert!(e.contains("AWS reports"), "{e}");
+        let allowed = AllowedRegions::new(["uk-dc-1"]);
+        assert!(
+            declared(&["h=uk-dc-1", "g:1=eu-west-2"])
+                .check(&allowed)
+                .is_ok()
+        );
+        let e = declared(&["h=us-east-1"]).check(&allowed).unwrap_err();
+        assert!(
+            e.contains("us-east-1") && e.contains("not an allowed UK region"),
+            "{e}"
+        );
+        let e = declared(&["h:1=eu-west-2", "h:1=uk-dc-1"])
+            .check(&allowed)
+            .unwrap_err();
+        assert!(e.contains("two regions"), "{e}");
+    }
+
+    #[test]
+    fn authorities_are_written_as_declarations_are() {
+        assert_eq!(
+            endpoint_authority("http://127.0.0.1:8333"),
+            "127.0.0.1:8333"
+        );
+        assert_eq!(endpoint_authority("https://Minio.svc/x"), "minio.svc");
+        assert_eq!(endpoint_authority("http://[::1]:9000"), "[::1]:9000");
     }
 
     #[test]

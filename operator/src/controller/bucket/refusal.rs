@@ -22,7 +22,8 @@ pub enum Refusal {
     #[error("spec.suspend is true: the operator takes no action on this bucket")]
     Suspended,
     /// The declared region, the endpoint's region or a tier bucket's proven region is
-    /// not an allowed UK region.
+    /// not an allowed UK region, or a tier bucket's store reports no region and the
+    /// installation declares none for its endpoint (`--endpoint-region`).
     #[error("{0}")]
     RegionNotAllowed(String),
     /// The RetentionPolicy does not exist.
@@ -236,7 +237,9 @@ impl Refusal {
     /// Any other storage error is handed back.
     pub fn from_storage(e: StorageError) -> Result<Refusal, StorageError> {
         match e {
-            StorageError::RegionNotAllowed { .. } | StorageError::EndpointNotAllowed { .. } => {
+            StorageError::RegionNotAllowed { .. }
+            | StorageError::RegionUnreported { .. }
+            | StorageError::EndpointNotAllowed { .. } => {
                 Ok(Refusal::RegionNotAllowed(e.to_string()))
             }
             StorageError::ObjectLockMissing { .. } => Ok(Refusal::ObjectLockMissing(e.to_string())),

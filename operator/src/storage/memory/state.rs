@@ -201,6 +201,7 @@ impl State {
                 .iter()
                 .map(|t| (t.bucket.clone(), self.region.clone()))
                 .collect(),
+            declared: Vec::new(),
             allowed: self.allowed.clone(),
             checked_at: Utc::now(),
         })

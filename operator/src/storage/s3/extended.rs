@@ -14,6 +14,11 @@
 //!   (parsed by the SDK); MinIO returns it in the `x-amz-checksum-sha256` and
 //!   `x-amz-checksum-type` response headers, which the SDK drops. [`Capture`] keeps them,
 //!   so a copy can be verified from its own response, without reading it back.
+//! - **A `GetBucketLocation` answer under another root.** The SDK reads only a root
+//!   `<LocationConstraint>`; SeaweedFS answers
+//!   `<CreateBucketConfiguration><LocationConstraint></LocationConstraint></CreateBucketConfiguration>`,
+//!   which the SDK fails to decode (an unhandled error on an HTTP 200). [`Capture`]
+//!   keeps the body and [`parse_location`] takes the `LocationConstraint` from any root.
 
 use std::{
     collections::HashMap,
@@ -120,6 +125,34 @@ impl Intercept for Capture {
         }
         Ok(())
     }
+}
+
+/// The `LocationConstraint` of a `GetBucketLocation` answer, under any root element (the
+/// root itself, as AWS and MinIO answer, or a child of it, as SeaweedFS does); `None`
+/// when it is empty. A body without one (an error document, say) gives an error.
+pub(super) fn parse_location(body: &[u8]) -> Result<Option<String>, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("answer is not UTF-8: {e}"))?;
+    let mut doc = Document::new(text);
+    let mut root = doc.root_element().map_err(|e| e.to_string())?;
+    let root_name = root.start_el().local().to_string();
+    let constraint = if root_name == "LocationConstraint" {
+        try_data(&mut root).map_err(|e| e.to_string())?.into_owned()
+    } else {
+        let mut found = None;
+        while let Some(mut field) = root.next_tag() {
+            if field.start_el().local() == "LocationConstraint" {
+                found = Some(
+                    try_data(&mut field)
+                        .map_err(|e| e.to_string())?
+                        .into_owned(),
+                );
+                break;
+            }
+        }
+        found.ok_or_else(|| format!("no LocationConstraint in <{root_name}>"))?
+    };
+    let constraint = constraint.trim();
+    Ok((!constraint.is_empty()).then(|| constraint.to_string()))
 }
 
 /// Extras by (key, version id as listed; `None` in a `ListObjectsV2` answer).
@@ -290,6 +323,35 @@ mod tests {
         let body = r#"<ListBucketResult><Contents><Key>k</Key><UserMetadata><X-Amz-Meta-Evidence-Uploaded-At>yesterday</X-Amz-Meta-Evidence-Uploaded-At></UserMetadata></Contents></ListBucketResult>"#;
         let idx = parse_listing(body.as_bytes()).unwrap();
         assert_eq!(idx[&("k".to_string(), None)].uploaded_at, None);
+    }
+
+    #[test]
+    fn a_location_is_read_under_any_root() {
+        // AWS and MinIO
+        let aws = r#"<?xml version="1.0" encoding="UTF-8"?>
+<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-west-2</LocationConstraint>"#;
+        assert_eq!(
+            parse_location(aws.as_bytes()).unwrap().as_deref(),
+            Some("eu-west-2")
+        );
+        let aws_us = r#"<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>"#;
+        assert_eq!(parse_location(aws_us.as_bytes()).unwrap(), None);
+        // SeaweedFS 4.48, whatever the bucket was created with
+        let seaweed = r#"<?xml version="1.0" encoding="UTF-8"?>
+<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint></LocationConstraint></CreateBucketConfiguration>"#;
+        assert_eq!(parse_location(seaweed.as_bytes()).unwrap(), None);
+        let filled = r#"<CreateBucketConfiguration><Other>x</Other><LocationConstraint> uk-dc-1 </LocationConstraint></CreateBucketConfiguration>"#;
+        assert_eq!(
+            parse_location(filled.as_bytes()).unwrap().as_deref(),
+            Some("uk-dc-1")
+        );
+    }
+
+    #[test]
+    fn an_answer_without_a_location_is_not_an_empty_one() {
+        assert!(parse_location(b"<Error><Code>AccessDenied</Code></Error>").is_err());
+        assert!(parse_location(b"").is_err());
+        assert!(parse_location(b"\xff").is_err());
     }
 
     #[test]

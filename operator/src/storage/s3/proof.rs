@@ -1,6 +1,8 @@
 //! What the store proves about its buckets before it writes, and caches for
 //! `region_cache_ttl`: that every tier bucket is in an allowed UK region (`prove`,
-//! dropped by [`S3TierStore::forget_region_proof`]), that the legal-hold bucket has
+//! dropped by [`S3TierStore::forget_region_proof`]: the region its store reports, or,
+//! when it reports none, the installation's declaration for the endpoint,
+//! `StoreOptions::endpoint_regions`), that the legal-hold bucket has
 //! Object Lock (`ensure_object_lock`), and whether a bucket is versioned (`versioned`,
 //! refreshed by every listing through `remember_versioning`).
 //!
@@ -12,12 +14,16 @@ use std::time::Instant;
 use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockEnabled};
 use chrono::Utc;
 
-use super::{S3TierStore, client::Calls};
+use super::{
+    S3TierStore,
+    client::Calls,
+    extended::{Capture, parse_location},
+};
 use crate::{
     api::clip::Tier,
     storage::{
         RegionProof, StorageError,
-        region::{CachedProof, check_endpoint, normalize_location},
+        region::{CachedProof, Location, check_endpoint, endpoint_authority, locate},
         retry::FailureKind,
     },
 };
@@ -40,19 +46,56 @@ impl S3TierStore {
         *cached = None;
         let allowed = &self.cfg.allowed_regions;
         check_endpoint(self.cfg.endpoint.as_deref(), allowed)?;
+        let endpoint = self.cfg.endpoint.as_deref();
         let mut buckets = Vec::new();
+        let mut declared = Vec::new();
         for bucket in self.cfg.tiers.buckets() {
-            let found = match self
+            let capture = Capture::with_body();
+            let constraint = match self
                 .send("get_bucket_location", &bucket, calls, || {
-                    self.client().get_bucket_location().bucket(&bucket).send()
+                    self.client()
+                        .get_bucket_location()
+                        .bucket(&bucket)
+                        .customize()
+                        .interceptor(capture.clone())
+                        .send()
                 })
                 .await
             {
-                Ok(out) => normalize_location(out.location_constraint().map(|c| c.as_str())),
+                Ok(out) => out.location_constraint().map(|c| c.as_str().to_string()),
                 // A store that refuses our signature because the bucket is elsewhere tells
                 // us where: that is the finding.
-                Err(f) if f.bucket_region.is_some() => f.bucket_region.unwrap_or_default(),
+                Err(f) if f.bucket_region.is_some() => f.bucket_region.clone(),
+                // An answer the SDK could not decode (SeaweedFS puts the constraint
+                // under another root): read from the body.
+                Err(f) if f.status == Some(200) => {
+                    match capture.take().body.as_deref().map(parse_location) {
+                        Some(Ok(c)) => c,
+                        _ => return Err(f.into_error("get_bucket_location", &bucket, None)),
+                    }
+                }
                 Err(f) => return Err(f.into_error("get_bucket_location", &bucket, None)),
+            };
+            let found = match locate(endpoint, constraint.as_deref(), &self.opts.endpoint_regions) {
+                Location::Reported(region) => region,
+                Location::Declared { region, by } => {
+                    declared.push((bucket.clone(), by));
+                    region
+                }
+                Location::Unreported => {
+                    let endpoint = endpoint.unwrap_or_default().to_string();
+                    tracing::warn!(
+                        bucket,
+                        endpoint,
+                        "bucket refused: its store reports no region"
+                    );
+                    return Err(StorageError::RegionUnreported {
+                        bucket,
+                        authority: endpoint_authority(&endpoint),
+                        endpoint,
+                        suggested: self.cfg.declared_region.clone(),
+                    });
+                }
             };
             if !allowed.contains(&found) {
                 tracing::warn!(
@@ -71,6 +114,7 @@ impl S3TierStore {
         }
         let proof = RegionProof {
             buckets,
+            declared,
             allowed: allowed.clone(),
             checked_at: Utc::now(),
         };
