@@ -188,6 +188,11 @@ impl Catalogue {
     pub fn options(&self) -> &CatalogueOptions {
         &self.opts
     }
+
+    /// Its metrics.
+    pub fn metrics(&self) -> &CatalogueMetrics {
+        &self.metrics
+    }
 }
 
 /// The table of one tier: the bucket's name and tier, and a digest of where the tier's
