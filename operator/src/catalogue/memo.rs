@@ -53,6 +53,10 @@ pub struct TierSummary {
 pub struct TierMemo {
     /// The plan's inputs it was made with (the bucket's `ValidatedBucket::inputs`).
     pub inputs: String,
+    /// The leadership term it was recorded in (set by the catalogue): a memo of an
+    /// earlier term never holds.
+    #[serde(default)]
+    pub term: u64,
     /// When it was listed (wall clock).
     pub listed_at: DateTime<Utc>,
     /// The earliest planner time at which a clip's decision in the tier changes.
@@ -89,10 +93,11 @@ pub struct Refreshed {
 }
 
 impl BucketCatalogue {
-    /// The memo of `tier`, when one was recorded (and can be read).
+    /// The memo of `tier`, when one was recorded in this leadership term (and can be
+    /// read).
     pub async fn memo(&self, tier: Tier) -> Option<TierMemo> {
-        match self.db.memo(self.table(tier).to_string()).await {
-            Ok(m) => m,
+        match self.db.memo::<TierMemo>(self.table(tier).to_string()).await {
+            Ok(m) => m.filter(|m| m.term == self.term()),
             Err(e) => {
                 self.metrics.error();
                 tracing::warn!(error = %e, "could not read a tier memo; listing the tier");
@@ -103,6 +108,10 @@ impl BucketCatalogue {
 
     /// Record the memo of `tier` (`None`: forget it, the tier is listed next sweep).
     pub async fn set_memo(&self, tier: Tier, memo: Option<TierMemo>) {
+        let memo = memo.map(|m| TierMemo {
+            term: self.term(),
+            ..m
+        });
         if let Err(e) = self.db.set_memo(self.table(tier).to_string(), memo).await {
             self.metrics.error();
             tracing::warn!(error = %e, "could not record a tier memo");

@@ -39,7 +39,14 @@ pub mod store;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
@@ -155,6 +162,7 @@ pub struct Catalogue {
     db: Arc<db::Db>,
     opts: CatalogueOptions,
     metrics: CatalogueMetrics,
+    term: Arc<AtomicU64>,
 }
 
 impl Catalogue {
@@ -169,7 +177,15 @@ impl Catalogue {
             db: Arc::new(db::Db::open(dir, opts.cache_bytes)?),
             opts,
             metrics,
+            term: Arc::new(AtomicU64::new(rand::random())),
         })
+    }
+
+    /// Start a new leadership term: tier memos recorded before it no longer hold (while
+    /// this replica was not leading, another may have changed the tiers). Also true of
+    /// a new process: each open starts a term of its own.
+    pub fn begin_term(&self) {
+        self.term.store(rand::random(), Ordering::SeqCst);
     }
 
     /// The catalogue of one evidence bucket (`namespace/name`) with this storage
@@ -179,6 +195,8 @@ impl Catalogue {
             db: self.db.clone(),
             opts: self.opts.clone(),
             metrics: self.metrics.clone(),
+            term: self.term.clone(),
+            skip: Vec::new(),
             tables: Tier::ALL
                 .map(|tier| table_name(name, cfg.endpoint.as_deref(), tier, cfg.tiers.get(tier))),
         }
@@ -218,10 +236,31 @@ pub struct BucketCatalogue {
     db: Arc<db::Db>,
     opts: CatalogueOptions,
     metrics: CatalogueMetrics,
+    term: Arc<AtomicU64>,
+    /// Key prefixes (relative to a tier's prefix) that hold no clips: listed objects
+    /// there are passed on without reading or remembering their facts.
+    skip: Vec<(Tier, String)>,
     tables: [String; 3],
 }
 
 impl BucketCatalogue {
+    /// The same, passing on objects under these prefixes (per tier, relative to the
+    /// tier's prefix: the audit chain, the storage claims) without reading their facts.
+    pub fn with_skip(mut self, skip: Vec<(Tier, String)>) -> Self {
+        self.skip = skip;
+        self
+    }
+
+    fn skipped(&self, tier: Tier, key: &str) -> bool {
+        self.skip
+            .iter()
+            .any(|(t, prefix)| *t == tier && key.starts_with(prefix.as_str()))
+    }
+
+    fn term(&self) -> u64 {
+        self.term.load(Ordering::SeqCst)
+    }
+
     fn table(&self, tier: Tier) -> &str {
         match tier {
             Tier::Hot => &self.tables[0],

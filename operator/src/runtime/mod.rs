@@ -304,6 +304,10 @@ pub async fn run_with(
     let lease_name = settings.lease_name().to_string();
     metrics.leader.with_label_values(&[&lease_name]).set(1);
     info!(identity = %identity, "leading: starting controllers");
+    if let Some(c) = &catalogue {
+        // What this replica remembered of a tier may predate another leader's changes.
+        c.begin_term();
+    }
 
     // Stop when shutting down or when leadership is lost.
     let stop = CancellationToken::new();

@@ -291,7 +291,12 @@ async fn store_for(
     );
     // Listings through the catalogue, where the operator keeps one.
     let store: Arc<dyn TierStore> = match &ctx.catalogue {
-        Some(catalogue) => Arc::new(CataloguedStore::new(store, catalogue.bucket(&key, cfg))),
+        Some(catalogue) => Arc::new(CataloguedStore::new(
+            store,
+            catalogue
+                .bucket(&key, cfg)
+                .with_skip(audit_skips(eb, &ctx.settings.audit_prefix)),
+        )),
         None => store,
     };
     stores.insert(key, (cfg.clone(), store.clone(), audit.clone()));

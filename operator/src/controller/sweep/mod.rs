@@ -317,6 +317,7 @@ pub async fn sweep(
         if let Some(cat) = memo {
             let memo = before.quiet(&out).then(|| TierMemo {
                 inputs: opts.inputs.clone(),
+                term: 0,
                 listed_at,
                 next_due: out.tier_due,
                 summary: before.summary(&out, tier),

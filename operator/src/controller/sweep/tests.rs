@@ -997,12 +997,14 @@ async fn a_policy_changed_mid_sweep_deletes_only_what_both_policies_delete() {
 // Tiers that need no listing (the catalogue's tier memos).
 // ---------------------------------------------------------------------------------
 
-/// A sweeper listing through a fresh catalogue, and the store it lists.
+/// A sweeper listing through a fresh catalogue, the store it lists, the catalogue and
+/// its directory.
 fn catalogued(
     mem: &MemoryTierStore,
 ) -> (
     Sweeper,
     crate::catalogue::CataloguedStore,
+    crate::catalogue::Catalogue,
     std::path::PathBuf,
 ) {
     let (cat, dir) =
@@ -1015,7 +1017,7 @@ fn catalogued(
         Arc::new(mem.sharing()),
         cat.bucket("ns/unit", &cfg),
     );
-    (s, store, dir)
+    (s, store, cat, dir)
 }
 
 /// Listings made so far (any tier).
@@ -1039,7 +1041,7 @@ async fn a_quiet_cool_or_legal_hold_tier_is_not_listed_again_until_its_inputs_ch
             .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
             .tag(TAG_CATEGORY, "domestic-abuse"),
     );
-    let (mut s, store, dir) = catalogued(&mem);
+    let (mut s, store, cat, dir) = catalogued(&mem);
     s.holds = vec![hold(&["held.mp4"])];
 
     let first = s.run(&store).await.unwrap();
@@ -1061,6 +1063,12 @@ async fn a_quiet_cool_or_legal_hold_tier_is_not_listed_again_until_its_inputs_ch
     let third = s.run(&store).await.unwrap();
     assert_eq!(lists(&mem), 7);
     assert!(third.unlisted.is_empty());
+    assert_eq!(s.run(&store).await.unwrap().unlisted.len(), 2);
+    // A new leadership term (another replica may have led meanwhile): listed again.
+    cat.begin_term();
+    let fourth = s.run(&store).await.unwrap();
+    assert!(fourth.unlisted.is_empty());
+    assert_eq!(lists(&mem), 11);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -1068,7 +1076,7 @@ async fn a_quiet_cool_or_legal_hold_tier_is_not_listed_again_until_its_inputs_ch
 async fn a_clip_moved_into_the_cool_tier_makes_the_sweep_list_it() {
     let mem = store();
     seed(&mem, Tier::Cool, "kept.mp4", Some("murder"), 400);
-    let (s, store, dir) = catalogued(&mem);
+    let (s, store, _cat, dir) = catalogued(&mem);
     s.run(&store).await.unwrap();
     seed(&mem, Tier::Hot, "due-to-cool.mp4", Some("murder"), 40);
     let out = s.run(&store).await.unwrap();
@@ -1092,7 +1100,7 @@ async fn a_clip_falling_due_in_an_unlisted_tier_is_acted_on_when_it_falls_due() 
     let mem = store();
     // Kept in cool, due for deletion 11 days from now (non-evidential: 31 days).
     seed(&mem, Tier::Cool, "soon.mp4", Some("non-evidential"), 20);
-    let (s, store, dir) = catalogued(&mem);
+    let (s, store, _cat, dir) = catalogued(&mem);
     let first = s.run(&store).await.unwrap();
     assert_eq!(first.deleted, 0);
     let due = first.next_due.unwrap();
@@ -1118,7 +1126,7 @@ async fn a_clip_falling_due_in_an_unlisted_tier_is_acted_on_when_it_falls_due() 
 async fn a_failed_action_leaves_the_tier_listed_next_sweep() {
     let mem = store();
     seed(&mem, Tier::Cool, "expired.mp4", Some("non-evidential"), 40);
-    let (s, store, dir) = catalogued(&mem);
+    let (s, store, _cat, dir) = catalogued(&mem);
     mem.fail_next(MemoryOp::Delete, 1);
     let out = s.run(&store).await.unwrap();
     assert_eq!((out.deleted, out.failed), (0, 1));
