@@ -345,3 +345,76 @@ async fn a_steady_sweep_costs_at_most_n_over_1000_plus_20_requests_on_seaweedfs(
 async fn a_steady_sweep_costs_at_most_n_over_1000_plus_20_requests_on_minio() -> Result<()> {
     a_steady_sweep_costs_at_most_n_over_1000_plus_20(Backend::Minio).await
 }
+
+/// The operator itself on SeaweedFS: a sweep woken by a clip falling due in the hot tier
+/// deletes it without listing the quiet cool and legal-hold tiers, and the status says
+/// so while still counting them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_seaweedfs_a_sweep_leaves_the_quiet_tiers_unlisted_and_says_so() -> Result<()> {
+    use evidence_operator::api::clip::TAG_RECORDED_AT;
+    use evidence_operator_tests::{RunningOperator, Tenant, eventually, operator::CLOCK_AHEAD};
+    let s = servers();
+    let backend = Backend::Seaweedfs;
+    let t = Tenant::on_backend("cat-op", backend).await?;
+    let cool = t.cool.clone();
+    t.put_clip_in(&cool, "kept-in-cool.mp4", Some("use-of-force"), 60, &[])
+        .await?;
+    t.put_clip("young.mp4", Some("use-of-force"), 3, &[])
+        .await?;
+    // Due a few seconds after the operator starts (its clock runs CLOCK_AHEAD), and
+    // younger than coolAfter, so that it stays in the hot tier until then.
+    let due = Utc::now() + CLOCK_AHEAD - TimeDelta::days(20) + TimeDelta::seconds(10);
+    t.put_raw(
+        "due-soon.mp4",
+        &[
+            (TAG_CATEGORY.to_string(), "short-lived".to_string()),
+            (TAG_RECORDED_AT.to_string(), due.to_rfc3339()),
+        ],
+    )
+    .await?;
+    t.apply_policy(
+        "policy",
+        serde_json::json!({
+            "default": { "retention": "31d", "onExpiry": "Delete" },
+            "categories": [
+                { "name": "use-of-force", "retention": "7y", "onExpiry": "Delete" },
+                { "name": "short-lived", "retention": "20d", "onExpiry": "Delete" },
+            ],
+            "coolAfter": "30d",
+            "minimumAge": "24h",
+        }),
+    )
+    .await?;
+    t.apply_bucket("unit", &backend.endpoint(s), "1h").await?;
+    let flags = backend.operator_flags(s);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let op = RunningOperator::for_namespace(&t.ns, &flags).await?;
+
+    let status = eventually(
+        Duration::from_secs(90),
+        "a sweep that deletes due-soon.mp4",
+        || async {
+            let st = t.bucket_status("unit").await?;
+            Ok((st["lastSweep"]["deleted"] == 1).then_some(st))
+        },
+    )
+    .await?;
+    ensure!(
+        status["lastSweep"]["unlistedTiers"] == serde_json::json!(["cool", "legal-hold"]),
+        "the quiet tiers are not listed: {}",
+        status["lastSweep"]
+    );
+    ensure!(
+        status["tiers"]["cool"]["clips"] == 1 && status["tiers"]["hot"]["clips"] == 1,
+        "still counted: {}",
+        status["tiers"]
+    );
+    let hot = t.keys(&t.hot).await?;
+    ensure!(
+        !hot.contains("due-soon.mp4") && hot.contains("young.mp4"),
+        "{hot:?}"
+    );
+    ensure!(t.keys(&cool).await?.contains("kept-in-cool.mp4"));
+    op.stop().await?;
+    Ok(())
+}

@@ -344,4 +344,10 @@ pub struct SweepSummary {
     /// deleted only if those still say so.
     #[serde(default)]
     pub retagged: u64,
+    /// Tiers this sweep did not list (`cool`, `legal-hold`): nothing there could have
+    /// changed since their last listing (same policy and holds, nothing due, nothing
+    /// moved in, no change found by the tag refresh, listed within the refresh
+    /// interval). Their counts in `tiers` are that listing's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted_tiers: Vec<String>,
 }

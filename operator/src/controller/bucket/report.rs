@@ -131,6 +131,7 @@ pub async fn swept(
         flagged: o.flagged + o.malformed,
         failed: o.failed,
         retagged: o.retagged,
+        unlisted_tiers: o.unlisted.iter().map(|t| t.as_str().to_string()).collect(),
     });
     status.next_sweep_time = Some(next);
     write_status(ctx, eb, status).await?;
