@@ -418,3 +418,80 @@ async fn on_seaweedfs_a_sweep_leaves_the_quiet_tiers_unlisted_and_says_so() -> R
     op.stop().await?;
     Ok(())
 }
+
+/// The catalogue never decides a delete on its own: a clip re-tagged behind the
+/// operator's back (evidential now) while the catalogue still holds its old tags
+/// (non-evidential, now due) is planned for deletion from those, and then kept, because
+/// its tags are read again at the point of no return.
+async fn a_stale_catalogue_entry_never_deletes_a_retagged_clip(backend: Backend) -> Result<()> {
+    let (s3, cfg) = buckets(backend).await?;
+    let hot = cfg.tiers.hot.bucket.clone();
+    // Non-evidential (31 days), recorded 29 days ago: kept in hot today (cool after 30
+    // days), due for deletion three days on.
+    upload(
+        &s3,
+        &hot,
+        "flip-",
+        1,
+        "non-evidential",
+        Utc::now() - TimeDelta::days(29),
+    )
+    .await?;
+    let key = "flip-cam-000/00000.mp4";
+    let metrics = StorageMetrics::unregistered();
+    let s3_store = S3TierStore::new(cfg.clone(), options(backend, false)?, metrics.clone()).await?;
+    let (catalogue, dir) = catalogue(CatalogueOptions::default())?;
+    let bucket = catalogue.bucket("test/catalogue", &cfg);
+    let store = CataloguedStore::new(Arc::new(s3_store), bucket.clone());
+    let policy = met_policy()?;
+    let sink = RecordingSink::new();
+    let flagged = HashSet::new();
+    let audit = SweepAudit {
+        sink: &sink,
+        cases: Default::default(),
+        releasing: None,
+        flagged_before: &flagged,
+    };
+    let opts = SweepOptions {
+        concurrency: 4,
+        skip: Vec::new(),
+        integrity_sample: 0,
+        catalogue: Some(bucket),
+        inputs: "policy met/1".into(),
+    };
+    let drain = CancellationToken::new();
+    let today = Planner::new(&policy, &[], Utc::now())?;
+    let first = sweep(&store, &today, &opts, &drain, &audit, None).await?;
+    ensure!(
+        first.deleted + first.moved == 0,
+        "nothing due yet: {first:?}"
+    );
+    // An officer re-categorises it: evidential, kept for years.
+    tenant::retag(&s3, &hot, key, &[Tag::new(TAG_CATEGORY, "murder")]).await?;
+    let tag_reads = metrics.requests("get_object_tagging", "ok");
+    let later = Planner::new(&policy, &[], Utc::now() + TimeDelta::days(3))?;
+    let second = sweep(&store, &later, &opts, &drain, &audit, None).await?;
+    ensure!(
+        second.deleted == 0 && second.retagged == 1,
+        "planned from the catalogue's stale tags, kept on the tags read again: {second:?}"
+    );
+    ensure!(
+        metrics.requests("get_object_tagging", "ok") > tag_reads,
+        "the tags were read again before the delete"
+    );
+    let left = s3.head_object().bucket(&hot).key(key).send().await;
+    ensure!(left.is_ok(), "the re-tagged clip is still there");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stale_catalogue_entry_never_deletes_a_retagged_clip_on_seaweedfs() -> Result<()> {
+    a_stale_catalogue_entry_never_deletes_a_retagged_clip(Backend::Seaweedfs).await
+}
+
+#[tokio::test]
+async fn a_stale_catalogue_entry_never_deletes_a_retagged_clip_on_minio_without_its_extension()
+-> Result<()> {
+    a_stale_catalogue_entry_never_deletes_a_retagged_clip(Backend::Minio).await
+}
