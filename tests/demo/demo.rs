@@ -226,12 +226,17 @@ async fn operate(servers: &Servers, ns: &str) -> Result<()> {
     evidence_operator::runtime::telemetry::init(
         evidence_operator::runtime::telemetry::LogFormat::Text,
     );
+    // As the chart runs it: with a clip catalogue.
+    let catalogue = servers.dir.join("catalogue");
+    let catalogue = catalogue.to_string_lossy();
     let settings = evidence_operator_tests::operator::settings_from_argv(&[
         "evidence-operator",
         "run",
         "--watch-namespace",
         ns,
         "--leader-elect=false",
+        "--catalogue-dir",
+        &catalogue,
     ])?;
     let op = RunningOperator::start(servers.kube_client().await?, settings)?;
     let _ = tokio::signal::ctrl_c().await;
