@@ -46,6 +46,7 @@ fn holds(now: DateTime<Utc>) -> Vec<ActiveHold> {
                 match_tags: BTreeMap::from([(TAG_CASE.to_string(), "01/123456/26".to_string())]),
                 camera_window: None,
             },
+            retain_after_release: None,
         },
         ActiveHold {
             name: "op-heron".into(),
@@ -59,6 +60,7 @@ fn holds(now: DateTime<Utc>) -> Vec<ActiveHold> {
                     to: now - TimeDelta::days(190),
                 }),
             },
+            retain_after_release: None,
         },
     ]
 }

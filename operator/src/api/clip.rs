@@ -28,6 +28,13 @@ pub const TAG_OFFICER: &str = "evidence.bwv.io/officer";
 /// ([`META_UPLOADED_AT`]), which tagging cannot change.
 pub const TAG_UPLOADED_AT: &str = "evidence.bwv.io/uploaded-at";
 
+/// Tag: the earliest time (RFC 3339) the clip may be deleted, whatever its category
+/// says. Written by the operator, before it clears the S3 legal hold, on each clip of a
+/// LegalHold with `retainAfterRelease` (retention that starts when a case closes). It can
+/// only keep a clip longer: the engine deletes nothing before it, and a clip whose
+/// `retain-until` is not a time is kept and flagged.
+pub const TAG_RETAIN_UNTIL: &str = "evidence.bwv.io/retain-until";
+
 /// S3 limits on object tags (AWS documents these; MinIO enforces the same).
 pub mod tag_limits {
     /// At most this many tags per object.
@@ -172,6 +179,32 @@ impl Clip {
             _ => None,
         }
     }
+}
+
+/// `tags` with [`TAG_RETAIN_UNTIL`] set to `until`, or kept when it already names a
+/// later time (a retain-until only ever lengthens); `None` when there is no room for one
+/// more tag ([`tag_limits::MAX_TAGS`]).
+pub fn with_retain_until(tags: &[Tag], until: DateTime<Utc>) -> Option<Vec<Tag>> {
+    let existing = tags
+        .iter()
+        .filter(|t| t.key == TAG_RETAIN_UNTIL)
+        .filter_map(|t| DateTime::parse_from_rfc3339(t.value.trim()).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max();
+    let until = existing.map_or(until, |e| e.max(until));
+    let mut out: Vec<Tag> = tags
+        .iter()
+        .filter(|t| t.key != TAG_RETAIN_UNTIL)
+        .cloned()
+        .collect();
+    if out.len() >= tag_limits::MAX_TAGS {
+        return None;
+    }
+    out.push(Tag::new(
+        TAG_RETAIN_UNTIL,
+        until.to_rfc3339_opts(SecondsFormat::Secs, true),
+    ));
+    Some(out)
 }
 
 /// Whether two tag sets are the same, in any order.

@@ -13,6 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::duration::RetentionDuration;
+
 /// The finalizer that guarantees a deleted LegalHold's clips are released first. The
 /// operator puts it on every LegalHold; a hold takes effect only once it carries it, so
 /// that every held clip's release is attributed to its case.
@@ -91,6 +93,14 @@ pub struct LegalHoldSpec {
     /// (explicit keys, tag equality, camera and recording window); at least one must
     /// be given.
     pub selector: HoldSelector,
+    /// Retention that starts when the case closes: when this hold is released (the
+    /// LegalHold deleted), each of its clips is kept at least this long from that moment,
+    /// such as `6y` (or `Forever`), whatever its category says. Recorded on each clip as
+    /// the tag `evidence.bwv.io/retain-until`, written before the S3 legal hold is
+    /// cleared, and in the audit trail. Absent: the clips fall back under their
+    /// category's retention, counted from their recording time, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_after_release: Option<RetentionDuration>,
 }
 
 /// A reference to an EvidenceBucket.

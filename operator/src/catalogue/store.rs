@@ -111,6 +111,12 @@ impl TierStore for CataloguedStore {
         result
     }
 
+    async fn set_tags(&self, clip: &Clip, tags: &[Tag]) -> Result<(), StorageError> {
+        let result = self.inner.set_tags(clip, tags).await;
+        self.forget(clip.tier, std::slice::from_ref(clip)).await;
+        result
+    }
+
     async fn claim(
         &self,
         owner: &Owner,

@@ -283,6 +283,35 @@ pub enum Reason {
         /// When retention ran out.
         expired: DateTime<Utc>,
     },
+    /// Retention ran out and the rule says Review, and the clip, kept for a person's
+    /// decision, is older than `coolAfter`: it leaves the hot tier like any kept clip
+    /// (and is flagged for review in the cool tier).
+    ReviewDueCooling {
+        /// The rule and clock.
+        rule: RuleContext,
+        /// When retention ran out.
+        expired: DateTime<Utc>,
+        /// The policy's `coolAfter`.
+        cool_after: RetentionDuration,
+    },
+    /// The rule's retention ran out (or runs out earlier), but the clip carries a
+    /// `retain-until` (its case closed with `retainAfterRelease`) that has not passed.
+    RetainedAfterRelease {
+        /// The rule and clock.
+        rule: RuleContext,
+        /// When the rule's retention runs out (`None`: `Forever`).
+        expires: Option<DateTime<Utc>>,
+        /// The clip's `retain-until`.
+        retain_until: DateTime<Utc>,
+    },
+    /// Preserved by an open access request (or disclosure): not deleted, not moved,
+    /// whatever the policy would otherwise do.
+    Preserved {
+        /// Names of the requests preserving the clip.
+        requests: Vec<String>,
+        /// What the policy would otherwise have done.
+        instead: Action,
+    },
 }
 
 impl Reason {
@@ -293,7 +322,9 @@ impl Reason {
             | Reason::CoolAfter { rule, .. }
             | Reason::Expired { rule, .. }
             | Reason::SafetyFloor { rule, .. }
-            | Reason::ReviewDue { rule, .. } => Some(rule),
+            | Reason::ReviewDue { rule, .. }
+            | Reason::ReviewDueCooling { rule, .. }
+            | Reason::RetainedAfterRelease { rule, .. } => Some(rule),
             _ => None,
         }
     }
@@ -378,6 +409,35 @@ impl fmt::Display for Reason {
                 f,
                 "{rule} expired {}: kept for review by a person",
                 ts(*expired)
+            ),
+            Reason::ReviewDueCooling {
+                rule,
+                expired,
+                cool_after,
+            } => write!(
+                f,
+                "{rule} expired {}: kept for review by a person, and older than coolAfter {cool_after}",
+                ts(*expired)
+            ),
+            Reason::RetainedAfterRelease {
+                rule,
+                expires,
+                retain_until,
+            } => {
+                match expires {
+                    Some(t) => write!(f, "{rule} ran until {}", ts(*t))?,
+                    None => write!(f, "{rule}")?,
+                }
+                write!(
+                    f,
+                    ", but its case closed with retention to {} (retain-until): kept",
+                    ts(*retain_until)
+                )
+            }
+            Reason::Preserved { requests, instead } => write!(
+                f,
+                "preserved by access request {} (the policy would {instead}): kept as it is",
+                names(requests)
             ),
         }
     }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::{
     clip::{Clip, TAG_CAMERA, TAG_RECORDED_AT},
+    duration::RetentionDuration,
     legal_hold::{HoldSelector, LegalHold},
 };
 
@@ -29,6 +30,8 @@ pub struct ActiveHold {
     pub case_reference: String,
     /// Which clips it selects.
     pub selector: HoldSelector,
+    /// How long its clips are kept from the moment it is released (`retainAfterRelease`).
+    pub retain_after_release: Option<RetentionDuration>,
 }
 
 impl ActiveHold {
@@ -42,6 +45,7 @@ impl ActiveHold {
             name: hold.metadata.name.clone().unwrap_or_default(),
             case_reference: hold.spec.case_reference.clone(),
             selector: hold.spec.selector.clone(),
+            retain_after_release: hold.spec.retain_after_release,
         })
     }
 }
@@ -50,6 +54,8 @@ impl ActiveHold {
 #[derive(Debug)]
 pub(crate) struct CompiledHold<'a> {
     pub(crate) name: &'a str,
+    /// Its `retainAfterRelease`.
+    pub(crate) retain_after_release: Option<RetentionDuration>,
     keys: HashSet<&'a str>,
     selector: &'a HoldSelector,
 }
@@ -58,6 +64,7 @@ impl<'a> CompiledHold<'a> {
     pub(crate) fn new(hold: &'a ActiveHold) -> Self {
         CompiledHold {
             name: &hold.name,
+            retain_after_release: hold.retain_after_release,
             keys: hold.selector.keys.iter().map(String::as_str).collect(),
             selector: &hold.selector,
         }

@@ -13,13 +13,19 @@
 //!    legal-hold tier that no active hold selects is released back to cool
 //!    ([`Action::Release`]). A clip with the S3 hold ON outside the legal-hold tier is
 //!    never touched. A held clip (S3 hold ON, or selected) is never deleted.
+//!    A clip an open access request **preserves** ([`Planner::preserving`]) is neither
+//!    deleted, nor moved, nor released from the legal-hold tier (each would delete or
+//!    rewrite it); a legal hold still takes it into the legal-hold tier.
 //! 2. **Malformed metadata** (too many, oversized or duplicate tags; an unparseable
 //!    `recorded-at` or `uploaded-at`): kept and flagged ([`Action::FlagMalformed`]).
 //! 3. **Retention.** The clip's category tag (ignoring case and blanks) picks a rule, or
 //!    the default rule. Retention counts from the clock the policy names: recording
 //!    time (falling back to upload time when the clip has no `recorded-at` tag, the
-//!    later and so safer of the two) or upload time. Expired under `Review`:
-//!    [`Action::FlagForReview`]. Expired under `Delete`: [`Action::Delete`], but only
+//!    later and so safer of the two) or upload time. A clip whose case closed with a
+//!    retention of its own (`evidence.bwv.io/retain-until`, written when a LegalHold with
+//!    `retainAfterRelease` is released) is kept until then, whatever its category says.
+//!    Expired under `Review`: [`Action::FlagForReview`] (and, like every kept clip,
+//!    moved out of hot once older than `coolAfter`). Expired under `Delete`: [`Action::Delete`], but only
 //!    when the clip is at least `minimumAge` old by its recording time AND its upload
 //!    time; otherwise kept until then. Not expired: kept, and moved from hot to cool
 //!    once older than `coolAfter` (on the same clock).
@@ -35,8 +41,10 @@
 //! or an upload-clock retention.
 //!
 //! # Properties (proved by the property tests in this module)
-//! held clips are never deleted nor moved out of legal hold; nothing younger than
-//! `minimumAge` or unexpired is deleted; malformed clips are never deleted; planning is
+//! held clips are never deleted nor moved out of legal hold; preserved clips are never
+//! deleted nor moved; nothing younger than `minimumAge`, unexpired or before its
+//! `retain-until` is deleted, whatever sequence of time, policy changes, preserves and
+//! releases came before; malformed clips are never deleted; planning is
 //! idempotent (apply the plan, plan again: no storage change, except that a released
 //! clip may then fall due under its ordinary rule, after which a third plan is quiet);
 //! a clip's decision does not depend on the order of the stream.
@@ -55,4 +63,4 @@ pub use decision::{
     Action, CategoryMatch, ClockUsed, Decision, MetadataProblem, PlanSummary, Reason, RuleContext,
 };
 pub use holds::ActiveHold;
-pub use planner::{EngineError, Planner};
+pub use planner::{EngineError, Planner, RETAIN_FOREVER};

@@ -11,11 +11,18 @@ use super::{
 };
 use crate::api::{
     clip::{
-        Clip, TAG_CATEGORY, TAG_RECORDED_AT, TAG_UPLOADED_AT, Tier,
+        Clip, TAG_CATEGORY, TAG_RECORDED_AT, TAG_RETAIN_UNTIL, TAG_UPLOADED_AT, Tier,
         tag_limits::{MAX_KEY_CHARS, MAX_TAGS, MAX_VALUE_CHARS},
     },
     duration::RetentionDuration,
     retention_policy::{ExpiryAction, RetentionClock, RetentionPolicySpec},
+};
+
+/// The `retain-until` written for a `retainAfterRelease: Forever`: the last moment RFC
+/// 3339 can write with a four-digit year.
+pub const RETAIN_FOREVER: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(t) => t,
+    None => DateTime::<Utc>::MIN_UTC,
 };
 
 /// Why a policy could not be compiled.
@@ -48,6 +55,9 @@ pub struct Planner<'a> {
     policy: &'a RetentionPolicySpec,
     categories: HashMap<String, Rule<'a>>,
     holds: Vec<CompiledHold<'a>>,
+    /// The preserves in force (open access requests), as given and compiled.
+    preserve_src: &'a [ActiveHold],
+    preserves: Vec<CompiledHold<'a>>,
     now: DateTime<Utc>,
 }
 
@@ -63,6 +73,8 @@ struct Evaluation {
 struct Times {
     recorded_at: Option<DateTime<Utc>>,
     upload: DateTime<Utc>,
+    /// The `retain-until` tag: no deletion before it.
+    retain_until: Option<DateTime<Utc>>,
 }
 
 impl<'a> Planner<'a> {
@@ -93,8 +105,21 @@ impl<'a> Planner<'a> {
             policy,
             categories,
             holds: holds.iter().map(CompiledHold::new).collect(),
+            preserve_src: &[],
+            preserves: Vec::new(),
             now,
         })
+    }
+
+    /// The same planner with these preserves in force: a clip a preserve selects (an
+    /// open access request or disclosure) is neither deleted nor moved (a move rewrites
+    /// it), whatever the policy says; a legal hold still takes it into the legal-hold
+    /// tier (a verified copy into Object Lock), and it is not released from there while
+    /// preserved.
+    pub fn preserving(mut self, preserves: &'a [ActiveHold]) -> Self {
+        self.preserve_src = preserves;
+        self.preserves = preserves.iter().map(CompiledHold::new).collect();
+        self
     }
 
     /// The moment this planner plans for.
@@ -108,7 +133,19 @@ impl<'a> Planner<'a> {
     where
         'a: 'b,
     {
-        Planner::new(self.policy, holds, self.now)
+        Ok(Planner::new(self.policy, holds, self.now)?.preserving(self.preserve_src))
+    }
+
+    /// Until when `clip` is to be kept once the holds of this planner that select it are
+    /// released: the latest of their `retainAfterRelease` counted from `now` (`Forever`:
+    /// [`RETAIN_FOREVER`]); `None` when none of them has one.
+    pub fn retain_after_release(&self, clip: &Clip) -> Option<DateTime<Utc>> {
+        self.holds
+            .iter()
+            .filter(|h| h.selects(clip))
+            .filter_map(|h| h.retain_after_release)
+            .map(|d| d.after(self.now).unwrap_or(RETAIN_FOREVER))
+            .max()
     }
 
     /// The decision for one clip. Pure: depends only on the policy, the holds, `now`
@@ -145,7 +182,40 @@ impl<'a> Planner<'a> {
         self.evaluate(clip).next_due
     }
 
+    /// The evaluation, with the preserves applied: a preserved clip is kept where and as
+    /// it is unless a legal hold takes it into the legal-hold tier.
     fn evaluate(&self, clip: &Clip) -> Evaluation {
+        let e = self.evaluate_policy(clip);
+        if !matches!(
+            e.action,
+            Action::Delete | Action::MoveToCool | Action::Release
+        ) {
+            return e;
+        }
+        let mut requests: Vec<String> = self
+            .preserves
+            .iter()
+            .filter(|p| p.selects(clip))
+            .map(|p| p.name.to_string())
+            .collect();
+        if requests.is_empty() {
+            return e;
+        }
+        requests.sort_unstable();
+        requests.dedup();
+        Evaluation {
+            action: Action::Keep,
+            reason: Reason::Preserved {
+                requests,
+                instead: e.action,
+            },
+            holds: e.holds,
+            next_due: None,
+        }
+    }
+
+    /// The evaluation by the legal holds, the metadata and the policy.
+    fn evaluate_policy(&self, clip: &Clip) -> Evaluation {
         let mut holds: Vec<String> = self
             .holds
             .iter()
@@ -237,18 +307,72 @@ impl<'a> Planner<'a> {
             start,
         };
         let expiry = rule.retention.after(start);
+        // When the decision can next change by expiry: the later of the rule's end and
+        // the clip's retain-until.
+        let effective_expiry = expiry.map(|e| times.retain_until.map_or(e, |u| e.max(u)));
         let now = self.now;
 
         match expiry {
-            Some(expired) if expired <= now => match rule.on_expiry {
-                ExpiryAction::Review => fixed(
-                    Action::FlagForReview,
-                    Reason::ReviewDue {
-                        rule: context,
-                        expired,
+            // The case closed with a retention of its own that runs later: kept.
+            Some(expired) if expired <= now && times.retain_until.is_some_and(|u| u > now) => {
+                let retain_until = times.retain_until.unwrap_or(expired);
+                let cool_at = match clip.tier {
+                    Tier::Hot => self.policy.cool_after.after(start),
+                    _ => None,
+                };
+                match cool_at {
+                    Some(due) if due <= now => Evaluation {
+                        action: Action::MoveToCool,
+                        reason: Reason::CoolAfter {
+                            rule: context,
+                            cool_after: self.policy.cool_after,
+                            due,
+                        },
+                        holds,
+                        next_due: Some(retain_until),
                     },
-                    holds,
-                ),
+                    _ => Evaluation {
+                        action: Action::Keep,
+                        reason: Reason::RetainedAfterRelease {
+                            rule: context,
+                            expires: Some(expired),
+                            retain_until,
+                        },
+                        holds,
+                        next_due: earliest(cool_at, Some(retain_until)),
+                    },
+                }
+            }
+            Some(expired) if expired <= now => match rule.on_expiry {
+                // Kept for a person's decision, and like any kept clip it leaves the hot
+                // tier once older than coolAfter (flagged there).
+                ExpiryAction::Review => {
+                    let cool_at = match clip.tier {
+                        Tier::Hot => self.policy.cool_after.after(start),
+                        _ => None,
+                    };
+                    match cool_at {
+                        Some(due) if due <= now => Evaluation {
+                            action: Action::MoveToCool,
+                            reason: Reason::ReviewDueCooling {
+                                rule: context,
+                                expired,
+                                cool_after: self.policy.cool_after,
+                            },
+                            holds,
+                            next_due: None,
+                        },
+                        _ => Evaluation {
+                            action: Action::FlagForReview,
+                            reason: Reason::ReviewDue {
+                                rule: context,
+                                expired,
+                            },
+                            holds,
+                            next_due: cool_at,
+                        },
+                    }
+                }
                 ExpiryAction::Delete => {
                     let floor = self.deletable_at(&times);
                     match floor {
@@ -288,7 +412,7 @@ impl<'a> Planner<'a> {
                             due,
                         },
                         holds,
-                        next_due: expiry,
+                        next_due: effective_expiry,
                     },
                     _ => Evaluation {
                         action: Action::Keep,
@@ -297,7 +421,7 @@ impl<'a> Planner<'a> {
                             until: expiry,
                         },
                         holds,
-                        next_due: earliest(cool_at, expiry),
+                        next_due: earliest(cool_at, effective_expiry),
                     },
                 }
             }
@@ -394,10 +518,15 @@ fn check_metadata(clip: &Clip) -> Result<Times, MetadataProblem> {
         .tag(TAG_UPLOADED_AT)
         .map(|v| parse_time(TAG_UPLOADED_AT, v))
         .transpose()?;
+    let retain_until = clip
+        .tag(TAG_RETAIN_UNTIL)
+        .map(|v| parse_time(TAG_RETAIN_UNTIL, v))
+        .transpose()?;
     let recorded = clip.recorded_upload();
     let upload = uploaded_at.map_or(recorded, |t| t.max(recorded));
     Ok(Times {
         recorded_at,
         upload,
+        retain_until,
     })
 }

@@ -11,8 +11,8 @@ use proptest::{prelude::*, sample::select};
 use super::*;
 use crate::api::{
     clip::{
-        Clip, TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, TAG_UPLOADED_AT,
-        Tag, Tier,
+        Clip, TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, TAG_RETAIN_UNTIL,
+        TAG_UPLOADED_AT, Tag, Tier,
         tag_limits::{MAX_KEY_CHARS, MAX_TAGS, MAX_VALUE_CHARS},
     },
     duration::{DurationUnit, RetentionDuration},
@@ -54,6 +54,122 @@ fn clip(key: &str, tier: Tier, uploaded: &str, tags: &[(&str, &str)]) -> Clip {
 // ---------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------
+
+#[test]
+fn a_clip_kept_for_review_leaves_the_hot_tier_like_any_kept_clip() {
+    // Met: mopi-group-3 is reviewed after 6 years; coolAfter 30 days.
+    let policy = met_policy();
+    let now = t("2033-03-10T12:00:00Z");
+    let planner = Planner::new(&policy, &[], now).unwrap();
+    let recorded = "2026-03-01T10:00:00Z";
+    let mut c = clip(
+        "old-g3.mp4",
+        Tier::Hot,
+        recorded,
+        &[(TAG_CATEGORY, "mopi-group-3"), (TAG_RECORDED_AT, recorded)],
+    );
+    let d = planner.plan_clip(&c);
+    assert_eq!(d.action, Action::MoveToCool, "{d}");
+    assert!(matches!(d.reason, Reason::ReviewDueCooling { .. }), "{d}");
+    assert!(d.reason.to_string().contains("kept for review by a person"));
+    c.tier = Tier::Cool;
+    let d = planner.plan_clip(&c);
+    assert_eq!(d.action, Action::FlagForReview, "{d}");
+}
+
+#[test]
+fn a_retain_until_keeps_a_clip_past_its_category_and_only_lengthens() {
+    let policy = met_policy();
+    let now = t("2026-03-10T12:00:00Z");
+    let planner = Planner::new(&policy, &[], now).unwrap();
+    let recorded = "2026-01-01T10:00:00Z"; // non-evidential, 31 days: expired
+    let tagged = |until: &str| {
+        clip(
+            "closed-case.mp4",
+            Tier::Cool,
+            recorded,
+            &[
+                (TAG_CATEGORY, "non-evidential"),
+                (TAG_RECORDED_AT, recorded),
+                (TAG_RETAIN_UNTIL, until),
+            ],
+        )
+    };
+    let kept = tagged("2032-03-10T12:00:00Z");
+    let (d, due) = planner.plan_with_due(&kept);
+    assert_eq!(d.action, Action::Keep, "{d}");
+    assert!(
+        matches!(d.reason, Reason::RetainedAfterRelease { .. }),
+        "{d}"
+    );
+    assert_eq!(due, Some(t("2032-03-10T12:00:00Z")));
+    // Passed: the category's rule applies again.
+    let passed = tagged("2026-03-01T00:00:00Z");
+    assert_eq!(planner.plan_clip(&passed).action, Action::Delete);
+    // Not a time: kept and flagged, never deleted.
+    let broken = tagged("when the case closes");
+    assert_eq!(planner.plan_clip(&broken).action, Action::FlagMalformed);
+}
+
+#[test]
+fn a_preserved_clip_is_kept_as_it_is_and_a_legal_hold_still_takes_it() {
+    let policy = met_policy();
+    let now = t("2026-03-10T12:00:00Z");
+    let sar = vec![ActiveHold {
+        name: "sar-0001".into(),
+        case_reference: "SAR/2026/0001".into(),
+        selector: HoldSelector {
+            keys: vec!["due.mp4".into(), "held.mp4".into()],
+            ..HoldSelector::default()
+        },
+        retain_after_release: None,
+    }];
+    let old = "2025-01-01T00:00:00Z";
+    let due = clip(
+        "due.mp4",
+        Tier::Hot,
+        old,
+        &[(TAG_CATEGORY, "non-evidential"), (TAG_RECORDED_AT, old)],
+    );
+    let planner = Planner::new(&policy, &[], now).unwrap().preserving(&sar);
+    let d = planner.plan_clip(&due);
+    assert_eq!(d.action, Action::Keep, "{d}");
+    assert_eq!(
+        d.reason,
+        Reason::Preserved {
+            requests: vec!["sar-0001".into()],
+            instead: Action::Delete
+        }
+    );
+    assert!(
+        d.reason
+            .to_string()
+            .contains("preserved by access request sar-0001")
+    );
+    // Not released from the legal-hold tier while preserved (a release rewrites it).
+    let mut held = due.clone();
+    held.key = "held.mp4".into();
+    held.tier = Tier::LegalHold;
+    held.legal_hold = true;
+    assert_eq!(planner.plan_clip(&held).action, Action::Keep);
+    // A legal hold still moves it into the legal-hold tier, and a re-planned chunk
+    // keeps the preserves.
+    let kestrel = vec![ActiveHold {
+        name: "op-kestrel".into(),
+        case_reference: "01/123456/26".into(),
+        selector: HoldSelector {
+            keys: vec!["due.mp4".into()],
+            ..HoldSelector::default()
+        },
+        retain_after_release: None,
+    }];
+    let with_hold = planner.with_holds(&kestrel).unwrap();
+    assert_eq!(with_hold.plan_clip(&due).action, Action::MoveToLegalHold);
+    assert_eq!(
+        planner.with_holds(&[]).unwrap().plan_clip(&due).action,
+        Action::Keep
+    );
+}
 
 #[test]
 fn met_policy_scenarios() {
@@ -199,6 +315,7 @@ fn holds_pin_and_release() {
                 to: t("2026-03-01T16:30:00Z"),
             }),
         },
+        retain_after_release: None,
     }];
     let planner = Planner::new(&policy, &holds, now).unwrap();
     let old = "2025-01-01T00:00:00Z";
@@ -448,6 +565,12 @@ fn instant() -> impl Strategy<Value = DateTime<Utc>> {
     (-400_000_000i64..5_000_000).prop_map(|s| base() + TimeDelta::seconds(s))
 }
 
+/// A time around the planning times of the tests: a little before `base()` to a few
+/// years after (a `retain-until` that may or may not have passed).
+fn base_offset() -> impl Strategy<Value = DateTime<Utc>> {
+    (-10_000_000i64..100_000_000).prop_map(|s| base() + TimeDelta::seconds(s))
+}
+
 fn hold() -> impl Strategy<Value = ActiveHold> {
     (
         "[a-z]{1,6}",
@@ -469,6 +592,7 @@ fn hold() -> impl Strategy<Value = ActiveHold> {
                     to: from + TimeDelta::seconds(len),
                 }),
             },
+            retain_after_release: None,
         })
 }
 
@@ -485,44 +609,57 @@ fn tags() -> impl Strategy<Value = Vec<Tag>> {
         1 => Just("not-a-time".to_string()),
     ]);
     let uploaded = proptest::option::of(instant().prop_map(|t| t.to_rfc3339()));
+    let retain_until = proptest::option::weighted(
+        0.2,
+        prop_oneof![
+            8 => (base_offset()).prop_map(|t| t.to_rfc3339()),
+            1 => Just("when the case closes".to_string()),
+        ],
+    );
     (
         category,
         recorded,
         proptest::option::of(select(CASES.to_vec())),
         proptest::option::of(select(CAMERAS.to_vec())),
         uploaded,
+        retain_until,
         0u8..12,
     )
-        .prop_map(|(category, recorded, case, camera, uploaded, damage)| {
-            let mut tags = Vec::new();
-            if let Some(c) = category {
-                tags.push(Tag::new(TAG_CATEGORY, c));
-            }
-            if let Some(r) = recorded {
-                tags.push(Tag::new(TAG_RECORDED_AT, r));
-            }
-            if let Some(c) = case {
-                tags.push(Tag::new(TAG_CASE, c));
-            }
-            if let Some(c) = camera {
-                tags.push(Tag::new(TAG_CAMERA, c));
-            }
-            if let Some(u) = uploaded {
-                tags.push(Tag::new(TAG_UPLOADED_AT, u));
-            }
-            match damage {
-                0 => tags.push(Tag::new(TAG_CATEGORY, "murder")), // maybe a duplicate
-                1 => tags.push(Tag::new(TAG_OFFICER, "x".repeat(MAX_VALUE_CHARS + 1))),
-                2 => tags.push(Tag::new("k".repeat(MAX_KEY_CHARS + 1), "v")),
-                3 => {
-                    for i in 0..MAX_TAGS {
-                        tags.push(Tag::new(format!("other/{i}"), "v"));
-                    }
+        .prop_map(
+            |(category, recorded, case, camera, uploaded, retain_until, damage)| {
+                let mut tags = Vec::new();
+                if let Some(c) = category {
+                    tags.push(Tag::new(TAG_CATEGORY, c));
                 }
-                _ => {}
-            }
-            tags
-        })
+                if let Some(r) = recorded {
+                    tags.push(Tag::new(TAG_RECORDED_AT, r));
+                }
+                if let Some(c) = case {
+                    tags.push(Tag::new(TAG_CASE, c));
+                }
+                if let Some(c) = camera {
+                    tags.push(Tag::new(TAG_CAMERA, c));
+                }
+                if let Some(u) = uploaded {
+                    tags.push(Tag::new(TAG_UPLOADED_AT, u));
+                }
+                if let Some(r) = retain_until {
+                    tags.push(Tag::new(TAG_RETAIN_UNTIL, r));
+                }
+                match damage {
+                    0 => tags.push(Tag::new(TAG_CATEGORY, "murder")), // maybe a duplicate
+                    1 => tags.push(Tag::new(TAG_OFFICER, "x".repeat(MAX_VALUE_CHARS + 1))),
+                    2 => tags.push(Tag::new("k".repeat(MAX_KEY_CHARS + 1), "v")),
+                    3 => {
+                        for i in 0..MAX_TAGS {
+                            tags.push(Tag::new(format!("other/{i}"), "v"));
+                        }
+                    }
+                    _ => {}
+                }
+                tags
+            },
+        )
 }
 
 fn a_clip() -> impl Strategy<Value = Clip> {
@@ -574,6 +711,7 @@ fn malformed(c: &Clip) -> bool {
             .any(|(i, t)| c.tags[..i].iter().any(|u| u.key == t.key))
         || bad_time(TAG_RECORDED_AT)
         || bad_time(TAG_UPLOADED_AT)
+        || bad_time(TAG_RETAIN_UNTIL)
 }
 
 fn tag_time(c: &Clip, key: &str) -> Option<DateTime<Utc>> {
@@ -735,6 +873,9 @@ proptest! {
             };
             let expiry = retention.after(start);
             prop_assert!(expiry.is_some_and(|e| e <= now), "{} deleted before expiry {:?}", d, expiry);
+            if let Some(until) = tag_time(c, TAG_RETAIN_UNTIL) {
+                prop_assert!(until <= now, "{} deleted before its retain-until {}", d, until);
+            }
             prop_assert!(p.minimum_age.after(upload).is_some_and(|t| t <= now), "{} younger than minimumAge by upload", d);
             if let Some(r) = recorded {
                 prop_assert!(p.minimum_age.after(r).is_some_and(|t| t <= now), "{} younger than minimumAge by recording", d);
@@ -854,6 +995,89 @@ proptest! {
             prop_assert_eq!(at_before.action, d.action);
             let at_due = Planner::new(&p, &[], due).unwrap().plan_clip(c);
             prop_assert_ne!(at_due, d);
+        }
+    }
+
+    /// A clip an open request preserves is neither deleted nor moved (a move rewrites
+    /// it), nor released from the legal-hold tier; only a legal hold may still take it
+    /// into the legal-hold tier.
+    #[test]
+    fn preserved_clips_are_neither_deleted_nor_moved(
+        p in policy(), holds in proptest::collection::vec(hold(), 0..3),
+        preserves in proptest::collection::vec(hold(), 1..3),
+        clips in proptest::collection::vec(a_clip(), 1..40), now in now(),
+    ) {
+        let planner = Planner::new(&p, &holds, now).unwrap().preserving(&preserves);
+        let unpreserved = Planner::new(&p, &holds, now).unwrap();
+        for c in &clips {
+            let d = planner.plan_clip(c);
+            let preserved = !oracle_selected_by(&preserves, c).is_empty();
+            if preserved {
+                prop_assert!(
+                    matches!(d.action, Action::Keep | Action::Hold | Action::MoveToLegalHold | Action::FlagForReview | Action::FlagMalformed),
+                    "preserved, yet {}", d
+                );
+            } else {
+                prop_assert_eq!(&d, &unpreserved.plan_clip(c));
+            }
+        }
+    }
+
+    /// Whatever happens between sweeps (time passing, the policy replaced, preserves
+    /// opened and closed, holds released with a retention after release), no sweep
+    /// deletes a clip before the retention of the policy then in force has run out,
+    /// before its retain-until, or while it is preserved.
+    #[test]
+    fn no_sequence_of_events_deletes_a_clip_early(
+        policies in proptest::collection::vec(policy(), 1..4),
+        start in now(),
+        c in a_clip(),
+        steps in proptest::collection::vec((0i64..50_000_000, 0usize..4, any::<bool>(), proptest::option::of(1u32..10)), 1..12),
+    ) {
+        let mut clip = c;
+        let mut now = start;
+        let preserve = ActiveHold {
+            name: "sar-1".into(),
+            case_reference: "SAR/1".into(),
+            selector: HoldSelector { keys: vec![clip.key.clone()], ..HoldSelector::default() },
+            retain_after_release: None,
+        };
+        let preserves = [preserve];
+        for (advance, which, preserved, released_for_years) in steps {
+            now += TimeDelta::seconds(advance);
+            let p = &policies[which % policies.len()];
+            // A hold released now with retainAfterRelease: the operator tags the clip
+            // (keeping a later retain-until) before it leaves the legal-hold tier.
+            if let Some(years) = released_for_years {
+                let until = RetentionDuration::Finite { amount: years, unit: DurationUnit::Years }.after(now).unwrap();
+                if !malformed(&clip) {
+                    let later = tag_time(&clip, TAG_RETAIN_UNTIL).map_or(until, |t| t.max(until));
+                    clip.tags.retain(|t| t.key != TAG_RETAIN_UNTIL);
+                    clip.tags.push(Tag::new(TAG_RETAIN_UNTIL, later.to_rfc3339()));
+                }
+            }
+            let planner = if preserved {
+                Planner::new(p, &[], now).unwrap().preserving(&preserves)
+            } else {
+                Planner::new(p, &[], now).unwrap()
+            };
+            let d = planner.plan_clip(&clip);
+            if d.action == Action::Delete {
+                prop_assert!(!preserved, "deleted while preserved: {}", d);
+                if let Some(until) = tag_time(&clip, TAG_RETAIN_UNTIL) {
+                    prop_assert!(until <= now, "{} deleted before its retain-until {}", d, until);
+                }
+                let (retention, _) = oracle_rule(p, &clip);
+                let start = match p.retention_clock {
+                    RetentionClock::RecordedAt => tag_time(&clip, TAG_RECORDED_AT).unwrap_or(oracle_upload(&clip)),
+                    RetentionClock::Upload => oracle_upload(&clip),
+                };
+                prop_assert!(retention.after(start).is_some_and(|e| e <= now), "{} deleted before its retention ran out", d);
+            }
+            match apply(&clip, &d, now) {
+                Some(next) => clip = next,
+                None => break,
+            }
         }
     }
 }

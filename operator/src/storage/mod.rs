@@ -202,6 +202,16 @@ pub trait TierStore: Send + Sync {
     /// Set or clear the legal hold on a clip in the legal-hold tier.
     async fn set_legal_hold(&self, clip: &Clip, on: bool) -> Result<(), StorageError>;
 
+    /// Replace the tags of the clip's listed version (only after the region proof). The
+    /// operator writes one tag of its own: `evidence.bwv.io/retain-until`, before it
+    /// clears the legal hold of a clip whose case closed with a retention of its own.
+    /// S3: one `PutObjectTagging`.
+    async fn set_tags(
+        &self,
+        clip: &Clip,
+        tags: &[crate::api::clip::Tag],
+    ) -> Result<(), StorageError>;
+
     /// Claim every storage location of this store's tiers for `owner` (see
     /// [`claim`]): before a sweep lists, writes or deletes any clip. `ClaimedBy` when a
     /// location overlaps another owner's; `take_over` names a previous owner whose

@@ -140,6 +140,7 @@ pub fn validate<'a>(
             name: h.name_any(),
             case_reference: h.spec.case_reference.clone(),
             selector: h.spec.selector.clone(),
+            retain_after_release: h.spec.retain_after_release,
         })
         .collect();
     let secret = match &found.credentials {

@@ -36,7 +36,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::clip::{Clip, Tier, same_tags},
+    api::clip::{Clip, TAG_RETAIN_UNTIL, Tier, same_tags, with_retain_until},
     audit::{AuditAction, AuditError, Entry},
     catalogue::{BucketCatalogue, TierMemo, TierSummary},
     engine::{Action, Decision, Planner},
@@ -638,7 +638,9 @@ async fn execute_chunk(
             }
             let result = match decision.action {
                 Action::Hold => store.set_legal_hold(&clip, true).await.map(|()| None),
-                Action::Release => release(store, &clip).await.map(Some),
+                Action::Release => release(store, &clip, audit.retain_until(&clip))
+                    .await
+                    .map(Some),
                 _ => Ok(None),
             };
             let result = match result {
@@ -810,14 +812,32 @@ fn count_holds(out: &mut SweepOutcome, clip: &Clip, decision: &Decision) {
     }
 }
 
-/// Release a clip: legal hold OFF, then back to the cool tier (normal retention).
-async fn release(store: &dyn TierStore, clip: &Clip) -> Result<MoveOutcome, StorageError> {
-    if clip.legal_hold {
-        store.set_legal_hold(clip, false).await?;
+/// Release a clip: when its case closed with a retention of its own, the
+/// `retain-until` tag first (while the clip is still held: if that write fails, the clip
+/// stays held); then legal hold OFF, then back to the cool tier (normal retention, and
+/// never deleted before its `retain-until`).
+async fn release(
+    store: &dyn TierStore,
+    clip: &Clip,
+    retain_until: Option<DateTime<Utc>>,
+) -> Result<MoveOutcome, StorageError> {
+    let mut clip = clip.clone();
+    if let Some(until) = retain_until {
+        let tags = with_retain_until(&clip.tags, until).ok_or_else(|| {
+            StorageError::InvalidInput(format!(
+                "clip {} has {} tags: no room for {TAG_RETAIN_UNTIL}; kept under legal hold",
+                clip.key,
+                clip.tags.len()
+            ))
+        })?;
+        if !same_tags(&tags, &clip.tags) {
+            store.set_tags(&clip, &tags).await?;
+            clip.tags = tags;
+        }
     }
-    let released = Clip {
-        legal_hold: false,
-        ..clip.clone()
-    };
-    store.move_clip(&released, Tier::Cool).await
+    if clip.legal_hold {
+        store.set_legal_hold(&clip, false).await?;
+    }
+    clip.legal_hold = false;
+    store.move_clip(&clip, Tier::Cool).await
 }

@@ -50,6 +50,12 @@ impl<'a> SweepAudit<'a> {
         }
     }
 
+    /// Until when a released clip is to be kept: the `retainAfterRelease` of the holds
+    /// being deleted that selected it, from now (`None`: none has one).
+    pub(super) fn retain_until(&self, clip: &Clip) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.releasing.and_then(|p| p.retain_after_release(clip))
+    }
+
     fn with_holds(&self, e: &mut Entry, holds: Vec<String>) {
         e.cases = holds
             .iter()
@@ -84,6 +90,16 @@ impl<'a> SweepAudit<'a> {
             decision.holds.clone()
         };
         self.with_holds(&mut e, holds);
+        if decision.action == Action::Release
+            && let Some(until) = self.retain_until(clip)
+        {
+            e.reason = format!(
+                "{}; its case closed with retainAfterRelease: kept at least until {} (tag {} written before the S3 legal hold is cleared)",
+                e.reason,
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                crate::api::clip::TAG_RETAIN_UNTIL
+            );
+        }
         e
     }
 
@@ -112,7 +128,8 @@ impl<'a> SweepAudit<'a> {
                 if let Some(m) = moved {
                     e.sha256 = Some(m.sha256.clone());
                     e.reason = format!(
-                        "{reason}; copy SHA-256 verified ({}){}{}",
+                        "{}; copy SHA-256 verified ({}){}{}",
+                        e.reason,
                         m.verification.as_str(),
                         m.dst_version_id
                             .as_deref()

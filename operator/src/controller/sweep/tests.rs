@@ -59,6 +59,7 @@ fn hold(keys: &[&str]) -> ActiveHold {
             keys: keys.iter().map(|k| k.to_string()).collect(),
             ..HoldSelector::default()
         },
+        retain_after_release: None,
     }
 }
 
@@ -1138,4 +1139,89 @@ async fn a_failed_action_leaves_the_tier_listed_next_sweep() {
     );
     assert_eq!(again.deleted, 1);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------------------------
+// Retention that starts when a case closes (retainAfterRelease).
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_hold_released_with_retain_after_release_keeps_its_clips_that_long() {
+    let store = store();
+    let data = clip_data("closed.mp4", SIZE);
+    store.put_object(
+        Tier::LegalHold,
+        "closed.mp4",
+        MemoryObject::new(data.clone())
+            .held()
+            .last_modified(days_ago(40))
+            .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
+            .tag(TAG_CATEGORY, "non-evidential"),
+    );
+    let mut s = Sweeper::new();
+    let mut closed = hold(&["closed.mp4"]);
+    closed.retain_after_release = Some("6y".parse().unwrap());
+    s.releasing = vec![closed];
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.released, out.failed), (1, 0), "{:?}", out.messages);
+
+    // In cool, unlocked, tagged six years on from the release.
+    let cool = store.stored_versions(Tier::Cool, "closed.mp4");
+    assert_eq!(cool.len(), 1);
+    assert!(!cool[0].legal_hold);
+    let until = (now() + TimeDelta::days(6 * 365 + 1)).date_naive();
+    let tagged = cool[0]
+        .tags
+        .iter()
+        .find(|t| t.key == crate::api::clip::TAG_RETAIN_UNTIL)
+        .map(|t| t.value.clone())
+        .expect("a retain-until tag");
+    assert!(
+        tagged.starts_with(&until.format("%Y-%m-").to_string()),
+        "{tagged}"
+    );
+    let [e] = &s.recorded("closed.mp4")[..] else {
+        panic!("one record: {:?}", s.sink.entries())
+    };
+    assert_eq!(e.action, AuditAction::Released);
+    assert!(e.reason.contains("retainAfterRelease"), "{}", e.reason);
+
+    // The next sweeps (a day, a year on) keep it: its 31 days ran out long ago.
+    let after = Sweeper::new();
+    for later in [TimeDelta::days(1), TimeDelta::days(365)] {
+        let out = after.run_at(&store, now() + later).await.unwrap();
+        assert_eq!(out.deleted, 0);
+        assert_eq!(store.keys(Tier::Cool), ["closed.mp4"]);
+    }
+    let out = after
+        .run_at(&store, now() + TimeDelta::days(6 * 366))
+        .await
+        .unwrap();
+    assert_eq!(out.deleted, 1, "deleted once its retain-until passed");
+}
+
+#[tokio::test]
+async fn a_clip_with_no_room_for_its_retain_until_stays_held() {
+    let store = store();
+    let mut object = MemoryObject::new(clip_data("full.mp4", SIZE))
+        .held()
+        .last_modified(days_ago(40))
+        .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
+        .tag(TAG_CATEGORY, "non-evidential");
+    for i in 0..8 {
+        object = object.tag(format!("note/{i}"), "x");
+    }
+    store.put_object(Tier::LegalHold, "full.mp4", object);
+    let mut s = Sweeper::new();
+    let mut closed = hold(&["full.mp4"]);
+    closed.retain_after_release = Some("6y".parse().unwrap());
+    s.releasing = vec![closed];
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.released, out.failed), (0, 1));
+    assert!(out.messages[0].contains("no room"), "{:?}", out.messages);
+    let held = store.stored_versions(Tier::LegalHold, "full.mp4");
+    assert!(
+        held.len() == 1 && held[0].legal_hold,
+        "still held: {held:?}"
+    );
 }

@@ -382,6 +382,13 @@ impl TierStore for MemoryTierStore {
         self.state().prove()
     }
 
+    async fn set_tags(&self, clip: &Clip, tags: &[Tag]) -> Result<(), StorageError> {
+        self.state().prove()?;
+        self.change(clip.tier, &clip.key, clip.version_id.as_deref(), |v| {
+            v.tags = tags.to_vec()
+        })
+    }
+
     async fn current_tags(&self, clips: &[Clip]) -> Result<Vec<Option<Vec<Tag>>>, StorageError> {
         let mut s = self.state();
         let mut out = Vec::with_capacity(clips.len());

@@ -35,6 +35,7 @@ mod list;
 mod mover;
 mod proof;
 mod recheck;
+mod tagging;
 
 use std::{collections::HashMap, time::Instant};
 
@@ -208,6 +209,14 @@ impl TierStore for S3TierStore {
             &calls,
         )
         .await
+    }
+
+    async fn set_tags(
+        &self,
+        clip: &Clip,
+        tags: &[crate::api::clip::Tag],
+    ) -> Result<(), StorageError> {
+        self.put_clip_tags(clip, tags).await
     }
 
     async fn claim(
