@@ -16,6 +16,7 @@ mod crds;
 mod operator;
 mod packaging;
 mod rbac;
+mod retention;
 mod servers;
 mod storage;
 mod tenancy;
