@@ -22,9 +22,12 @@ const SPLITS: TableDefinition<&str, &[u8]> = TableDefinition::new("splits");
 /// The memo of each tier table.
 const MEMOS: TableDefinition<&str, &[u8]> = TableDefinition::new("memos");
 
-/// The refresh index of a tier table.
-fn index_table(table: &str) -> String {
-    format!("refresh/{table}")
+/// The refresh index of a tier table for one refresh interval: an index is only ever
+/// written with the interval in its name, so a change of `--tag-refresh-interval` starts
+/// a new one (filled as entries are read again) instead of leaving keys that no longer
+/// match their entries.
+fn index_table(table: &str, interval: Duration) -> String {
+    format!("refresh/{}/{table}", interval.as_secs())
 }
 
 /// The index key of an entry: when it falls due (zero-padded, so keys sort by time),
@@ -139,7 +142,7 @@ impl Db {
             let txn = db.begin_write().map_err(db_err)?;
             {
                 let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
-                let index_name = index_table(&table);
+                let index_name = index_table(&table, interval);
                 let index_def: TableDefinition<&str, &[u8]> = TableDefinition::new(&index_name);
                 let mut t = txn.open_table(def).map_err(db_err)?;
                 let mut index = txn.open_table(index_def).map_err(db_err)?;
@@ -172,11 +175,12 @@ impl Db {
         table: String,
         now: i64,
         limit: usize,
+        interval: Duration,
     ) -> Result<Vec<(String, Entry)>, CatalogueError> {
         let db = self.db.clone();
         blocking(move || {
             let txn = db.begin_read().map_err(db_err)?;
-            let index_name = index_table(&table);
+            let index_name = index_table(&table, interval);
             let index_def: TableDefinition<&str, &[u8]> = TableDefinition::new(&index_name);
             let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
             let (index, t) = match (txn.open_table(index_def), txn.open_table(def)) {

@@ -22,10 +22,6 @@ use crate::{
     storage::{ListedObject, StorageError, TierStore},
 };
 
-/// At most this many facts are refreshed from the catalogue per tier and sweep (the
-/// rest next sweep; the tier is listed at least once per refresh interval anyway).
-const REFRESH_BATCH: usize = 100_000;
-
 /// What a quiet listing of one tier counted: enough for a sweep to report the tier
 /// without listing it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,10 +129,36 @@ impl BucketCatalogue {
         tier: Tier,
         now: DateTime<Utc>,
     ) -> Result<Refreshed, StorageError> {
+        let mut out = Refreshed::default();
+        // Batch after batch until nothing is due: each batch's entries are written with
+        // their new read time, which moves them out of the due part of the index.
+        loop {
+            let batch = self.refresh_batch(store, tier, now).await?;
+            out.read += batch.read;
+            out.changed += batch.changed;
+            // A change means the tier is listed in this sweep anyway (and reads the rest).
+            if batch.changed > 0 || (batch.read as usize) < self.opts.refresh_batch.max(1) {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// One batch of [`Self::refresh_unlisted`].
+    async fn refresh_batch(
+        &self,
+        store: &dyn TierStore,
+        tier: Tier,
+        now: DateTime<Utc>,
+    ) -> Result<Refreshed, StorageError> {
         let table = self.table(tier).to_string();
         let due = match self
             .db
-            .due(table.clone(), now.timestamp(), REFRESH_BATCH)
+            .due(
+                table.clone(),
+                now.timestamp(),
+                self.opts.refresh_batch.max(1),
+                self.opts.tag_refresh,
+            )
             .await
         {
             Ok(due) => due,

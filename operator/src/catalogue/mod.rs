@@ -76,6 +76,9 @@ pub struct CatalogueOptions {
     pub read_concurrency: usize,
     /// redb's page cache, bytes.
     pub cache_bytes: usize,
+    /// Facts refreshed from the catalogue per batch when a tier is not listed (one read
+    /// of the index, one write): what bounds a refresh's memory, however many fall due.
+    pub refresh_batch: usize,
 }
 
 impl Default for CatalogueOptions {
@@ -86,6 +89,7 @@ impl Default for CatalogueOptions {
             split_every: 100_000,
             read_concurrency: 16,
             cache_bytes: 16 * 1024 * 1024,
+            refresh_batch: 10_000,
         }
     }
 }

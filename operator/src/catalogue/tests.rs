@@ -316,7 +316,11 @@ async fn a_large_tier_is_listed_in_parallel_ranges_learned_from_the_last_listing
 
 #[tokio::test]
 async fn an_unlisted_tier_is_refreshed_from_the_catalogue_on_each_clips_phase() {
-    let fx = Fixture::new(CatalogueOptions::default());
+    // Small batches: a refresh goes on batch after batch until nothing is due.
+    let fx = Fixture::new(CatalogueOptions {
+        refresh_batch: 7,
+        ..CatalogueOptions::default()
+    });
     fx.seed(300);
     let store = fx.store();
     let bucket = fx.cat.bucket("ns/unit", &config());
