@@ -47,15 +47,19 @@ async fn a_closed_case_keeps_its_clips_for_its_retention(backend: Backend) -> Re
     let op = RunningOperator::for_namespace(&t.ns, &flags).await?;
     let holds: Api<LegalHold> = Api::namespaced(t.client.clone(), &t.ns);
 
-    eventually(Duration::from_secs(60), "both clips held", || async {
+    eventually(Duration::from_secs(120), "both clips held", || async {
         Ok(t.keys(&t.lock).await?.is_superset(&both).then_some(()))
     })
     .await?;
     holds.delete("case", &DeleteParams::default()).await?;
-    eventually(Duration::from_secs(60), "both released to cool", || async {
-        let gone = holds.get_opt("case").await?.is_none();
-        Ok((gone && t.keys(&t.cool).await? == both).then_some(()))
-    })
+    eventually(
+        Duration::from_secs(120),
+        "both released to cool",
+        || async {
+            let gone = holds.get_opt("case").await?.is_none();
+            Ok((gone && t.keys(&t.cool).await? == both).then_some(()))
+        },
+    )
     .await?;
     // Each carries a retain-until six years on (the operator's clock runs two days
     // ahead: the year is this year + 6, or + 6 and a day's worth at a year's end).
