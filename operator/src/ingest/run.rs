@@ -10,7 +10,7 @@ use std::{
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, stream};
+use futures::{StreamExt, TryStreamExt, stream};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -137,15 +137,13 @@ pub async fn ingest(
         progress,
     };
     for chunk in files.chunks(opts.audit_batch.max(1)) {
-        let results: Vec<Result<(ClipReport, Option<ClipMeta>), IngestError>> = stream::iter(chunk)
+        // The first error stops the run at once (the clips in flight are dropped, as a
+        // killed process drops them).
+        let done: Vec<(ClipReport, Option<ClipMeta>)> = stream::iter(chunk)
             .map(|f| ctx.clip(f))
             .buffered(opts.concurrency.max(1))
-            .collect()
-            .await;
-        let mut done = Vec::with_capacity(results.len());
-        for r in results {
-            done.push(r?);
-        }
+            .try_collect()
+            .await?;
         if let Some((log, bucket)) = &audit {
             if recorded.is_none()
                 && done
