@@ -370,4 +370,46 @@ mod tests {
         assert!(key_safe("BWV-0042_20260301.x"));
         assert!(!key_safe("a b") && !key_safe(".hidden") && !key_safe(""));
     }
+
+    #[test]
+    fn the_shipped_examples_and_json_schema_match_the_type() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for f in std::fs::read_dir(root.join("docs/examples/dock")).unwrap() {
+            let path = f.unwrap().path();
+            read_sidecar(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("docs/ingest-sidecar.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let mut documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        let full = Sidecar {
+            schema: SIDECAR_V1.into(),
+            category: Some(String::new()),
+            camera: Some(String::new()),
+            officer: Some(String::new()),
+            recorded_at: Some(String::new()),
+            case: Some(String::new()),
+            sha256: Some(String::new()),
+        };
+        let json = serde_json::to_value(full).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            documented, fields,
+            "docs/ingest-sidecar.schema.json drifted"
+        );
+        assert_eq!(schema["properties"]["schema"]["const"], SIDECAR_V1);
+    }
 }
