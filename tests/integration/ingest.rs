@@ -233,7 +233,7 @@ async fn a_dock_is_ingested_with_tags_hashes_and_records_and_bad_clips_are_refus
     )?;
     t.s3.put_object()
         .bucket(&t.hot)
-        .key("BWV-1/2026/03/02/i-conflict.mp4")
+        .key("2026/03/02/BWV-1/i-conflict.mp4")
         .body(b"someone else's bytes".to_vec().into())
         .send()
         .await?;
@@ -280,23 +280,23 @@ async fn a_dock_is_ingested_with_tags_hashes_and_records_and_bad_clips_are_refus
     assert!(text.contains("g-bad.json"), "{text}");
     assert!(text.contains("mtime is never used"), "{text}");
 
-    let (sha, tags, recorded) = object(&t, "BWV-1/2026/03/01/a-sidecar.mp4").await?;
+    let (sha, tags, recorded) = object(&t, "2026/03/01/BWV-1/a-sidecar.mp4").await?;
     assert_eq!((sha.as_str(), recorded.as_str()), (a.as_str(), a.as_str()));
     assert_eq!(tags[TAG_CATEGORY], "domestic-abuse");
     assert_eq!(tags[TAG_RECORDED_AT], "2026-03-01T14:05:00Z");
     assert_eq!(tags[TAG_OFFICER], "PC 4242");
     assert_eq!(tags[TAG_CAMERA], "BWV-1");
     assert_eq!(tags[TAG_CASE], "01/999/26", "the folder's case fills in");
-    let (sha, tags, _) = object(&t, "BWV-1/2026/02/02/b-mvhd.mp4").await?;
+    let (sha, tags, _) = object(&t, "2026/02/02/BWV-1/b-mvhd.mp4").await?;
     assert_eq!(sha, b);
     assert_eq!(tags[TAG_RECORDED_AT], "2026-02-02T10:00:00Z");
-    let (sha, tags, _) = object(&t, "BWV-9/2026/01/15/c-flags.mp4").await?;
+    let (sha, tags, _) = object(&t, "2026/01/15/BWV-9/c-flags.mp4").await?;
     assert_eq!(sha, c);
     assert_eq!(
         (tags[TAG_CAMERA].as_str(), tags[TAG_OFFICER].as_str()),
         ("BWV-9", "PC 9")
     );
-    let (sha, _, recorded) = object(&t, "BWV-9/2026/01/16/d-big.mp4").await?;
+    let (sha, _, recorded) = object(&t, "2026/01/16/BWV-9/d-big.mp4").await?;
     assert_eq!(
         (sha.as_str(), recorded.as_str()),
         (big.as_str(), big.as_str()),
@@ -305,7 +305,7 @@ async fn a_dock_is_ingested_with_tags_hashes_and_records_and_bad_clips_are_refus
     let head =
         t.s3.head_object()
             .bucket(&t.hot)
-            .key("BWV-1/2026/03/01/a-sidecar.mp4")
+            .key("2026/03/01/BWV-1/a-sidecar.mp4")
             .send()
             .await?;
     let uploaded = head
@@ -317,7 +317,7 @@ async fn a_dock_is_ingested_with_tags_hashes_and_records_and_bad_clips_are_refus
         uploaded > before && uploaded < Utc::now() + TimeDelta::minutes(1),
         "{uploaded}"
     );
-    let (body, ..) = object(&t, "BWV-1/2026/03/02/i-conflict.mp4").await?;
+    let (body, ..) = object(&t, "2026/03/02/BWV-1/i-conflict.mp4").await?;
     assert_eq!(body, sha_hex(b"someone else's bytes"), "not overwritten");
 
     let recs = records(&target).await?;
@@ -426,10 +426,10 @@ async fn a_run_stopped_at_its_pause_points_and_run_again_lands_every_clip_once_o
     assert_eq!(
         keys,
         [
-            "BWV-2/2026/03/01/a.mp4",
-            "BWV-2/2026/03/02/b.mp4",
-            "BWV-2/2026/03/03/c.mp4",
-            "BWV-2/2026/03/04/z-big.mp4"
+            "2026/03/01/BWV-2/a.mp4",
+            "2026/03/02/BWV-2/b.mp4",
+            "2026/03/03/BWV-2/c.mp4",
+            "2026/03/04/BWV-2/z-big.mp4"
         ]
     );
     for (key, sha) in keys.iter().zip(shas.iter().chain([&big])) {

@@ -38,7 +38,7 @@ use crate::{
 evidence.bwv.io/ingest-sidecar/v1: category, camera, officer, recordedAt, case, sha256; see \
 docs/ingest-sidecar.schema.json); what it does not say comes from --category/--camera/--officer/--case, \
 and a missing recordedAt from the MP4's mvhd creation time (never the file's mtime). Keys: \
-<camera>/<yyyy>/<mm>/<dd>/<NAME>.mp4. Exit status 0 only when every clip is in the hot tier \
+<yyyy>/<mm>/<dd>/<camera>/<NAME>.mp4. Exit status 0 only when every clip is in the hot tier \
 (ingested now or already present); refused, conflicting and failed clips are listed."
 )]
 pub struct IngestArgs {

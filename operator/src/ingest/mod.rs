@@ -10,7 +10,7 @@
 //!    before the first byte is sent; a failure stops the run with nothing written;
 //! 3. each clip, `concurrency` at a time: metadata from its sidecar, the folder's
 //!    defaults and the MP4's `mvhd` ([`sidecar::resolve`]: refused clips are reported
-//!    and the rest go on), its key (`<camera>/<yyyy>/<mm>/<dd>/<name>.mp4`), its SHA-256
+//!    and the rest go on), its key (`<yyyy>/<mm>/<dd>/<camera>/<name>.mp4`), its SHA-256
 //!    (one read of the file for a single `PutObject`; see [`ClipBody`] for multipart), a
 //!    HEAD of the key (present with the same SHA-256: already ingested; with another:
 //!    a conflict, never overwritten), then the conditional, checksummed upload

@@ -16,7 +16,7 @@
 //! sha256: 9f86d0…                             # optional: the camera's own hash, checked
 //! ```
 //!
-//! Key scheme: `<camera>/<yyyy>/<mm>/<dd>/<NAME>.mp4`, the date of the recording in
+//! Key scheme: `<yyyy>/<mm>/<dd>/<camera>/<NAME>.mp4`, the date of the recording in
 //! UTC. Camera identifiers and file names are limited to `A-Z a-z 0-9 . _ -` so the key
 //! is the same on every dock and every store.
 
@@ -149,12 +149,12 @@ impl ClipMeta {
         tags
     }
 
-    /// The clip's key: `<camera>/<yyyy>/<mm>/<dd>/<stem>.mp4`.
+    /// The clip's key: `<yyyy>/<mm>/<dd>/<camera>/<stem>.mp4`.
     pub fn key(&self, stem: &str) -> String {
         format!(
             "{}/{}/{stem}.mp4",
-            self.camera,
-            self.recorded_at.format("%Y/%m/%d")
+            self.recorded_at.format("%Y/%m/%d"),
+            self.camera
         )
     }
 }
@@ -311,7 +311,7 @@ mod tests {
         let m = resolve(Some(&s), &d, || panic!("not read"), &known(), now, FIVE).unwrap();
         assert_eq!(m.camera, "BWV-0042");
         assert_eq!(m.officer, "PC 1");
-        assert_eq!(m.key("clip-1"), "BWV-0042/2026/03/01/clip-1.mp4");
+        assert_eq!(m.key("clip-1"), "2026/03/01/BWV-0042/clip-1.mp4");
         let tags = m.tags();
         assert!(tags.contains(&Tag::new(TAG_RECORDED_AT, "2026-03-01T13:05:00Z")));
         assert!(tags.contains(&Tag::new(TAG_CASE, "01/1/26")));
