@@ -447,6 +447,64 @@ async fn a_run_stopped_at_its_pause_points_and_run_again_lands_every_clip_once_o
     Ok(())
 }
 
+/// A second dock creates the key after this one found it free: the conditional upload
+/// (`If-None-Match: *`) is refused, the clip is a conflict, the other object stays.
+async fn a_key_taken_after_the_check_is_not_overwritten(backend: Backend) -> Result<()> {
+    let dock = new_dock()?;
+    let (t, target) = tenant("ingest-race", backend, &dock).await?;
+    clip(&dock, "small", Some("2026-03-01T12:00:00Z"), 100, None)?;
+    clip(&dock, "large", Some("2026-03-01T13:00:00Z"), 6 * MIB, None)?;
+    let mut o = opts(&dock);
+    o.defaults.category = Some("non-evidential".into());
+    o.defaults.camera = Some("BWV-3".into());
+    o.defaults.officer = Some("PC 3".into());
+    let (s3, hot) = (t.s3.clone(), t.hot.clone());
+    o.hook = Some(Arc::new(move |step| {
+        let (s3, hot) = (s3.clone(), hot.clone());
+        async move {
+            if let IngestStep::Checked { key } = step {
+                s3.put_object()
+                    .bucket(&hot)
+                    .key(&key)
+                    .body(b"the other dock's bytes".to_vec().into())
+                    .send()
+                    .await
+                    .expect("the other dock's upload");
+            }
+            true
+        }
+        .boxed()
+    }));
+    let report = ingest(&target, &o, &Quiet).await?;
+    assert_eq!(report.count(Outcome::Conflict), 2, "{}", report.to_text());
+    for key in ["2026/03/01/BWV-3/small.mp4", "2026/03/01/BWV-3/large.mp4"] {
+        let (sha, ..) = object(&t, key).await?;
+        assert_eq!(
+            sha,
+            sha_hex(b"the other dock's bytes"),
+            "{key} not overwritten"
+        );
+    }
+    assert_eq!(records(&target).await?.len(), 0);
+    assert_eq!(
+        incomplete(&t, &target).await?,
+        0,
+        "the refused upload was aborted"
+    );
+    std::fs::remove_dir_all(&dock)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_taken_after_the_check_is_not_overwritten_on_minio() -> Result<()> {
+    a_key_taken_after_the_check_is_not_overwritten(Backend::Minio).await
+}
+
+#[tokio::test]
+async fn a_key_taken_after_the_check_is_not_overwritten_on_seaweedfs() -> Result<()> {
+    a_key_taken_after_the_check_is_not_overwritten(Backend::Seaweedfs).await
+}
+
 #[tokio::test]
 async fn a_non_uk_hot_bucket_gets_nothing() -> Result<()> {
     let s = servers();

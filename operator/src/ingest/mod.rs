@@ -99,6 +99,12 @@ pub struct IngestTarget {
 /// A step of one clip's ingest, for a test's pause point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestStep {
+    /// The key was found free (not listed), just before its conditional upload: a
+    /// test may create the key here, as a second dock would.
+    Checked {
+        /// The key.
+        key: String,
+    },
     /// The clip's object was written and verified (its audit record not yet written).
     Uploaded {
         /// The key.

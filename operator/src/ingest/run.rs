@@ -5,6 +5,7 @@ use std::{
     collections::{HashMap, HashSet},
     io::Read,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Instant,
 };
 
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, OnceCell};
 
 use super::{
     IngestError, IngestHook, IngestOptions, IngestStep, IngestTarget, Progress,
@@ -135,6 +137,7 @@ pub async fn ingest(
         opts,
         clock,
         progress,
+        listings: Mutex::new(HashMap::new()),
     };
     for chunk in files.chunks(opts.audit_batch.max(1)) {
         // The first error stops the run at once (the clips in flight are dropped, as a
@@ -292,9 +295,26 @@ struct ClipCtx<'a> {
     opts: &'a IngestOptions,
     clock: ServerClock,
     progress: &'a dyn Progress,
+    /// The keys listed under each `<date>/<camera>/` prefix, listed once per run.
+    listings: Mutex<HashMap<String, Arc<OnceCell<HashSet<String>>>>>,
 }
 
 impl ClipCtx<'_> {
+    /// The hot tier's keys under `key`'s folder (listed on first use).
+    async fn listed(&self, key: &str) -> Result<Arc<OnceCell<HashSet<String>>>, StorageError> {
+        let prefix = key.rsplit_once('/').map_or("", |(p, _)| p).to_string() + "/";
+        let cell = self
+            .listings
+            .lock()
+            .await
+            .entry(prefix.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.store.hot_keys(&prefix))
+            .await?;
+        Ok(cell)
+    }
+
     /// One clip, start to end; `Err` only when the run must stop (a pause point).
     async fn clip(&self, path: &PathBuf) -> Result<(ClipReport, Option<ClipMeta>), IngestError> {
         let file = path
@@ -324,7 +344,7 @@ impl ClipCtx<'_> {
         match outcome {
             Ok(()) => {}
             Err(StorageError::Interrupted { key, .. }) => {
-                return Err(IngestError::Interrupted(format!("a part of {key}")));
+                return Err(IngestError::Interrupted(key));
             }
             Err(e) => {
                 report.outcome = Outcome::Failed;
@@ -427,9 +447,23 @@ impl ClipCtx<'_> {
             return Ok(());
         }
         let key = report.key.clone().unwrap_or_default();
-        if let Some(existing) = self.store.hot_object(&key).await? {
+        // Is the key there? One listing per date and camera tells for all its clips; only
+        // a listed key is read (HEAD) for its SHA-256. A key created after the listing
+        // is caught by the conditional upload (412).
+        let listed = self.listed(&key).await?;
+        if listed.get().is_some_and(|keys| keys.contains(&key))
+            && let Some(existing) = self.store.hot_object(&key).await?
+        {
             judge(report, &existing, &sha);
             return Ok(());
+        }
+        if let Some(hook) = &self.opts.hook
+            && !hook(IngestStep::Checked { key: key.clone() }).await
+        {
+            return Err(StorageError::Interrupted {
+                key,
+                step: crate::storage::MoveStep::Verified,
+            });
         }
         if self.opts.dry_run {
             report.outcome = Outcome::WouldIngest;

@@ -567,3 +567,42 @@ impl S3TierStore {
         self.prove(&Calls::default()).await
     }
 }
+
+impl S3TierStore {
+    /// The clip keys of the hot tier under a key prefix (relative to the tier's prefix):
+    /// one `ListObjectsV2` per 1,000 keys, so that a new clip needs no HEAD of its own.
+    pub async fn hot_keys(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashSet<String>, StorageError> {
+        let loc = self.loc(Tier::Hot);
+        let (bucket, full) = (loc.bucket.clone(), loc.object_key(prefix));
+        let calls = Calls::default();
+        let mut keys = std::collections::HashSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .send("list_objects_v2", &bucket, &calls, || {
+                    self.client()
+                        .list_objects_v2()
+                        .bucket(&bucket)
+                        .prefix(&full)
+                        .set_continuation_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|f| f.into_error("list_objects_v2", &bucket, None))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(|k| k.strip_prefix(loc.prefix.as_str()))
+                    .map(str::to_string),
+            );
+            token = page.next_continuation_token().map(str::to_string);
+            if page.is_truncated() != Some(true) || token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+}
