@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["storage"],
     &["audit"],
     &["catalogue"],
+    &["ingest"],
     &["controller"],
     &["runtime"],
     &["cli"],

@@ -12,6 +12,7 @@
 //! | [`storage`]    | the tier store trait and its S3 implementation: list, verified move, hold, delete, region proof |
 //! | [`audit`]      | the tamper-evident audit trail: hash-chained records in Object Lock storage, verifier, custody reports |
 //! | [`catalogue`]  | what the operator learned about each clip (identity, tags, hold), on local disk: a cache rebuilt from storage, so a sweep reads facts only for what changed |
+//! | [`ingest`]     | the dock ingest: a dock folder's clips into the hot tier, verified (SHA-256), tagged from sidecars or the MP4, never overwriting, resumable, one `ingested` audit record per clip |
 //! | [`controller`] | the reconcile drivers: an EvidenceBucket as dereference → validate (pure) → apply → report (`controller/bucket/`), one sweep, the LegalHold finalizer; leader election; the operator's metrics |
 //! | [`runtime`]    | wiring from `Settings`: client, HTTP endpoints, leader election, controllers, shutdown; logging |
 //! | [`cli`]        | the binary's subcommands and their flags (clap only here)             |
@@ -22,6 +23,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod controller;
 pub mod engine;
+pub mod ingest;
 pub mod runtime;
 pub mod storage;
 

@@ -66,7 +66,8 @@ async fn main() -> Result<()> {
             let count: usize = arg(&args, "--count")
                 .unwrap_or_else(|| "300".into())
                 .parse()?;
-            seed(&s3, count).await
+            seed(&s3, count).await?;
+            ingest_dock(&servers).await
         }
         Some("operate") => {
             let ns = arg(&args, "--namespace").context("--namespace NS is required")?;
@@ -199,7 +200,8 @@ async fn seed(s3: &Client, count: usize) -> Result<()> {
         }
     }
     let now = Utc::now();
-    let clips = (0..count).map(|i| clip(i, now)).chain(example_clips());
+    // The Met scenario's own clips come from a dock folder: see ingest_dock.
+    let clips = (0..count).map(|i| clip(i, now));
     let uploaded = stream::iter(clips)
         .map(|(key, tags)| async move {
             let tagging = tagging_query(tags.iter().map(|(k, v)| (k, v)));
@@ -219,6 +221,73 @@ async fn seed(s3: &Client, count: usize) -> Result<()> {
         .try_collect::<Vec<_>>()
         .await?;
     println!("uploaded {} clips to s3://{BUCKET}/hot/", uploaded.len());
+    Ok(())
+}
+
+/// The Met scenario's clips (those deploy/examples/legalhold.yaml names or selects) start
+/// at a docking station: written as MP4s with their sidecars into a dock folder and
+/// ingested into the hot tier with `evidence-operator ingest`'s library function
+/// (plain S3 settings: the operator is not running yet), each with its `ingested`
+/// record in the EvidenceBucket's audit chain. A second seed finds them already present.
+async fn ingest_dock(servers: &Servers) -> Result<()> {
+    use evidence_operator::{
+        cli::{Cli, Command},
+        ingest::{Quiet, ingest, mp4::minimal_mp4},
+    };
+    let dock = servers.dir.join("dock");
+    std::fs::create_dir_all(&dock)?;
+    for (key, tags) in example_clips() {
+        let stem = key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".mp4"))
+            .context("clip key")?;
+        let tag = |k: &str| tags.iter().find(|(t, _)| *t == k).map(|(_, v)| v.clone());
+        let body = format!("synthetic body-worn video clip {key}\n").repeat(64);
+        std::fs::write(
+            dock.join(format!("{stem}.mp4")),
+            minimal_mp4(None, body.as_bytes()),
+        )?;
+        let sidecar = serde_json::json!({
+            "schema": "evidence.bwv.io/ingest-sidecar/v1",
+            "category": tag(TAG_CATEGORY), "camera": tag(TAG_CAMERA),
+            "recordedAt": tag(TAG_RECORDED_AT), "officer": "PC 4567",
+        });
+        std::fs::write(dock.join(format!("{stem}.json")), sidecar.to_string())?;
+    }
+    let argv = [
+        "evidence-operator",
+        "ingest",
+        dock.to_str().context("dock path")?,
+        "--hot-bucket",
+        BUCKET,
+        "--hot-prefix",
+        "hot/",
+        "--region",
+        "eu-west-2",
+        "--endpoint",
+        &servers.s3_endpoint,
+        "--audit-bucket",
+        HOLD_BUCKET,
+        "--audit-chain",
+        "bwv-westminster/westminster",
+        "--dock-host",
+        "demo-dock",
+    ];
+    let Command::Ingest(args) = <Cli as clap::Parser>::try_parse_from(argv)?.command else {
+        bail!("not an ingest command");
+    };
+    let mut target = evidence_operator::cli::ingest::plain_target(&args)?;
+    target.config.credentials = Some(evidence_operator::storage::StaticCredentials {
+        access_key_id: servers.s3_access_key.clone(),
+        secret_access_key: servers.s3_secret_key.clone(),
+        session_token: None,
+    });
+    let report = ingest(&target, &args.options(), &Quiet).await?;
+    print!("dock {}: {}", dock.display(), report.to_text());
+    if !report.ok() {
+        bail!("the dock's clips were not all ingested");
+    }
     Ok(())
 }
 

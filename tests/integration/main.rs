@@ -13,6 +13,7 @@ mod audit;
 mod bench_smoke;
 mod catalogue;
 mod crds;
+mod ingest;
 mod operator;
 mod packaging;
 mod rbac;

@@ -61,6 +61,10 @@ pub enum AuditAction {
     /// An EvidenceBucket took a storage location over from the previous owner the
     /// `evidence.bwv.io/take-over-claim` annotation named (the reason names both).
     ClaimTakenOver,
+    /// A clip was uploaded from a dock into the hot tier by `evidence-operator ingest`,
+    /// its SHA-256 verified by the store (the reason names the camera, officer, dock
+    /// host and who ran the ingest; the actor is `ingest:<user>@<host>`).
+    Ingested,
 }
 
 impl AuditAction {
@@ -82,6 +86,7 @@ impl AuditAction {
             AuditAction::PolicyChanged => "policy_changed",
             AuditAction::PolicyDeleted => "policy_deleted",
             AuditAction::ClaimTakenOver => "claim_taken_over",
+            AuditAction::Ingested => "ingested",
         }
     }
 
@@ -92,7 +97,7 @@ impl AuditAction {
 }
 
 /// Every audit action.
-pub const ALL_ACTIONS: [AuditAction; 15] = [
+pub const ALL_ACTIONS: [AuditAction; 16] = [
     AuditAction::Moved,
     AuditAction::Held,
     AuditAction::Released,
@@ -108,6 +113,7 @@ pub const ALL_ACTIONS: [AuditAction; 15] = [
     AuditAction::PolicyChanged,
     AuditAction::PolicyDeleted,
     AuditAction::ClaimTakenOver,
+    AuditAction::Ingested,
 ];
 
 /// Who acted: the operator replica and the leader Lease it held.

@@ -108,7 +108,10 @@ pub fn custody(records: &[Record], key: &str) -> Custody {
             });
         }
         let moved_to = match r.action {
-            AuditAction::Moved | AuditAction::Held | AuditAction::Released => r.to_tier,
+            AuditAction::Moved
+            | AuditAction::Held
+            | AuditAction::Released
+            | AuditAction::Ingested => r.to_tier,
             _ => None,
         };
         if let Some(to) = moved_to

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod audit;
 pub mod check;
+pub mod ingest;
 pub mod plan;
 
 use crate::{
@@ -58,6 +59,10 @@ pub enum Command {
     /// Verify the tamper-evident audit trail of an EvidenceBucket, or show its records
     /// and the chain of custody of one clip.
     Audit(Box<audit::AuditArgs>),
+    /// Upload a dock folder's clips into the hot tier of an EvidenceBucket: SHA-256
+    /// verified by the store, tagged from sidecars (or flags, or the MP4's creation
+    /// time), never overwriting, resumable, one `ingested` audit record per clip.
+    Ingest(Box<ingest::IngestArgs>),
     /// Print the CustomResourceDefinitions (YAML), or write every generated manifest
     /// (`crds/<plural>.yaml`, `deploy/admission/*.yaml`) under a directory.
     Crds {
@@ -312,6 +317,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::main(args),
         Command::Plan(args) => plan::main(args),
         Command::Audit(args) => audit::main(*args),
+        Command::Ingest(args) => ingest::main(*args),
         Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

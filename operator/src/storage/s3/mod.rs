@@ -22,6 +22,7 @@
 //! | `delete.rs` | single and `DeleteObjects` batch deletes |
 //! | `list.rs` | listing a tier, page by page, into clips |
 //! | `extended.rs` | MinIO's listing extension and the response headers the SDK drops |
+//! | `upload.rs` | new clips in the hot tier (the dock ingest): conditional, checksummed `PutObject` or multipart upload, stale uploads aborted |
 
 mod batch;
 mod checksum;
@@ -36,6 +37,7 @@ mod mover;
 mod proof;
 mod recheck;
 mod tagging;
+mod upload;
 
 use std::{collections::HashMap, time::Instant};
 
@@ -49,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use self::client::CannedS3;
 pub use self::client::tagging_query;
 pub(crate) use self::client::{Calls, ReadFailure, Requester, RetryPolicy, sdk_config};
+pub use self::upload::{ClipBody, Confirmed, Created, ExistingObject, NewClip, PartHook};
 /// A failed request, classified: what [`Requester`] returns, for its other users.
 pub(crate) use super::retry::Failure;
 use super::{
