@@ -13,7 +13,9 @@ use std::{
     time::Duration,
 };
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use super::entry::{Entry, next_refresh};
 
@@ -58,10 +60,18 @@ fn db_err(e: impl std::fmt::Display) -> CatalogueError {
     CatalogueError::Db(e.to_string())
 }
 
+/// Of the writes a listing makes, one in this many is committed durably (an fsync);
+/// the others are committed in memory only. The catalogue is a cache: a crash loses at
+/// most the last few pages' entries (read again next sweep), and memory holds at most
+/// this many pages of undurable writes.
+const DURABLE_EVERY: u64 = 16;
+
 /// The database.
 #[derive(Debug)]
 pub(super) struct Db {
     db: Arc<Database>,
+    /// Writes so far, to make every [`DURABLE_EVERY`]th durable.
+    writes: AtomicU64,
 }
 
 impl Db {
@@ -90,7 +100,10 @@ impl Db {
                 create().map_err(|e| open_err(&e))?
             }
         };
-        Ok(Db { db: Arc::new(db) })
+        Ok(Db {
+            db: Arc::new(db),
+            writes: AtomicU64::new(0),
+        })
     }
 
     /// The entries of `table` with keys in (`after`, `until`] (open ends: `None`), in
@@ -126,20 +139,29 @@ impl Db {
     }
 
     /// Insert `put` and remove `remove` in `table`, in one transaction, keeping its
-    /// refresh index (for `interval`) in step.
+    /// refresh index (for `interval`) in step. `durable`: committed to disk before this
+    /// returns (what the operator's own actions forget); otherwise only one write in
+    /// [`DURABLE_EVERY`] is (a listing's pages).
     pub(super) async fn write(
         &self,
         table: String,
         put: Vec<(String, Entry)>,
         remove: Vec<String>,
         interval: Duration,
+        durable: bool,
     ) -> Result<(), CatalogueError> {
         if put.is_empty() && remove.is_empty() {
             return Ok(());
         }
+        let n = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        let durable = durable || n.is_multiple_of(DURABLE_EVERY);
         let db = self.db.clone();
         blocking(move || {
-            let txn = db.begin_write().map_err(db_err)?;
+            let mut txn = db.begin_write().map_err(db_err)?;
+            if !durable {
+                // Refused only where processes share the file: then durable it is.
+                let _ = txn.set_durability(Durability::None);
+            }
             {
                 let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
                 let index_name = index_table(&table, interval);

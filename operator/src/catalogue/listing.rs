@@ -286,7 +286,7 @@ async fn merge(
     let removed = remove.len() as u64;
     match cat
         .db
-        .write(table.to_string(), put, remove, cat.opts.tag_refresh)
+        .write(table.to_string(), put, remove, cat.opts.tag_refresh, false)
         .await
     {
         Ok(()) => m.removed(removed),

@@ -201,7 +201,7 @@ impl BucketCatalogue {
         let removed = remove.len() as u64;
         match self
             .db
-            .write(table, put, remove, self.opts.tag_refresh)
+            .write(table, put, remove, self.opts.tag_refresh, false)
             .await
         {
             Ok(()) => self.metrics.removed(removed),

@@ -21,7 +21,7 @@
 //! Storage: one embedded [redb](https://docs.rs/redb) file on local disk (an `emptyDir`
 //! in the chart), one table per evidence bucket and tier. Memory stays bounded whatever
 //! the number of clips: one listing page of entries at a time, plus redb's page cache
-//! (`cache_bytes`). See `docs/scale.md` for why not objects in S3.
+//! (`cache_bytes`, 8 MiB). See `docs/scale.md` for why not objects in S3.
 //!
 //! | module | what |
 //! |---|---|
@@ -88,7 +88,7 @@ impl Default for CatalogueOptions {
             list_ranges: 4,
             split_every: 100_000,
             read_concurrency: 16,
-            cache_bytes: 16 * 1024 * 1024,
+            cache_bytes: 8 * 1024 * 1024,
             refresh_batch: 10_000,
         }
     }
@@ -288,6 +288,7 @@ impl BucketCatalogue {
                 Vec::new(),
                 keys,
                 self.opts.tag_refresh,
+                true,
             )
             .await
         {
