@@ -32,7 +32,8 @@
 //! `run-` prefix) is deleted first.
 //!
 //! Requests are counted by the store (the SDK interceptor's count of HTTP requests) and,
-//! on MinIO, at the server by API. Results: `<out>/results.{json,md}`.
+//! on MinIO, at the server by API. Results: `<out>/results.{json,md}` (the latest run)
+//! and `<out>/results-<N>.{json,md}`.
 
 use std::{
     collections::BTreeMap,
@@ -365,17 +366,19 @@ pub async fn run(args: SteadyArgs, ctx: Paths) -> Result<()> {
         list_metadata: args.list_metadata,
         servers,
     };
-    std::fs::write(
-        out.join("results.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
+    // The latest run, and a copy per N (runs at another N do not overwrite it).
+    let json = serde_json::to_string_pretty(&report)?;
     let md = report.markdown();
-    std::fs::write(out.join("results.md"), &md)?;
+    for name in ["results".to_string(), format!("results-{}", args.clips)] {
+        std::fs::write(out.join(format!("{name}.json")), &json)?;
+        std::fs::write(out.join(format!("{name}.md")), &md)?;
+    }
     println!("{md}");
     eprintln!(
-        "wrote {:?} and {:?}",
+        "wrote {:?} and {:?} (and results-{}.*)",
         out.join("results.json"),
-        out.join("results.md")
+        out.join("results.md"),
+        args.clips
     );
     Ok(())
 }
