@@ -99,10 +99,13 @@ fn bench_runs_end_to_end_at_a_tiny_n_and_reports_sane_fields() {
     std::fs::remove_dir_all(&out).ok();
 }
 
+/// The steady smoke's N.
+const STEADY_CLIPS: u64 = 300;
+
 /// One `evidence-bench steady` run at a tiny N; its report.
 fn steady_run(data: &std::path::Path, out: &std::path::Path) -> Value {
     let status = Command::new(env!("CARGO_BIN_EXE_evidence-bench"))
-        .args(["steady", "--clips", "300", "--data"])
+        .args(["steady", "--clips", &STEADY_CLIPS.to_string(), "--data"])
         .arg(data)
         .arg("--out")
         .arg(out)
@@ -131,8 +134,12 @@ fn bench_steady_sweeps_a_reused_dataset_within_the_request_bounds_on_both_server
         assert_eq!(names, ["minio", "seaweedfs"]);
         for s in &servers {
             let name = s["server"].as_str().unwrap_or("?");
-            assert_eq!(s["reused"], run == 1, "{name}: the second run reuses the dataset");
-            assert_eq!(s["dataset"]["clips"], 300, "{name}");
+            assert_eq!(
+                s["reused"],
+                run == 1,
+                "{name}: the second run reuses the dataset"
+            );
+            assert_eq!(s["dataset"]["clips"], STEADY_CLIPS, "{name}");
             let sweeps = s["sweeps"].as_array().cloned().unwrap_or_default();
             let sweep = |n: &str| {
                 sweeps
@@ -150,18 +157,32 @@ fn bench_steady_sweeps_a_reused_dataset_within_the_request_bounds_on_both_server
             assert_eq!(got, expected, "{name}");
             for w in &sweeps {
                 assert_eq!(w["correct"], true, "{name}: {w}");
-                assert!(w["peak_rss_kib"].as_u64().unwrap_or(0) > 1024, "{name}: {w}");
-                assert!(w["process_seconds"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {w}");
+                assert!(
+                    w["peak_rss_kib"].as_u64().unwrap_or(0) > 1024,
+                    "{name}: {w}"
+                );
+                assert!(
+                    w["process_seconds"].as_f64().unwrap_or(0.0) > 0.0,
+                    "{name}: {w}"
+                );
             }
             let n = |w: &Value, k: &str| w[k].as_u64().unwrap_or(u64::MAX);
             // The cold sweep reads every clip's tags; the steady one lists the hot tier
             // only, reads no tag beyond the spread refresh, and stays within N/1,000 + 20.
             let (cold, steady, changed) = (sweep("cold"), sweep("steady"), sweep("changed"));
-            assert!(n(&cold, "tag_reads") >= 300, "{name}: {cold}");
-            assert_eq!(steady["unlisted"], serde_json::json!(["cool", "legal-hold"]), "{name}");
-            assert_eq!(n(&steady, "tag_reads"), n(&steady, "refresh_reads"), "{name}: {steady}");
+            assert!(n(&cold, "tag_reads") >= STEADY_CLIPS, "{name}: {cold}");
+            assert_eq!(
+                steady["unlisted"],
+                serde_json::json!(["cool", "legal-hold"]),
+                "{name}"
+            );
+            assert_eq!(
+                n(&steady, "tag_reads"),
+                n(&steady, "refresh_reads"),
+                "{name}: {steady}"
+            );
             assert!(
-                n(&steady, "requests") - n(&steady, "refresh_reads") <= 300 / 1000 + 20,
+                n(&steady, "requests") - n(&steady, "refresh_reads") <= STEADY_CLIPS / 1000 + 20,
                 "{name}: {steady}"
             );
             // The changed sweep deletes exactly the clips due, reading tags only for the
@@ -169,11 +190,13 @@ fn bench_steady_sweeps_a_reused_dataset_within_the_request_bounds_on_both_server
             let due = n(s, "due_hot") + n(s, "due_cool");
             assert_eq!(n(&changed, "deleted"), due, "{name}: {changed}");
             assert!(
-                n(&changed, "tag_reads") - n(&changed, "refresh_reads")
-                    <= n(s, "new_clips") + due,
+                n(&changed, "tag_reads") - n(&changed, "refresh_reads") <= n(s, "new_clips") + due,
                 "{name}: {changed}"
             );
-            assert!(n(&sweep("today"), "requests") > n(&steady, "requests"), "{name}");
+            assert!(
+                n(&sweep("today"), "requests") > n(&steady, "requests"),
+                "{name}"
+            );
             let ratio = s["today_over_steady"]["requests"].as_f64().unwrap_or(0.0);
             assert!(ratio > 1.0 && ratio.is_finite(), "{name}: {ratio}");
             for g in s["goals"].as_array().into_iter().flatten() {

@@ -514,7 +514,7 @@ async fn upload(
                     .await
                     .with_context(|| format!("uploading {}/{}", u.bucket, u.key))?;
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if d % step == 0 {
+                if d.is_multiple_of(step) {
                     let secs = started.elapsed().as_secs_f64();
                     eprintln!(
                         "[steady] {what}: {d}/{total} in {secs:.0} s ({:.0}/s)",
