@@ -192,6 +192,18 @@ pub struct SweepResult {
     pub clips_by_tier: BTreeMap<String, i64>,
     /// Whether the sweep saw and did what was expected (counts, deletions).
     pub correct: bool,
+    /// The machine's 1-minute load average when the sweep started (other work on the
+    /// machine makes times noisy; counts and memory are not affected).
+    #[serde(default)]
+    pub load_average: f64,
+}
+
+/// The 1-minute load average (`/proc/loadavg`; 0 where missing).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// A goal of the issue and how this run measured against it.
@@ -352,28 +364,12 @@ pub async fn run(args: SteadyArgs, ctx: Paths) -> Result<()> {
                 .to_string(),
         );
         servers.push(bench_server(kind, &binary, &args, &data, &ctx).await?);
+        // Written after each server: a long run stopped later keeps what it measured.
+        let md = write_report(&args, &out, &versions, &servers)?;
+        if servers.len() == args.servers.len() {
+            println!("{md}");
+        }
     }
-    let report = SteadyReport {
-        command: if args.command_line.is_empty() {
-            std::env::args().collect::<Vec<_>>().join(" ")
-        } else {
-            args.command_line.clone()
-        },
-        machine: Machine::here(),
-        versions,
-        clips: args.clips,
-        clip_bytes: args.clip_bytes,
-        list_metadata: args.list_metadata,
-        servers,
-    };
-    // The latest run, and a copy per N (runs at another N do not overwrite it).
-    let json = serde_json::to_string_pretty(&report)?;
-    let md = report.markdown();
-    for name in ["results".to_string(), format!("results-{}", args.clips)] {
-        std::fs::write(out.join(format!("{name}.json")), &json)?;
-        std::fs::write(out.join(format!("{name}.md")), &md)?;
-    }
-    println!("{md}");
     eprintln!(
         "wrote {:?} and {:?} (and results-{}.*)",
         out.join("results.json"),
@@ -381,6 +377,36 @@ pub async fn run(args: SteadyArgs, ctx: Paths) -> Result<()> {
         args.clips
     );
     Ok(())
+}
+
+/// Write the report of the servers measured so far: the latest run, and a copy per N
+/// (runs at another N do not overwrite it). Its Markdown.
+fn write_report(
+    args: &SteadyArgs,
+    out: &Path,
+    versions: &BTreeMap<String, String>,
+    servers: &[ServerResult],
+) -> Result<String> {
+    let report = SteadyReport {
+        command: if args.command_line.is_empty() {
+            std::env::args().collect::<Vec<_>>().join(" ")
+        } else {
+            args.command_line.clone()
+        },
+        machine: Machine::here(),
+        versions: versions.clone(),
+        clips: args.clips,
+        clip_bytes: args.clip_bytes,
+        list_metadata: args.list_metadata,
+        servers: servers.to_vec(),
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    let md = report.markdown();
+    for name in ["results".to_string(), format!("results-{}", args.clips)] {
+        std::fs::write(out.join(format!("{name}.json")), &json)?;
+        std::fs::write(out.join(format!("{name}.md")), &md)?;
+    }
+    Ok(md)
 }
 
 /// The dataset of `kind` at N (seeded when its marker does not match), this run's
@@ -674,6 +700,7 @@ async fn run_sweep(
     argv.extend(args.operate_args.iter().cloned());
     let (access, secret) = server.credentials();
     let before = server.requests().await?;
+    let load = load_average();
     let started = Instant::now();
     let out = Command::new(&ctx.driver)
         .args(&argv)
@@ -729,6 +756,7 @@ async fn run_sweep(
         unlisted: r.unlisted.clone(),
         clips_by_tier: r.clips_by_tier.clone(),
         correct: r.failed == 0 && r.moved == 0,
+        load_average: load,
     };
     eprintln!(
         "[steady] {}: {:.1} s, {} requests, {} tag reads ({} refresh), {} deleted, peak RSS {:.1} MiB, unlisted {:?}",
@@ -1141,16 +1169,16 @@ impl SteadyReport {
             );
             let _ = writeln!(
                 s,
-                "| sweep | catalogue | process s | sweep s | requests | at the server | tag reads | of which refresh | peak RSS MiB | catalogue MiB | deleted | unlisted | correct |"
+                "| sweep | catalogue | process s | sweep s | requests | at the server | tag reads | of which refresh | peak RSS MiB | catalogue MiB | deleted | unlisted | correct | load |"
             );
             let _ = writeln!(
                 s,
-                "|---|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|"
+                "|---|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|---:|"
             );
             for w in &r.sweeps {
                 let _ = writeln!(
                     s,
-                    "| {}{} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} |",
+                    "| {}{} | {} | {:.2} | {:.2} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.1} |",
                     w.sweep,
                     if w.list_metadata {
                         " (metadata=true)"
@@ -1174,7 +1202,8 @@ impl SteadyReport {
                     } else {
                         w.unlisted.join(", ")
                     },
-                    if w.correct { "yes" } else { "**no**" }
+                    if w.correct { "yes" } else { "**no**" },
+                    w.load_average
                 );
             }
             let ratios = &r.today_over_steady;
@@ -1205,7 +1234,7 @@ impl SteadyReport {
             s,
             "\"requests\": HTTP requests the operator's store sent (its SDK interceptor's count); \"at the server\": MinIO's own count (`minio_api_requests_total`), which also includes the audit log's requests. \
 \"of which refresh\": facts read again by the catalogue's spread refresh (each clip once per 24 h at a phase of its own, so a sweep re-reads the share of clips whose phase passed since the last one, by design). \
-Each sweep is an `evidence-bench operate` child: \"process s\" is its wall time from start to exit, \"peak RSS\" its VmHWM."
+Each sweep is an `evidence-bench operate` child: \"process s\" is its wall time from start to exit, \"peak RSS\" its VmHWM; \"load\" is the machine's 1-minute load average as it started (times are noisy when it is above the cores)."
         );
         s
     }
