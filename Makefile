@@ -60,15 +60,25 @@ soak: ## Look for chance failures: the integration suite SOAK_RUNS times, then S
 	tests/soak.sh suite $(SOAK_RUNS)
 	tests/soak.sh servers $(SOAK_STARTS)
 
+BENCH_JOB ?= compare
 BENCH_CLIPS ?= 10000
 BENCH_RSS_AT ?= 100000
 BENCH_ARGS ?=
 .PHONY: bench
-bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more); results in target/bench/
+bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more), in target/bench/; BENCH_JOB=steady: the catalogue's steady sweep on MinIO and SeaweedFS, in target/bench/steady/
+ifeq ($(BENCH_JOB),steady)
+	tests/servers/install.sh minio seaweedfs > /dev/null
+	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- steady \
+	  --clips $(BENCH_CLIPS) --data target/bench/steady-data --out target/bench/steady \
+	  --command-line "make bench BENCH_JOB=steady BENCH_CLIPS=$(BENCH_CLIPS) $(BENCH_ARGS)" $(BENCH_ARGS)
+else ifeq ($(BENCH_JOB),compare)
 	tests/servers/install.sh minio rclone s5cmd > /dev/null
 	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- run \
 	  --clips $(BENCH_CLIPS) --rss-at $(BENCH_RSS_AT) --out target/bench \
 	  --command-line "make bench BENCH_CLIPS=$(BENCH_CLIPS) BENCH_RSS_AT=$(BENCH_RSS_AT) $(BENCH_ARGS)" $(BENCH_ARGS)
+else
+	@echo "BENCH_JOB must be compare (the default) or steady" >&2; exit 2
+endif
 
 .PHONY: demo
 demo: ## Local control plane + MinIO + operator, clips moving between tiers (Ctrl-C to stop)

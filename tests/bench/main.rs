@@ -5,16 +5,23 @@
 //! ```text
 //! make bench                                   # N = 10,000, 3 runs, + RSS at 100,000
 //! cargo run --release -p evidence-operator-tests --bin evidence-bench -- run --help
+//! make bench BENCH_JOB=steady BENCH_CLIPS=100000   # the catalogue's steady sweep
 //! ```
 //!
 //! Results: `target/bench/results.json` and `target/bench/results.md`. Every figure is
 //! reported as a ratio to the operator (median wall time of the runs); requests are
 //! counted at the server (MinIO's `minio_api_requests_total`), per clip acted on.
+//!
+//! The `steady` job ([`steady`]) measures instead what a sweep costs once the clip
+//! catalogue knows the bucket, on MinIO and SeaweedFS, over datasets seeded once and
+//! reused: results in `target/bench/steady/`.
 
 mod data;
 mod minio;
 mod operate;
 mod report;
+mod seaweedfs;
+mod steady;
 mod tools;
 
 use std::{
@@ -50,6 +57,9 @@ struct Cli {
 enum Cmd {
     /// Run the whole benchmark and write the report.
     Run(RunArgs),
+    /// The catalogue's steady sweep: cold, steady, changed and today's sweeps of N clips
+    /// on MinIO and SeaweedFS, over datasets kept between runs.
+    Steady(steady::SteadyArgs),
     /// One operator sweep of one bucket (the driver runs this as a child process).
     #[command(args_override_self = true)]
     Operate(operate::OperateArgs),
@@ -115,6 +125,16 @@ async fn main() -> Result<()> {
     match cli.command {
         Cmd::Operate(args) => operate::operate(args).await,
         Cmd::Run(args) => run(args).await,
+        Cmd::Steady(args) => {
+            steady::run(
+                args,
+                steady::Paths {
+                    root: repo_root(),
+                    driver: std::env::current_exe()?,
+                },
+            )
+            .await
+        }
     }
 }
 

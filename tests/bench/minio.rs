@@ -56,7 +56,7 @@ pub fn tool_path(root: &Path, tool: &str) -> Result<PathBuf> {
         .with_context(|| format!("install.sh printed no path for {tool}"))
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -70,7 +70,22 @@ impl Minio {
     /// holds the port cannot be mistaken for it.
     pub async fn start(binary: &Path, dir: &Path) -> Result<Minio> {
         for _ in 0..8 {
-            if let Some(minio) = Self::start_once(binary, dir).await? {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).with_context(|| format!("emptying {dir:?}"))?;
+            }
+            if let Some(minio) = Self::start_once(binary, dir, &random_secret()).await? {
+                return Ok(minio);
+            }
+        }
+        bail!("MinIO could not get a free port in 8 attempts (log: {dir:?}/minio.log)")
+    }
+
+    /// Start MinIO over the data already in `dir` (kept, and kept on
+    /// [`Minio::stop_keeping`]) with the given root password, which must be the one the
+    /// data was written with: datasets reused across runs (`evidence-bench steady`).
+    pub async fn start_keeping(binary: &Path, dir: &Path, secret_key: &str) -> Result<Minio> {
+        for _ in 0..8 {
+            if let Some(minio) = Self::start_once(binary, dir, secret_key).await? {
                 return Ok(minio);
             }
         }
@@ -79,20 +94,11 @@ impl Minio {
 
     /// One attempt on a fresh port: `None` when MinIO exited because the port was taken
     /// between choosing and binding it.
-    async fn start_once(binary: &Path, dir: &Path) -> Result<Option<Minio>> {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("emptying {dir:?}"))?;
-        }
+    async fn start_once(binary: &Path, dir: &Path, secret_key: &str) -> Result<Option<Minio>> {
         std::fs::create_dir_all(dir.join("data"))?;
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            ^ (u64::from(std::process::id()) << 32)
-            ^ u64::from(port);
-        let secret_key = format!("bench-{:016x}", crate::data::SplitMix::new(seed).next_u64());
+        let secret_key = secret_key.to_string();
         let log_path = dir.join("minio.log");
         let log = std::fs::File::create(&log_path)?;
         let mut child = Command::new(binary)
@@ -140,20 +146,7 @@ impl Minio {
 
     /// An S3 client for this MinIO.
     pub fn client(&self) -> Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                &self.access_key,
-                &self.secret_key,
-                None,
-                None,
-                "bench",
-            ))
-            .force_path_style(true)
-            .build();
-        Client::from_conf(config)
+        s3_client(&self.endpoint, &self.access_key, &self.secret_key)
     }
 
     /// Create a bucket in the UK region, optionally with Object Lock (and so versioning).
@@ -163,19 +156,7 @@ impl Minio {
         name: &str,
         object_lock: bool,
     ) -> Result<()> {
-        client
-            .create_bucket()
-            .bucket(name)
-            .create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(REGION))
-                    .build(),
-            )
-            .object_lock_enabled_for_bucket(object_lock)
-            .send()
-            .await
-            .with_context(|| format!("creating bucket {name}"))?;
-        Ok(())
+        create_bucket(client, name, object_lock).await
     }
 
     /// S3 requests served so far, by API name (MinIO's `minio_api_requests_total`).
@@ -226,6 +207,55 @@ impl Minio {
         std::fs::remove_dir_all(&self.dir).ok();
         Ok(())
     }
+
+    /// Stop MinIO and keep its data (a dataset reused by the next run).
+    pub async fn stop_keeping(mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.ok();
+        }
+        Ok(())
+    }
+}
+
+/// A random secret for a server's root user (not cryptographic: loopback test servers).
+pub fn random_secret() -> String {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ (u64::from(std::process::id()) << 32);
+    format!("bench-{:016x}", crate::data::SplitMix::new(seed).next_u64())
+}
+
+/// An S3 client for a loopback server (path style, signing for the UK region).
+pub fn s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            access_key, secret_key, None, None, "bench",
+        ))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Create a bucket in the UK region, optionally with Object Lock (and so versioning).
+pub async fn create_bucket(client: &Client, name: &str, object_lock: bool) -> Result<()> {
+    client
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .object_lock_enabled_for_bucket(object_lock)
+        .send()
+        .await
+        .with_context(|| format!("creating bucket {name}"))?;
+    Ok(())
 }
 
 /// `after - before`, per API, dropping zeros.

@@ -7,20 +7,33 @@
 //! (as the operator integration test does) so that just-uploaded clips have passed the
 //! 24 h safety floor that counts from upload. What is left out: the Kubernetes side
 //! (reading the resources, status patch, events), which is a constant per sweep.
+//!
+//! For the `steady` job it can also sweep through the clip catalogue (`--catalogue-dir`:
+//! a `CataloguedStore` over the `S3TierStore`, and quiet cool and legal-hold tiers
+//! skipped by their memos), at an explicit planner clock (`--planner-now`), with the
+//! listing extension off (`--list-metadata false`, as on AWS) and a declared region for
+//! a store that reports none (`--endpoint-region`, SeaweedFS).
 
-use std::{collections::HashSet, path::PathBuf, time::Instant};
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+    time::Instant,
+};
 
 use anyhow::{Context, Result};
-use chrono::{TimeDelta, Utc};
-use clap::Args;
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::{ArgAction, Args};
 use evidence_operator::{
     api::{RetentionPolicySpec, clip::Tier},
     audit::{Actor, AuditLog, AuditTarget, BucketAudit},
+    catalogue::{Catalogue, CatalogueMetrics, CatalogueOptions, CataloguedStore},
     controller::sweep::{SweepAudit, SweepOptions, sweep},
     engine::Planner,
     storage::{
         BucketConfig, S3TierStore, StaticCredentials, StorageMetrics, StoreOptions, TierLocation,
-        Tiers,
+        TierStore, Tiers,
+        region::{EndpointRegion, EndpointRegions},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -57,6 +70,27 @@ pub struct OperateArgs {
     /// Days the planner's clock runs ahead of the real one.
     #[arg(long, default_value_t = 2)]
     pub clock_offset_days: i64,
+    /// The planner's clock (RFC 3339), instead of the real one plus
+    /// `--clock-offset-days`.
+    #[arg(long)]
+    pub planner_now: Option<DateTime<Utc>>,
+    /// Sweep through the clip catalogue kept in this directory (created when missing).
+    #[arg(long)]
+    pub catalogue_dir: Option<PathBuf>,
+    /// The catalogue's page cache (redb), MiB; the catalogue's default when unset.
+    #[arg(long)]
+    pub catalogue_cache_mib: Option<usize>,
+    /// What the plan depends on besides storage and the clock: a tier memo holds only
+    /// for the same string.
+    #[arg(long, default_value = "evidence-bench")]
+    pub inputs: String,
+    /// Ask for the tags inside the listing (MinIO's `metadata=true`); `false` reads them
+    /// object by object, as on AWS S3.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    pub list_metadata: bool,
+    /// `HOST:PORT=REGION` for a store that reports no region (SeaweedFS).
+    #[arg(long)]
+    pub endpoint_region: Vec<EndpointRegion>,
 }
 
 /// What the child prints (one JSON line on stdout).
@@ -76,6 +110,22 @@ pub struct OperateReport {
     pub peak_rss_kib: u64,
     /// HTTP requests the store sent (the store's own count).
     pub store_http_requests: u64,
+    /// `GetObjectTagging` requests that succeeded.
+    #[serde(default)]
+    pub tag_reads: u64,
+    /// The catalogue's lookups by result (`hit`, `new`, `changed`, `refresh`,
+    /// `listed`), when swept through it.
+    #[serde(default)]
+    pub catalogue_lookups: BTreeMap<String, u64>,
+    /// Tiers not listed because their memo held.
+    #[serde(default)]
+    pub unlisted: Vec<String>,
+    /// Clips counted per tier (listed, or from a memo).
+    #[serde(default)]
+    pub clips_by_tier: BTreeMap<String, i64>,
+    /// Clips flagged for review.
+    #[serde(default)]
+    pub flagged: u64,
 }
 
 /// Load the `spec` of a RetentionPolicy manifest.
@@ -129,11 +179,34 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         },
     )
     .await?;
-    let mut store_opts = StoreOptions::default();
+    let mut store_opts = StoreOptions {
+        list_metadata: args.list_metadata,
+        endpoint_regions: EndpointRegions::new(args.endpoint_region.clone()),
+        ..StoreOptions::default()
+    };
     if let Some(n) = args.list_concurrency {
         store_opts.list_concurrency = n;
     }
-    let store = S3TierStore::new(cfg, store_opts, metrics.clone()).await?;
+    let s3 = S3TierStore::new(cfg.clone(), store_opts, metrics.clone()).await?;
+    let catalogue = match &args.catalogue_dir {
+        Some(dir) => {
+            let mut opts = CatalogueOptions::default();
+            if let Some(mib) = args.catalogue_cache_mib {
+                opts.cache_bytes = mib << 20;
+            }
+            Some(Catalogue::open(
+                dir,
+                opts,
+                CatalogueMetrics::unregistered(),
+            )?)
+        }
+        None => None,
+    };
+    let bucket_catalogue = catalogue.as_ref().map(|c| c.bucket("bench/unit", &cfg));
+    let store: Box<dyn TierStore> = match &bucket_catalogue {
+        Some(b) => Box::new(CataloguedStore::new(Arc::new(s3), b.clone())),
+        None => Box::new(s3),
+    };
     let sink = BucketAudit {
         log: &log,
         actor: Actor {
@@ -143,7 +216,9 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         },
         bucket: "bench/unit".into(),
     };
-    let now = Utc::now() + TimeDelta::days(args.clock_offset_days);
+    let now = args
+        .planner_now
+        .unwrap_or_else(|| Utc::now() + TimeDelta::days(args.clock_offset_days));
     let planner = Planner::new(&policy, &[], now)?;
     let flagged_before = HashSet::new();
     let audit = SweepAudit {
@@ -156,12 +231,12 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         concurrency: args.concurrency,
         skip: vec![(Tier::LegalHold, AUDIT_PREFIX.into())],
         integrity_sample: 0,
-        catalogue: None,
-        inputs: String::new(),
+        catalogue: bucket_catalogue,
+        inputs: args.inputs.clone(),
     };
     let started = Instant::now();
     let out = sweep(
-        &store,
+        store.as_ref(),
         &planner,
         &opts,
         &CancellationToken::new(),
@@ -177,6 +252,23 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         sweep_seconds: started.elapsed().as_secs_f64(),
         peak_rss_kib: peak_rss_kib(),
         store_http_requests: metrics.http_requests_total(),
+        tag_reads: metrics.requests("get_object_tagging", "ok"),
+        catalogue_lookups: catalogue
+            .as_ref()
+            .map(|c| {
+                ["hit", "new", "changed", "refresh", "listed"]
+                    .into_iter()
+                    .map(|r| (r.to_string(), c.metrics().lookups(r)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        unlisted: out.unlisted.iter().map(ToString::to_string).collect(),
+        clips_by_tier: out
+            .totals
+            .iter()
+            .map(|(tier, t)| (tier.to_string(), t.clips))
+            .collect(),
+        flagged: out.flagged,
     };
     println!("{}", serde_json::to_string(&report)?);
     if out.failed > 0 {

@@ -1,7 +1,9 @@
-//! Smoke test of `make bench`: the driver runs end to end at a tiny N (200 clips, one
+//! Smoke tests of `make bench`: the driver runs end to end at a tiny N (200 clips, one
 //! run, two 1 MiB clips, planning 20,000 clips) against its own MinIO, with the real
-//! rclone and s5cmd, and writes a report whose fields are sane. Speed is not asserted:
-//! at this N the figures are dominated by process start-up.
+//! rclone and s5cmd, and writes a report whose fields are sane; and the `steady` job
+//! (`make bench BENCH_JOB=steady`) runs its sweeps at 300 clips on its own MinIO and
+//! SeaweedFS within the issue's request bounds, then again on MinIO, reusing its dataset. Speed is not asserted: at this N the figures are dominated by process
+//! start-up.
 
 use std::process::Command;
 
@@ -94,4 +96,122 @@ fn bench_runs_end_to_end_at_a_tiny_n_and_reports_sane_fields() {
     assert!(md.contains("| goal (issue 8) |"), "{md}");
     assert!(md.contains("operator peak RSS"), "{md}");
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// The steady smoke's N.
+const STEADY_CLIPS: u64 = 300;
+
+/// One `evidence-bench steady` run at a tiny N on `servers`; its report.
+fn steady_run(data: &std::path::Path, out: &std::path::Path, servers: &str) -> Value {
+    let status = Command::new(env!("CARGO_BIN_EXE_evidence-bench"))
+        .args(["steady", "--servers", servers])
+        .args(["--clips", &STEADY_CLIPS.to_string(), "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .unwrap_or_else(|e| panic!("starting evidence-bench steady: {e}"));
+    assert!(status.success(), "evidence-bench steady failed: {status}");
+    let md = std::fs::read_to_string(out.join("results.md"))
+        .unwrap_or_else(|e| panic!("results.md: {e}"));
+    assert!(md.contains("| goal (issue 18) |"), "{md}");
+    let json = std::fs::read_to_string(out.join("results.json"))
+        .unwrap_or_else(|e| panic!("results.json: {e}"));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn bench_steady_sweeps_a_reused_dataset_within_the_request_bounds_on_both_servers() {
+    let dir = std::env::temp_dir().join(format!("evidence-bench-steady-{}", std::process::id()));
+    let (data, out) = (dir.join("data"), dir.join("out"));
+    // The second run reuses MinIO's dataset (SeaweedFS takes ~15 s longer to start over
+    // kept data: not in the smoke).
+    for (run, servers) in [(0, "minio,seaweedfs"), (1, "minio")] {
+        let report = steady_run(&data, &out, servers);
+        let servers: Vec<Value> = report["servers"].as_array().cloned().unwrap_or_default();
+        let names: Vec<&str> = servers
+            .iter()
+            .filter_map(|s| s["server"].as_str())
+            .collect();
+        let expected: &[&str] = if run == 0 {
+            &["minio", "seaweedfs"]
+        } else {
+            &["minio"]
+        };
+        assert_eq!(names, expected);
+        for s in &servers {
+            let name = s["server"].as_str().unwrap_or("?");
+            assert_eq!(
+                s["reused"],
+                run == 1,
+                "{name}: the second run reuses the dataset"
+            );
+            assert_eq!(s["dataset"]["clips"], STEADY_CLIPS, "{name}");
+            let sweeps = s["sweeps"].as_array().cloned().unwrap_or_default();
+            let sweep = |n: &str| {
+                sweeps
+                    .iter()
+                    .find(|w| w["sweep"] == n)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{name}: no {n} sweep in {s}"))
+            };
+            let expected: &[&str] = if name == "minio" {
+                &["cold", "steady", "changed", "today", "today-extension"]
+            } else {
+                &["cold", "steady", "changed", "today"]
+            };
+            let got: Vec<&str> = sweeps.iter().filter_map(|w| w["sweep"].as_str()).collect();
+            assert_eq!(got, expected, "{name}");
+            for w in &sweeps {
+                assert_eq!(w["correct"], true, "{name}: {w}");
+                assert!(
+                    w["peak_rss_kib"].as_u64().unwrap_or(0) > 1024,
+                    "{name}: {w}"
+                );
+                assert!(
+                    w["process_seconds"].as_f64().unwrap_or(0.0) > 0.0,
+                    "{name}: {w}"
+                );
+            }
+            let n = |w: &Value, k: &str| w[k].as_u64().unwrap_or(u64::MAX);
+            // The cold sweep reads every clip's tags; the steady one lists the hot tier
+            // only, reads no tag beyond the spread refresh, and stays within N/1,000 + 20.
+            let (cold, steady, changed) = (sweep("cold"), sweep("steady"), sweep("changed"));
+            assert!(n(&cold, "tag_reads") >= STEADY_CLIPS, "{name}: {cold}");
+            assert_eq!(
+                steady["unlisted"],
+                serde_json::json!(["cool", "legal-hold"]),
+                "{name}"
+            );
+            assert_eq!(
+                n(&steady, "tag_reads"),
+                n(&steady, "refresh_reads"),
+                "{name}: {steady}"
+            );
+            assert!(
+                n(&steady, "requests") - n(&steady, "refresh_reads") <= STEADY_CLIPS / 1000 + 20,
+                "{name}: {steady}"
+            );
+            // The changed sweep deletes exactly the clips due, reading tags only for the
+            // new clips and the clips it acts on.
+            let due = n(s, "due_hot") + n(s, "due_cool");
+            assert_eq!(n(&changed, "deleted"), due, "{name}: {changed}");
+            assert!(
+                n(&changed, "tag_reads") - n(&changed, "refresh_reads") <= n(s, "new_clips") + due,
+                "{name}: {changed}"
+            );
+            assert!(
+                n(&sweep("today"), "requests") > n(&steady, "requests"),
+                "{name}"
+            );
+            let ratio = s["today_over_steady"]["requests"].as_f64().unwrap_or(0.0);
+            assert!(ratio > 1.0 && ratio.is_finite(), "{name}: {ratio}");
+            for g in s["goals"].as_array().into_iter().flatten() {
+                if g["applies"] == true {
+                    assert_eq!(g["met"], true, "{name}: {g}");
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
