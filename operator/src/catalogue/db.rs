@@ -23,6 +23,8 @@ use super::entry::{Entry, next_refresh};
 const SPLITS: TableDefinition<&str, &[u8]> = TableDefinition::new("splits");
 /// The memo of each tier table.
 const MEMOS: TableDefinition<&str, &[u8]> = TableDefinition::new("memos");
+/// Small values of the catalogue itself (`term`: the leadership term memos belong to).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The refresh index of a tier table for one refresh interval: an index is only ever
 /// written with the interval in its name, so a change of `--tag-refresh-interval` starts
@@ -76,8 +78,8 @@ pub(super) struct Db {
 
 impl Db {
     /// Open `dir/catalogue.redb`, or create it; a file redb cannot open is renamed
-    /// `catalogue.redb.unreadable` and a new one created.
-    pub(super) fn open(dir: &Path, cache_bytes: usize) -> Result<Self, CatalogueError> {
+    /// `catalogue.redb.unreadable` and a new one created. Also the recorded term.
+    pub(super) fn open(dir: &Path, cache_bytes: usize) -> Result<(Self, u64), CatalogueError> {
         let path = dir.join("catalogue.redb");
         let open_err = |e: &dyn std::fmt::Display| CatalogueError::Open {
             path: path.clone(),
@@ -100,10 +102,23 @@ impl Db {
                 create().map_err(|e| open_err(&e))?
             }
         };
-        Ok(Db {
-            db: Arc::new(db),
-            writes: AtomicU64::new(0),
-        })
+        // The leadership term tier memos belong to: kept across processes (a new leader
+        // starts a new one), created with the file.
+        let term = match read_term(&db)? {
+            Some(term) => term,
+            None => {
+                let term = rand::random();
+                write_term(&db, term)?;
+                term
+            }
+        };
+        Ok((
+            Db {
+                db: Arc::new(db),
+                writes: AtomicU64::new(0),
+            },
+            term,
+        ))
     }
 
     /// The entries of `table` with keys in (`after`, `until`] (open ends: `None`), in
@@ -283,6 +298,12 @@ impl Db {
         .await
     }
 
+    /// Record the leadership term (durably).
+    pub(super) async fn set_term(&self, term: u64) -> Result<(), CatalogueError> {
+        let db = self.db.clone();
+        blocking(move || write_term(&db, term)).await
+    }
+
     /// The split points recorded for `table` (empty when none).
     pub(super) async fn splits(&self, table: String) -> Result<Vec<String>, CatalogueError> {
         let db = self.db.clone();
@@ -319,6 +340,25 @@ impl Db {
         })
         .await
     }
+}
+
+fn read_term(db: &Database) -> Result<Option<u64>, CatalogueError> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let t = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(db_err(e)),
+    };
+    Ok(t.get("term").map_err(db_err)?.map(|v| v.value()))
+}
+
+fn write_term(db: &Database, term: u64) -> Result<(), CatalogueError> {
+    let txn = db.begin_write().map_err(db_err)?;
+    {
+        let mut t = txn.open_table(META).map_err(db_err)?;
+        t.insert("term", term).map_err(db_err)?;
+    }
+    txn.commit().map_err(db_err)
 }
 
 async fn blocking<T: Send + 'static>(

@@ -177,19 +177,26 @@ impl Catalogue {
         opts: CatalogueOptions,
         metrics: CatalogueMetrics,
     ) -> Result<Self, CatalogueError> {
+        let (db, term) = db::Db::open(dir, opts.cache_bytes)?;
         Ok(Catalogue {
-            db: Arc::new(db::Db::open(dir, opts.cache_bytes)?),
+            db: Arc::new(db),
             opts,
             metrics,
-            term: Arc::new(AtomicU64::new(rand::random())),
+            term: Arc::new(AtomicU64::new(term)),
         })
     }
 
     /// Start a new leadership term: tier memos recorded before it no longer hold (while
-    /// this replica was not leading, another may have changed the tiers). Also true of
-    /// a new process: each open starts a term of its own.
-    pub fn begin_term(&self) {
-        self.term.store(rand::random(), Ordering::SeqCst);
+    /// this replica was not leading, another may have changed the tiers). The operator
+    /// starts one each time it becomes leader, its first time included; a process that
+    /// only sweeps (a benchmark) keeps the recorded one.
+    pub async fn begin_term(&self) {
+        let term = rand::random();
+        self.term.store(term, Ordering::SeqCst);
+        if let Err(e) = self.db.set_term(term).await {
+            self.metrics.error();
+            tracing::warn!(error = %e, "could not record the catalogue's term");
+        }
     }
 
     /// The catalogue of one evidence bucket (`namespace/name`) with this storage

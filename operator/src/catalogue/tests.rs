@@ -381,3 +381,37 @@ async fn objects_under_a_skipped_prefix_are_passed_on_unread() {
     assert_eq!(listed.len(), 6);
     assert_eq!(fx.reads(), 5, "the audit record's facts are not read");
 }
+
+#[tokio::test]
+async fn the_leadership_term_outlives_the_process_and_a_new_leader_starts_another() {
+    let (cat, dir) = temporary(CatalogueOptions::default());
+    let first = cat.bucket("ns/unit", &config()).term();
+    drop(cat);
+    let again = Catalogue::open(
+        &dir,
+        CatalogueOptions::default(),
+        CatalogueMetrics::unregistered(),
+    )
+    .unwrap();
+    assert_eq!(
+        again.bucket("ns/unit", &config()).term(),
+        first,
+        "kept across opens"
+    );
+    again.begin_term().await;
+    let next = again.bucket("ns/unit", &config()).term();
+    assert_ne!(next, first);
+    drop(again);
+    let third = Catalogue::open(
+        &dir,
+        CatalogueOptions::default(),
+        CatalogueMetrics::unregistered(),
+    )
+    .unwrap();
+    assert_eq!(
+        third.bucket("ns/unit", &config()).term(),
+        next,
+        "the new term is recorded"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

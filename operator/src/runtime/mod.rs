@@ -306,7 +306,7 @@ pub async fn run_with(
     info!(identity = %identity, "leading: starting controllers");
     if let Some(c) = &catalogue {
         // What this replica remembered of a tier may predate another leader's changes.
-        c.begin_term();
+        c.begin_term().await;
     }
 
     // Stop when shutting down or when leadership is lost.

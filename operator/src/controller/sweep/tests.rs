@@ -1066,7 +1066,7 @@ async fn a_quiet_cool_or_legal_hold_tier_is_not_listed_again_until_its_inputs_ch
     assert!(third.unlisted.is_empty());
     assert_eq!(s.run(&store).await.unwrap().unlisted.len(), 2);
     // A new leadership term (another replica may have led meanwhile): listed again.
-    cat.begin_term();
+    cat.begin_term().await;
     let fourth = s.run(&store).await.unwrap();
     assert!(fourth.unlisted.is_empty());
     assert_eq!(lists(&mem), 11);
