@@ -310,69 +310,53 @@ impl<'a> Planner<'a> {
         // When the decision can next change by expiry: the later of the rule's end and
         // the clip's retain-until.
         let effective_expiry = expiry.map(|e| times.retain_until.map_or(e, |u| e.max(u)));
+        // When a kept clip leaves the hot tier.
+        let cool_at = match clip.tier {
+            Tier::Hot => self.policy.cool_after.after(start),
+            _ => None,
+        };
         let now = self.now;
 
         match expiry {
             // The case closed with a retention of its own that runs later: kept.
             Some(expired) if expired <= now && times.retain_until.is_some_and(|u| u > now) => {
                 let retain_until = times.retain_until.unwrap_or(expired);
-                let cool_at = match clip.tier {
-                    Tier::Hot => self.policy.cool_after.after(start),
-                    _ => None,
-                };
-                match cool_at {
-                    Some(due) if due <= now => Evaluation {
-                        action: Action::MoveToCool,
-                        reason: Reason::CoolAfter {
-                            rule: context,
-                            cool_after: self.policy.cool_after,
-                            due,
-                        },
-                        holds,
-                        next_due: Some(retain_until),
+                self.kept(
+                    context,
+                    cool_at,
+                    holds,
+                    |rule| Reason::RetainedAfterRelease {
+                        rule,
+                        expires: Some(expired),
+                        retain_until,
                     },
-                    _ => Evaluation {
-                        action: Action::Keep,
-                        reason: Reason::RetainedAfterRelease {
-                            rule: context,
-                            expires: Some(expired),
-                            retain_until,
-                        },
-                        holds,
-                        next_due: earliest(cool_at, Some(retain_until)),
-                    },
-                }
+                    Some(retain_until),
+                )
             }
             Some(expired) if expired <= now => match rule.on_expiry {
                 // Kept for a person's decision, and like any kept clip it leaves the hot
                 // tier once older than coolAfter (flagged there).
-                ExpiryAction::Review => {
-                    let cool_at = match clip.tier {
-                        Tier::Hot => self.policy.cool_after.after(start),
-                        _ => None,
-                    };
-                    match cool_at {
-                        Some(due) if due <= now => Evaluation {
-                            action: Action::MoveToCool,
-                            reason: Reason::ReviewDueCooling {
-                                rule: context,
-                                expired,
-                                cool_after: self.policy.cool_after,
-                            },
-                            holds,
-                            next_due: None,
+                ExpiryAction::Review => match cool_at {
+                    Some(due) if due <= now => Evaluation {
+                        action: Action::MoveToCool,
+                        reason: Reason::ReviewDueCooling {
+                            rule: context,
+                            expired,
+                            cool_after: self.policy.cool_after,
                         },
-                        _ => Evaluation {
-                            action: Action::FlagForReview,
-                            reason: Reason::ReviewDue {
-                                rule: context,
-                                expired,
-                            },
-                            holds,
-                            next_due: cool_at,
+                        holds,
+                        next_due: None,
+                    },
+                    _ => Evaluation {
+                        action: Action::FlagForReview,
+                        reason: Reason::ReviewDue {
+                            rule: context,
+                            expired,
                         },
-                    }
-                }
+                        holds,
+                        next_due: cool_at,
+                    },
+                },
                 ExpiryAction::Delete => {
                     let floor = self.deletable_at(&times);
                     match floor {
@@ -398,33 +382,47 @@ impl<'a> Planner<'a> {
                     }
                 }
             },
-            _ => {
-                let cool_at = match clip.tier {
-                    Tier::Hot => self.policy.cool_after.after(start),
-                    _ => None,
-                };
-                match cool_at {
-                    Some(due) if due <= now => Evaluation {
-                        action: Action::MoveToCool,
-                        reason: Reason::CoolAfter {
-                            rule: context,
-                            cool_after: self.policy.cool_after,
-                            due,
-                        },
-                        holds,
-                        next_due: effective_expiry,
-                    },
-                    _ => Evaluation {
-                        action: Action::Keep,
-                        reason: Reason::Retained {
-                            rule: context,
-                            until: expiry,
-                        },
-                        holds,
-                        next_due: earliest(cool_at, effective_expiry),
-                    },
-                }
-            }
+            _ => self.kept(
+                context,
+                cool_at,
+                holds,
+                |rule| Reason::Retained {
+                    rule,
+                    until: expiry,
+                },
+                effective_expiry,
+            ),
+        }
+    }
+
+    /// A kept clip: moved out of the hot tier once older than `coolAfter` (`cool_at`,
+    /// `None` outside hot), its decision next changing at `next_due`; otherwise kept
+    /// for the reason `keep` gives, next changing at the earlier of the two.
+    fn kept(
+        &self,
+        rule: RuleContext,
+        cool_at: Option<DateTime<Utc>>,
+        holds: Vec<String>,
+        keep: impl FnOnce(RuleContext) -> Reason,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Evaluation {
+        match cool_at {
+            Some(due) if due <= self.now => Evaluation {
+                action: Action::MoveToCool,
+                reason: Reason::CoolAfter {
+                    rule,
+                    cool_after: self.policy.cool_after,
+                    due,
+                },
+                holds,
+                next_due,
+            },
+            _ => Evaluation {
+                action: Action::Keep,
+                reason: keep(rule),
+                holds,
+                next_due: earliest(cool_at, next_due),
+            },
         }
     }
 
