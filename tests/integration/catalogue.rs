@@ -15,7 +15,7 @@ use evidence_operator::{
     },
     audit::recording::RecordingSink,
     catalogue::{Catalogue, CatalogueMetrics, CatalogueOptions, CataloguedStore},
-    controller::sweep::{SweepAudit, SweepOptions, sweep},
+    controller::sweep::{SweepAudit, SweepOptions, SweepOutcome, sweep},
     engine::Planner,
     storage::{
         BucketConfig, S3TierStore, StaticCredentials, StorageError, StorageMetrics, StoreOptions,
@@ -237,6 +237,75 @@ async fn a_steady_listing_through_the_catalogue_costs_a_request_per_thousand_cli
     a_steady_listing_costs_a_request_per_thousand_clips(Backend::Minio).await
 }
 
+/// The controller's sweep of a catalogued store over `cfg` (the Met policy, a recording
+/// audit sink): what the sweep-level tests here share.
+struct CataloguedSweep {
+    store: CataloguedStore,
+    catalogue: Catalogue,
+    dir: std::path::PathBuf,
+    metrics: StorageMetrics,
+    opts: SweepOptions,
+    policy: RetentionPolicySpec,
+    sink: RecordingSink,
+    flagged: HashSet<String>,
+}
+
+impl CataloguedSweep {
+    async fn new(backend: Backend, cfg: &BucketConfig, list_metadata: bool) -> Result<Self> {
+        let metrics = StorageMetrics::unregistered();
+        let s3_store = S3TierStore::new(
+            cfg.clone(),
+            options(backend, list_metadata)?,
+            metrics.clone(),
+        )
+        .await?;
+        let (catalogue, dir) = catalogue(CatalogueOptions::default())?;
+        let bucket = catalogue.bucket("test/catalogue", cfg);
+        Ok(CataloguedSweep {
+            store: CataloguedStore::new(Arc::new(s3_store), bucket.clone()),
+            catalogue,
+            dir,
+            metrics,
+            opts: SweepOptions {
+                concurrency: 16,
+                skip: Vec::new(),
+                integrity_sample: 0,
+                catalogue: Some(bucket),
+                inputs: "policy met/1".into(),
+            },
+            policy: met_policy()?,
+            sink: RecordingSink::new(),
+            flagged: HashSet::new(),
+        })
+    }
+
+    /// One sweep, planning for `now`.
+    async fn at(&self, now: chrono::DateTime<Utc>) -> Result<SweepOutcome> {
+        let audit = SweepAudit {
+            sink: &self.sink,
+            cases: Default::default(),
+            releasing: None,
+            flagged_before: &self.flagged,
+        };
+        let planner = Planner::new(&self.policy, &[], now)?;
+        Ok(sweep(
+            &self.store,
+            &planner,
+            &self.opts,
+            &CancellationToken::new(),
+            &audit,
+            None,
+        )
+        .await?)
+    }
+}
+
+impl Drop for CataloguedSweep {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn met_policy() -> Result<RetentionPolicySpec> {
     let yaml =
         std::fs::read_to_string(repo_root().join("deploy/examples/retentionpolicy-met.yaml"))?;
@@ -270,41 +339,20 @@ async fn a_steady_sweep_costs_at_most_n_over_1000_plus_20(backend: Backend) -> R
         Utc::now() - TimeDelta::days(400),
     )
     .await?;
-    let metrics = StorageMetrics::unregistered();
-    let s3_store = S3TierStore::new(cfg.clone(), options(backend, true)?, metrics.clone()).await?;
-    let (catalogue, dir) = catalogue(CatalogueOptions::default())?;
-    let cat_metrics_store = catalogue.clone();
-    let bucket = catalogue.bucket("test/catalogue", &cfg);
-    let store = CataloguedStore::new(Arc::new(s3_store), bucket.clone());
-    let policy = met_policy()?;
-    let sink = RecordingSink::new();
-    let flagged = HashSet::new();
-    let audit = SweepAudit {
-        sink: &sink,
-        cases: Default::default(),
-        releasing: None,
-        flagged_before: &flagged,
-    };
-    let opts = SweepOptions {
-        concurrency: 16,
-        skip: Vec::new(),
-        integrity_sample: 0,
-        catalogue: Some(bucket),
-        inputs: "policy met/1".into(),
-    };
+    let swept = CataloguedSweep::new(backend, &cfg, true).await?;
+    let metrics = &swept.metrics;
     // The clock two days ahead: the 24-hour safety floor counts from the upload.
-    let planner = Planner::new(&policy, &[], Utc::now() + TimeDelta::days(2))?;
-    let drain = CancellationToken::new();
-    let first = sweep(&store, &planner, &opts, &drain, &audit, None).await?;
+    let planned = Utc::now() + TimeDelta::days(2);
+    let first = swept.at(planned).await?;
     ensure!(
         first.moved + first.deleted + first.failed == 0 && first.unlisted.is_empty(),
         "the first sweep acts on nothing and lists everything: {first:?}"
     );
     let tag_reads = || metrics.requests("get_object_tagging", "ok");
     let (requests, reads) = (metrics.http_requests_total(), tag_reads());
-    let refreshed = || cat_metrics_store.metrics().lookups("refresh");
+    let refreshed = || swept.catalogue.metrics().lookups("refresh");
     let refreshed_before = refreshed();
-    let second = sweep(&store, &planner, &opts, &drain, &audit, None).await?;
+    let second = swept.at(planned).await?;
     let cost = metrics.http_requests_total() - requests;
     let refresh = refreshed() - refreshed_before;
     let n = (hot_n + cool_n) as u64;
@@ -332,7 +380,6 @@ async fn a_steady_sweep_costs_at_most_n_over_1000_plus_20(backend: Backend) -> R
         "{backend:?}: steady sweep of {n} clips: {cost} requests ({refresh} refresh); first sweep {} requests",
         requests
     );
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
@@ -438,30 +485,9 @@ async fn a_stale_catalogue_entry_never_deletes_a_retagged_clip(backend: Backend)
     )
     .await?;
     let key = "flip-cam-000/00000.mp4";
-    let metrics = StorageMetrics::unregistered();
-    let s3_store = S3TierStore::new(cfg.clone(), options(backend, false)?, metrics.clone()).await?;
-    let (catalogue, dir) = catalogue(CatalogueOptions::default())?;
-    let bucket = catalogue.bucket("test/catalogue", &cfg);
-    let store = CataloguedStore::new(Arc::new(s3_store), bucket.clone());
-    let policy = met_policy()?;
-    let sink = RecordingSink::new();
-    let flagged = HashSet::new();
-    let audit = SweepAudit {
-        sink: &sink,
-        cases: Default::default(),
-        releasing: None,
-        flagged_before: &flagged,
-    };
-    let opts = SweepOptions {
-        concurrency: 4,
-        skip: Vec::new(),
-        integrity_sample: 0,
-        catalogue: Some(bucket),
-        inputs: "policy met/1".into(),
-    };
-    let drain = CancellationToken::new();
-    let today = Planner::new(&policy, &[], Utc::now())?;
-    let first = sweep(&store, &today, &opts, &drain, &audit, None).await?;
+    let swept = CataloguedSweep::new(backend, &cfg, false).await?;
+    let metrics = &swept.metrics;
+    let first = swept.at(Utc::now()).await?;
     ensure!(
         first.deleted + first.moved == 0,
         "nothing due yet: {first:?}"
@@ -469,8 +495,7 @@ async fn a_stale_catalogue_entry_never_deletes_a_retagged_clip(backend: Backend)
     // An officer re-categorises it: evidential, kept for years.
     tenant::retag(&s3, &hot, key, &[Tag::new(TAG_CATEGORY, "murder")]).await?;
     let tag_reads = metrics.requests("get_object_tagging", "ok");
-    let later = Planner::new(&policy, &[], Utc::now() + TimeDelta::days(3))?;
-    let second = sweep(&store, &later, &opts, &drain, &audit, None).await?;
+    let second = swept.at(Utc::now() + TimeDelta::days(3)).await?;
     ensure!(
         second.deleted == 0 && second.retagged == 1,
         "planned from the catalogue's stale tags, kept on the tags read again: {second:?}"
@@ -481,7 +506,6 @@ async fn a_stale_catalogue_entry_never_deletes_a_retagged_clip(backend: Backend)
     );
     let left = s3.head_object().bucket(&hot).key(key).send().await;
     ensure!(left.is_ok(), "the re-tagged clip is still there");
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
