@@ -17,6 +17,7 @@ mod ingest;
 mod operator;
 mod packaging;
 mod rbac;
+mod restore;
 mod retention;
 mod servers;
 mod storage;

@@ -1,4 +1,4 @@
-//! The generated manifests: the three CustomResourceDefinitions, and the admission
+//! The generated manifests: the CustomResourceDefinitions, and the admission
 //! policy that enforces the allowed UK regions at apply time.
 //!
 //! These functions are what `evidence-operator crds` prints or writes. The checked-in
@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
+    clip_restore::ClipRestore,
     evidence_bucket::EvidenceBucket,
     legal_hold::LegalHold,
     regions::{
@@ -67,16 +68,17 @@ pub struct GeneratedFile {
     pub contents: String,
 }
 
-/// The three CRDs, in a stable order (EvidenceBucket, LegalHold, RetentionPolicy).
+/// The CRDs, in a stable order (ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy).
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
+        ClipRestore::crd(),
         EvidenceBucket::crd(),
         LegalHold::crd(),
         RetentionPolicy::crd(),
     ]
 }
 
-/// The three CRDs as one multi-document YAML stream, in the order of [`all`].
+/// The CRDs as one multi-document YAML stream, in the order of [`all`].
 pub fn render_yaml() -> Result<String, CrdError> {
     let docs = all()
         .iter()
@@ -293,6 +295,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "cliprestores.evidence.bwv.io",
                 "evidencebuckets.evidence.bwv.io",
                 "legalholds.evidence.bwv.io",
                 "retentionpolicies.evidence.bwv.io"
@@ -305,7 +308,7 @@ mod tests {
             assert!(v.subresources.as_ref().unwrap().status.is_some());
         }
         let yaml = render_yaml().unwrap();
-        assert_eq!(yaml.matches("kind: CustomResourceDefinition").count(), 3);
+        assert_eq!(yaml.matches("kind: CustomResourceDefinition").count(), 4);
         for fragment in [
             "category names must be unique",
             "the legalHold tier must be a bucket of its own",
@@ -321,7 +324,8 @@ mod tests {
     #[test]
     fn rule_messages_are_the_constants() {
         use crate::api::{
-            duration, evidence_bucket as eb, legal_hold as lh, retention_policy as rp,
+            clip_restore as cr, duration, evidence_bucket as eb, legal_hold as lh,
+            retention_policy as rp,
         };
 
         fn messages(v: &Value, out: &mut std::collections::BTreeSet<String>) {
@@ -368,6 +372,10 @@ mod tests {
             lh::MATCH_TAGS_MESSAGE,
             lh::CAMERA_WINDOW_ORDER_MESSAGE,
             lh::CAMERA_BLANK_MESSAGE,
+            rp::RESTORE_WINDOW_MESSAGE,
+            cr::RESTORE_KEYS_EMPTY_MESSAGE,
+            cr::RESTORE_REFERENCE_BLANK_MESSAGE,
+            cr::RESTORE_IMMUTABLE_MESSAGE,
         ]
         .into_iter()
         .map(String::from)

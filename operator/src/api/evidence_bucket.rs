@@ -324,9 +324,19 @@ pub struct SweepSummary {
     /// Clips moved between tiers (hot to cool, into legal hold).
     #[serde(default)]
     pub moved: u64,
-    /// Clips deleted because their retention ran out.
+    /// Clips deleted because their retention ran out (soft-deleted, where the policy
+    /// has a `restoreWindow`).
     #[serde(default)]
     pub deleted: u64,
+    /// Soft-deleted clips purged for good: their restore window had passed and, planned
+    /// again, the policy still deleted them (policies with a `restoreWindow` only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub purged: u64,
+    /// Soft-deleted clips still restorable with a `ClipRestore` (policies with a
+    /// `restoreWindow` only), including those kept past their window because, planned
+    /// again, the policy would no longer delete them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restorable: u64,
     /// Clips placed under legal hold.
     #[serde(default)]
     pub held: u64,
@@ -350,4 +360,8 @@ pub struct SweepSummary {
     /// interval). Their counts in `tiers` are that listing's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unlisted_tiers: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -23,6 +23,15 @@ pub const CATEGORY_NAMES_UNIQUE_MESSAGE: &str = "category names must be unique";
 /// A category's `name` is not a well-formed category name.
 pub const CATEGORY_NAME_MESSAGE: &str = "a category name is lower-case letters, digits and dashes, at most 63 characters, such as domestic-abuse";
 
+/// `restoreWindow` is `Forever` (a deleted clip would never be purged).
+pub const RESTORE_WINDOW_MESSAGE: &str =
+    "restoreWindow must be at most 90 days (2160h, 90d, 12w or 3mo), such as 7d, and not Forever";
+/// The longest `restoreWindow` accepted, in days (`3mo` is accepted too).
+pub const MAX_RESTORE_WINDOW_DAYS: i64 = 90;
+/// The CEL rule for `restoreWindow` (the pattern of [`RetentionDuration`] has already
+/// checked the form; a malformed string is left to it).
+pub const RESTORE_WINDOW_RULE: &str = "!self.matches('^(Forever|[1-9][0-9]{0,3}(h|d|w|mo|y))$') || self != 'Forever' && !self.endsWith('y') && (self.endsWith('mo') ? int(self.replace('mo', '')) <= 3 : self.endsWith('w') ? int(self.replace('w', '')) <= 12 : self.endsWith('d') ? int(self.replace('d', '')) <= 90 : int(self.replace('h', '')) <= 2160)";
+
 /// The weeding rules for body-worn video clips: how long each category is kept and
 /// what happens when that time runs out. Referenced by EvidenceBuckets in the same
 /// namespace.
@@ -78,6 +87,18 @@ pub struct RetentionPolicySpec {
     /// upload time, is ever deleted, whatever the rules say. Defaults to `24h`.
     #[serde(default = "default_minimum_age")]
     pub minimum_age: RetentionDuration,
+    /// How long a deleted clip stays restorable, such as `7d`. When set, a deletion by
+    /// this policy is a soft delete: the clip gets an S3 delete marker and its data stays
+    /// as a noncurrent version, which a `ClipRestore` can bring back (same bytes, same
+    /// version id, same retention clock) until the operator purges it, this long after
+    /// the deletion (each purge re-checks the policy and the holds first and is
+    /// recorded in the audit trail). The hot and cool tier buckets must have S3
+    /// versioning enabled (otherwise the bucket is refused with `VersioningRequired`).
+    /// Absent: deletions are final, as they always were. At most 90 days (`2160h`,
+    /// `90d`, `12w` or `3mo`); not `Forever`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(RESTORE_WINDOW_RULE).message(RESTORE_WINDOW_MESSAGE))]
+    pub restore_window: Option<RetentionDuration>,
 }
 
 /// How long clips are kept and what happens when that time has run out.
@@ -175,6 +196,7 @@ impl Default for RetentionPolicySpec {
             cool_after: default_cool_after(),
             retention_clock: RetentionClock::default(),
             minimum_age: default_minimum_age(),
+            restore_window: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use std::{collections::BTreeSet, fmt};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
+    clip_restore::{ClipRestoreSpec, RESTORE_KEYS_EMPTY_MESSAGE, RESTORE_REFERENCE_BLANK_MESSAGE},
     duration::{INTERVAL_MIN_MESSAGE, MIN_INTERVAL, RetentionDuration},
     evidence_bucket::{
         ARCHIVE_STORAGE_CLASS_MESSAGE, BUCKET_NAME_MESSAGE, ENDPOINT_MESSAGE,
@@ -29,7 +30,10 @@ use super::{
         SELECTOR_EMPTY_MESSAGE,
     },
     regions::AllowedRegions,
-    retention_policy::{CATEGORY_NAME_MESSAGE, CATEGORY_NAMES_UNIQUE_MESSAGE, RetentionPolicySpec},
+    retention_policy::{
+        CATEGORY_NAME_MESSAGE, CATEGORY_NAMES_UNIQUE_MESSAGE, MAX_RESTORE_WINDOW_DAYS,
+        RESTORE_WINDOW_MESSAGE, RetentionPolicySpec,
+    },
 };
 
 /// One step of a [`Problem`]'s path: a field or a list item.
@@ -190,7 +194,34 @@ impl RetentionPolicySpec {
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = self.category_problems();
         out.extend(self.safety_floor_problems());
+        out.extend(self.restore_window_problems());
         out
+    }
+
+    /// A `restoreWindow` that is `Forever` or longer than 90 days (the CRD's rule).
+    pub fn restore_window_problems(&self) -> Vec<Problem> {
+        use super::duration::DurationUnit;
+        let Some(w) = &self.restore_window else {
+            return Vec::new();
+        };
+        let ok = match *w {
+            RetentionDuration::Forever => false,
+            RetentionDuration::Finite { amount: n, unit } => match unit {
+                DurationUnit::Hours => n <= 24 * MAX_RESTORE_WINDOW_DAYS as u32,
+                DurationUnit::Days => n <= MAX_RESTORE_WINDOW_DAYS as u32,
+                DurationUnit::Weeks => n <= 12,
+                DurationUnit::Months => n <= 3,
+                DurationUnit::Years => false,
+            },
+        };
+        if ok {
+            Vec::new()
+        } else {
+            vec![Problem::at(
+                [Field("restoreWindow")],
+                format!("{w}: {RESTORE_WINDOW_MESSAGE}"),
+            )]
+        }
     }
 
     /// Category names that are malformed or listed twice, and more than 100 categories.
@@ -254,6 +285,46 @@ impl RetentionPolicySpec {
                     &c.retention,
                 );
             }
+        }
+        out
+    }
+}
+
+impl ClipRestoreSpec {
+    /// What is wrong with this restore: no keys, malformed keys, a blank reason or
+    /// reference, a malformed category.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if self.keys.is_empty() {
+            out.push(Problem::at([Field("keys")], RESTORE_KEYS_EMPTY_MESSAGE));
+        }
+        if self.keys.len() > 1000 {
+            out.push(Problem::at([Field("keys")], "at most 1000 keys"));
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            if k.is_empty() || k.starts_with('/') {
+                out.push(Problem::at(
+                    [Field("keys"), Index(i)],
+                    format!("{k:?}: {KEYS_MESSAGE}"),
+                ));
+            }
+        }
+        if self.reason.trim().is_empty() {
+            out.push(Problem::at([Field("reason")], REASON_BLANK_MESSAGE));
+        }
+        if self.reference.trim().is_empty() {
+            out.push(Problem::at(
+                [Field("reference")],
+                RESTORE_REFERENCE_BLANK_MESSAGE,
+            ));
+        }
+        if let Some(c) = &self.category
+            && !is_dns_label(c)
+        {
+            out.push(Problem::at(
+                [Field("category")],
+                format!("category {c:?}: {CATEGORY_NAME_MESSAGE}"),
+            ));
         }
         out
     }

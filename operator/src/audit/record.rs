@@ -65,6 +65,17 @@ pub enum AuditAction {
     /// its SHA-256 verified by the store (the reason names the camera, officer, dock
     /// host and who ran the ingest; the actor is `ingest:<user>@<host>`).
     Ingested,
+    /// A clip's retention ran out under a policy with a `restoreWindow`: it was
+    /// soft-deleted (a delete marker over its version, which stays restorable until the
+    /// reason's time).
+    SoftDeleted,
+    /// A soft-deleted clip's window passed and, planned again, the policy still deleted
+    /// it: its data version and markers were deleted for good.
+    Purged,
+    /// A soft-deleted clip was brought back by a `ClipRestore` (its delete markers
+    /// removed; the same version current again). The reason names the ClipRestore, its
+    /// reference and reason, and who created it.
+    Restored,
 }
 
 impl AuditAction {
@@ -87,6 +98,9 @@ impl AuditAction {
             AuditAction::PolicyDeleted => "policy_deleted",
             AuditAction::ClaimTakenOver => "claim_taken_over",
             AuditAction::Ingested => "ingested",
+            AuditAction::SoftDeleted => "soft_deleted",
+            AuditAction::Purged => "purged",
+            AuditAction::Restored => "restored",
         }
     }
 
@@ -97,7 +111,7 @@ impl AuditAction {
 }
 
 /// Every audit action.
-pub const ALL_ACTIONS: [AuditAction; 16] = [
+pub const ALL_ACTIONS: [AuditAction; 19] = [
     AuditAction::Moved,
     AuditAction::Held,
     AuditAction::Released,
@@ -114,6 +128,9 @@ pub const ALL_ACTIONS: [AuditAction; 16] = [
     AuditAction::PolicyDeleted,
     AuditAction::ClaimTakenOver,
     AuditAction::Ingested,
+    AuditAction::SoftDeleted,
+    AuditAction::Purged,
+    AuditAction::Restored,
 ];
 
 /// Who acted: the operator replica and the leader Lease it held.

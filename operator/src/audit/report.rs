@@ -128,11 +128,20 @@ pub fn custody(records: &[Record], key: &str) -> Custody {
                 sha256: r.sha256.clone(),
             });
         }
-        if r.action == AuditAction::Deleted {
-            deleted = true;
-            if let Some(last) = stays.last_mut() {
-                last.until = Some(r.time.clone());
+        match r.action {
+            AuditAction::Deleted | AuditAction::SoftDeleted | AuditAction::Purged => {
+                deleted = true;
+                if let Some(last) = stays.last_mut() {
+                    last.until = Some(r.time.clone());
+                }
             }
+            AuditAction::Restored => {
+                deleted = false;
+                if let Some(last) = stays.last_mut() {
+                    last.until = None;
+                }
+            }
+            _ => {}
         }
     }
     Custody {

@@ -14,8 +14,8 @@ use super::{BucketCatalogue, listing};
 use crate::{
     api::clip::{Clip, Tag, Tier},
     storage::{
-        ClipFacts, DeleteReport, KeyRange, ListedObject, MoveOutcome, RegionProof, ServerDate,
-        StorageError, TierStore,
+        ClipFacts, DeleteReport, DeletedClip, KeyRange, ListedObject, MoveOutcome, RegionProof,
+        ServerDate, StorageError, TierStore,
         claim::{ClaimOutcome, Owner, TakeOver},
     },
 };
@@ -132,6 +132,41 @@ impl TierStore for CataloguedStore {
             self.forget(tier, &of).await;
         }
         result
+    }
+
+    async fn soft_delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
+        let result = self.inner.soft_delete_clips(clips).await;
+        for tier in Tier::ALL {
+            let of: Vec<Clip> = clips.iter().filter(|c| c.tier == tier).cloned().collect();
+            self.forget(tier, &of).await;
+        }
+        result
+    }
+
+    async fn versioning_enabled(&self, tier: Tier) -> Result<bool, StorageError> {
+        self.inner.versioning_enabled(tier).await
+    }
+
+    fn list_deleted<'a>(
+        &'a self,
+        tier: Tier,
+        prefix: Option<&'a str>,
+    ) -> BoxStream<'a, Result<DeletedClip, StorageError>> {
+        self.inner.list_deleted(tier, prefix)
+    }
+
+    /// A restored clip is listed again: its tier's memo no longer holds.
+    async fn restore_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError> {
+        let result = self.inner.restore_clip(deleted).await;
+        if let Some(clip) = &deleted.data {
+            self.forget(deleted.tier, std::slice::from_ref(clip)).await;
+        }
+        self.cat.set_memo(deleted.tier, None).await;
+        result
+    }
+
+    async fn purge_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError> {
+        self.inner.purge_clip(deleted).await
     }
 
     async fn current_tags(&self, clips: &[Clip]) -> Result<Vec<Option<Vec<Tag>>>, StorageError> {

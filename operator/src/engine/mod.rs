@@ -30,6 +30,11 @@
 //!    time; otherwise kept until then. Not expired: kept, and moved from hot to cool
 //!    once older than `coolAfter` (on the same clock).
 //!
+//! 4. **Restore window** ([`Planner::plan_purge`]): with a `restoreWindow`, a deletion
+//!    is a soft delete, and a soft-deleted clip is purged only after the window, only
+//!    if planning its data version again (with the holds, preserves and policy of now)
+//!    still says delete, and never while its version has an S3 legal hold.
+//!
 //! # Clocks outside the hot tier
 //! A copy resets S3 `LastModified`. The mover therefore records the real upload time
 //! (the hot tier's `LastModified`) on the first move out of hot, in object metadata
@@ -56,6 +61,7 @@
 mod decision;
 mod holds;
 mod planner;
+mod purge;
 #[cfg(test)]
 mod tests;
 
@@ -64,3 +70,4 @@ pub use decision::{
 };
 pub use holds::ActiveHold;
 pub use planner::{EngineError, Planner, RETAIN_FOREVER};
+pub use purge::PurgeDecision;

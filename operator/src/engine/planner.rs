@@ -127,6 +127,11 @@ impl<'a> Planner<'a> {
         self.now
     }
 
+    /// The policy this planner plans with.
+    pub fn policy(&self) -> &'a RetentionPolicySpec {
+        self.policy
+    }
+
     /// The same policy at the same time with other holds: a sweep re-plans a chunk with
     /// the holds it reads just before acting on it.
     pub fn with_holds<'b>(&self, holds: &'b [ActiveHold]) -> Result<Planner<'b>, EngineError>

@@ -536,28 +536,35 @@ fn policy() -> impl Strategy<Value = RetentionPolicySpec> {
             (1u32..72).prop_map(RetentionDuration::hours),
             (1u32..10).prop_map(RetentionDuration::days)
         ],
+        prop_oneof![
+            Just(None),
+            (1u32..10).prop_map(|d| Some(RetentionDuration::days(d)))
+        ],
     )
-        .prop_map(|((dr, de), names, rules, cool_after, clock, minimum_age)| {
-            RetentionPolicySpec {
-                default: RetentionRule {
-                    retention: dr,
-                    on_expiry: de,
-                },
-                categories: names
-                    .into_iter()
-                    .zip(rules)
-                    .map(|(name, (retention, on_expiry))| CategoryRule {
-                        name: name.to_string(),
-                        retention,
-                        on_expiry,
-                        description: None,
-                    })
-                    .collect(),
-                cool_after,
-                retention_clock: clock,
-                minimum_age,
-            }
-        })
+        .prop_map(
+            |((dr, de), names, rules, cool_after, clock, minimum_age, restore_window)| {
+                RetentionPolicySpec {
+                    default: RetentionRule {
+                        retention: dr,
+                        on_expiry: de,
+                    },
+                    categories: names
+                        .into_iter()
+                        .zip(rules)
+                        .map(|(name, (retention, on_expiry))| CategoryRule {
+                            name: name.to_string(),
+                            retention,
+                            on_expiry,
+                            description: None,
+                        })
+                        .collect(),
+                    cool_after,
+                    retention_clock: clock,
+                    minimum_age,
+                    restore_window,
+                }
+            },
+        )
 }
 
 /// A time within about 12 years before `base()`, or a little after it.
@@ -1073,6 +1080,102 @@ proptest! {
                     RetentionClock::Upload => oracle_upload(&clip),
                 };
                 prop_assert!(retention.after(start).is_some_and(|e| e <= now), "{} deleted before its retention ran out", d);
+            }
+            match apply(&clip, &d, now) {
+                Some(next) => clip = next,
+                None => break,
+            }
+        }
+    }
+
+    /// With restore windows: whatever happens between sweeps (time passing, the policy
+    /// replaced, with or without a window, preserves opened and closed, holds released
+    /// with a retention after release, the clip restored), a clip is soft-deleted only
+    /// when a deletion would be allowed, and purged only when, at the purge, the
+    /// retention of the policy then in force has run out, its retain-until has passed,
+    /// it is not preserved, and that policy's window has passed since its deletion.
+    #[test]
+    fn no_sequence_of_events_purges_a_clip_early(
+        policies in proptest::collection::vec(policy(), 1..4),
+        start in now(),
+        c in a_clip(),
+        steps in proptest::collection::vec(
+            (0i64..50_000_000, 0usize..4, any::<bool>(), proptest::option::of(1u32..10), any::<bool>()),
+            1..16,
+        ),
+    ) {
+        let mut clip = c;
+        let mut now = start;
+        let mut deleted_at: Option<DateTime<Utc>> = None;
+        let preserve = ActiveHold {
+            name: "sar-1".into(),
+            case_reference: "SAR/1".into(),
+            selector: HoldSelector { keys: vec![clip.key.clone()], ..HoldSelector::default() },
+            retain_after_release: None,
+        };
+        let preserves = [preserve];
+        let early = |p: &RetentionPolicySpec, clip: &Clip, now: DateTime<Utc>| -> Option<String> {
+            if let Some(until) = tag_time(clip, TAG_RETAIN_UNTIL)
+                && until > now
+            {
+                return Some(format!("before its retain-until {until}"));
+            }
+            let (retention, _) = oracle_rule(p, clip);
+            let start = match p.retention_clock {
+                RetentionClock::RecordedAt => tag_time(clip, TAG_RECORDED_AT).unwrap_or(oracle_upload(clip)),
+                RetentionClock::Upload => oracle_upload(clip),
+            };
+            retention.after(start).is_none_or(|e| e > now).then(|| "before its retention ran out".to_string())
+        };
+        for (advance, which, preserved, released_for_years, restore) in steps {
+            now += TimeDelta::seconds(advance);
+            let p = &policies[which % policies.len()];
+            let planner = if preserved {
+                Planner::new(p, &[], now).unwrap().preserving(&preserves)
+            } else {
+                Planner::new(p, &[], now).unwrap()
+            };
+            if let Some(at) = deleted_at {
+                if restore {
+                    // A ClipRestore: the same version, the same tags, live again.
+                    deleted_at = None;
+                    continue;
+                }
+                match planner.plan_purge(&clip, at) {
+                    PurgeDecision::Purge { .. } => {
+                        prop_assert!(!preserved, "purged while preserved");
+                        prop_assert!(!clip.legal_hold, "purged under an S3 legal hold");
+                        if let Some(why) = early(p, &clip, now) {
+                            prop_assert!(false, "purged {why}");
+                        }
+                        let window = p.restore_window.and_then(|w| w.after(at));
+                        prop_assert!(window.is_some_and(|end| end <= now), "purged inside its restore window");
+                        break;
+                    }
+                    PurgeDecision::Restorable { until } => prop_assert!(until > now),
+                    PurgeDecision::Kept { .. } => {}
+                }
+                continue;
+            }
+            if let Some(years) = released_for_years {
+                let until = RetentionDuration::Finite { amount: years, unit: DurationUnit::Years }.after(now).unwrap();
+                if !malformed(&clip) {
+                    let later = tag_time(&clip, TAG_RETAIN_UNTIL).map_or(until, |t| t.max(until));
+                    clip.tags.retain(|t| t.key != TAG_RETAIN_UNTIL);
+                    clip.tags.push(Tag::new(TAG_RETAIN_UNTIL, later.to_rfc3339()));
+                }
+            }
+            let d = planner.plan_clip(&clip);
+            if d.action == Action::Delete {
+                prop_assert!(!preserved, "deleted while preserved: {}", d);
+                if let Some(why) = early(p, &clip, now) {
+                    prop_assert!(false, "{} deleted {why}", d);
+                }
+                if p.restore_window.is_some() {
+                    deleted_at = Some(now);
+                    continue;
+                }
+                break;
             }
             match apply(&clip, &d, now) {
                 Some(next) => clip = next,

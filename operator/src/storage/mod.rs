@@ -18,6 +18,7 @@
 //! | [`clock`] | [`ServerDate`]: a server's clock as its `Date` header shows it |
 //! | [`config`] | [`BucketConfig`], [`TierLocation`], [`StoreOptions`] |
 //! | [`error`] | [`StorageError`] (retryable? category?), [`MoveStep`] |
+//! | [`deleted`] | [`DeletedClip`]: a soft-deleted clip (delete marker over its data version), restorable until purged |
 //! | [`listing`] | a listing in two steps ([`ListedObject`], then [`ClipFacts`]) over a [`KeyRange`], for the clip catalogue |
 //! | [`region`] | endpoint-host and bucket-location checks, [`RegionProof`] |
 //! | `retry` (private) | failure classification, jittered backoff |
@@ -33,6 +34,7 @@ pub mod clock;
 pub mod config;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+pub mod deleted;
 pub mod error;
 pub mod listing;
 #[cfg(any(test, feature = "testing"))]
@@ -58,6 +60,7 @@ pub use self::{
         BucketConfig, FaultHook, RecheckHook, StaticCredentials, StepContext, StoreOptions,
         TierLocation, Tiers,
     },
+    deleted::DeletedClip,
     error::{MoveStep, StorageError},
     listing::{ClipFacts, KeyRange, ListedObject},
     metrics::StorageMetrics,
@@ -226,6 +229,38 @@ pub trait TierStore: Send + Sync {
 
     /// Batch delete (DeleteObjects, <= 1000 keys a request); per-key failures reported.
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError>;
+
+    /// Batch soft delete, for a policy with a restore window: each clip gets a delete
+    /// marker and its version stays, restorable (S3: `DeleteObjects` without version
+    /// ids, one request per 1,000, after a fresh `GetBucketVersioning` per tier). Only in
+    /// the hot and cool tiers, and only where versioning is `Enabled`: otherwise every
+    /// clip of that tier is reported failed with `VersioningRequired`, never deleted
+    /// for good.
+    async fn soft_delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError>;
+
+    /// Whether the tier's bucket has versioning `Enabled` (read now, not cached; S3: one
+    /// `GetBucketVersioning`).
+    async fn versioning_enabled(&self, tier: Tier) -> Result<bool, StorageError>;
+
+    /// The soft-deleted clips of a tier (hot or cool), in key order, optionally only
+    /// those whose key starts with `prefix` (S3: `ListObjectVersions`, one request per
+    /// 1,000 versions, then a `GetObjectTagging` and a `HeadObject` of each deleted
+    /// clip's data version).
+    fn list_deleted<'a>(
+        &'a self,
+        tier: Tier,
+        prefix: Option<&'a str>,
+    ) -> BoxStream<'a, Result<DeletedClip, StorageError>>;
+
+    /// Restore a soft-deleted clip: remove its delete markers, so that its data version
+    /// (same bytes, same version id, same tags) is current again. Only after the region
+    /// proof. S3: one `DeleteObject` by version id per marker.
+    async fn restore_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError>;
+
+    /// Purge a soft-deleted clip for good: its data version (refused by the store while
+    /// it has an Object Lock legal hold), then its markers. Only after the region proof.
+    /// S3: one `DeleteObject` by version id per version.
+    async fn purge_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError>;
 
     /// The tags of each clip's listed version as stored now (`None`: that version is
     /// gone), in the order of `clips`. Read at the point of no return: a clip is deleted

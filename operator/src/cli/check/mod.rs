@@ -8,13 +8,14 @@
 //!   are generated from), and has no field those types do not know;
 //! - **the CRDs' rules**: region and bucket names, endpoint URLs, prefixes, storage
 //!   classes, tier layout, sweep interval, category names and uniqueness, hold selectors,
-//!   blank case references and reasons, camera windows;
+//!   blank case references and reasons, camera windows, a policy's `restoreWindow`, a
+//!   ClipRestore's keys, reason, reference and category;
 //! - **UK only**: the region is a built-in UK region or one passed with
 //!   `--allowed-regions` (what the installation's ConfigMap lists);
 //! - **policy semantics**: the engine accepts the policy; no category (nor the default)
 //!   is kept for less than the safety floor `minimumAge`;
 //! - **references within the file set**: an EvidenceBucket's `retentionPolicyRef` and a
-//!   LegalHold's `bucketRef` name an object of the files checked, in the same namespace;
+//!   LegalHold's or ClipRestore's `bucketRef` name an object of the files checked, in the same namespace;
 //!   no object is defined twice.
 //!
 //! Each problem is printed as `file:line: Kind/name: message`; the exit code is 1 when
@@ -34,7 +35,8 @@ use serde_json::Value;
 
 use crate::{
     api::{
-        EvidenceBucketSpec, LegalHoldSpec, Problem, RetentionPolicySpec, regions::AllowedRegions,
+        ClipRestoreSpec, EvidenceBucketSpec, LegalHoldSpec, Problem, RetentionPolicySpec,
+        regions::AllowedRegions,
     },
     engine::Planner,
 };
@@ -283,11 +285,12 @@ pub fn check_sources(sources: &[(PathBuf, String)], opts: &Options) -> Report {
             "RetentionPolicy" => check_policy(&obj.value, &mut problems),
             "EvidenceBucket" => check_bucket(&obj.value, opts, &mut problems),
             "LegalHold" => check_hold(&obj.value, &mut problems),
+            "ClipRestore" => check_restore(&obj.value, &mut problems),
             other => problem(
                 &mut problems,
                 &["kind"],
                 format!(
-                    "unknown kind {other:?} in {GROUP} (EvidenceBucket, RetentionPolicy, LegalHold)"
+                    "unknown kind {other:?} in {GROUP} (EvidenceBucket, RetentionPolicy, LegalHold, ClipRestore)"
                 ),
             ),
         }
@@ -337,11 +340,18 @@ fn check_policy(value: &Value, out: &mut Problems) {
         );
     }
     add(out, spec.safety_floor_problems());
+    add(out, spec.restore_window_problems());
 }
 
 fn check_bucket(value: &Value, opts: &Options, out: &mut Problems) {
     if let Some(spec) = spec_of::<EvidenceBucketSpec>(value, out) {
         add(out, spec.problems(&opts.allowed_regions));
+    }
+}
+
+fn check_restore(value: &Value, out: &mut Problems) {
+    if let Some(spec) = spec_of::<ClipRestoreSpec>(value, out) {
+        add(out, spec.problems());
     }
 }
 

@@ -1,5 +1,5 @@
 //! The file set as a whole: references between its objects (an EvidenceBucket's
-//! `retentionPolicyRef`, a LegalHold's `bucketRef`) name an object defined in the files
+//! `retentionPolicyRef`, a LegalHold's or ClipRestore's `bucketRef`) name an object defined in the files
 //! checked, in the same namespace, and no object is defined twice.
 
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ pub(super) fn cross_check(objects: &[Object<'_>], report: &mut Report) {
                 "RetentionPolicy",
                 &o.value["spec"]["retentionPolicyRef"]["name"],
             ),
-            "LegalHold" => (
+            "LegalHold" | "ClipRestore" => (
                 ["spec", "bucketRef", "name"],
                 "EvidenceBucket",
                 &o.value["spec"]["bucketRef"]["name"],

@@ -14,7 +14,7 @@ use kube::ResourceExt;
 
 use super::{clock, fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
-    api::{EvidenceBucket, evidence_bucket::TAKE_OVER_ANNOTATION},
+    api::{EvidenceBucket, clip::Tier, evidence_bucket::TAKE_OVER_ANNOTATION},
     audit::{AuditAction, AuditLog, AuditSink, BucketAudit, ObjectInfo},
     catalogue::CataloguedStore,
     controller::{
@@ -108,6 +108,29 @@ pub async fn apply(
             };
         }
     };
+    // A restore window needs versioned hot and cool buckets: otherwise a deletion could
+    // not be undone, and nothing is done at all.
+    if let Some(window) = valid.policy.spec.restore_window {
+        for tier in [Tier::Hot, Tier::Cool] {
+            match store.versioning_enabled(tier).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Ok(Applied::Refused(Refusal::VersioningRequired {
+                        policy: key_of(valid.policy),
+                        window: window.to_string(),
+                        tier: tier.to_string(),
+                        bucket: valid.config.tiers.get(tier).bucket.clone(),
+                    }));
+                }
+                Err(e) => {
+                    return match Refusal::from_storage(e) {
+                        Ok(refusal) => Ok(Applied::Refused(refusal)),
+                        Err(e) => Err(storage(e)),
+                    };
+                }
+            }
+        }
+    }
     // The clocks, just before the planner takes its `now`: a local clock that is not
     // the servers' would count ages wrongly, so nothing is done while they disagree.
     let s3_clock = match &valid.config.endpoint {
@@ -151,6 +174,11 @@ pub async fn apply(
             .entry(key.clone())
             .or_default()
             .extend(seen);
+    }
+
+    // ClipRestores: before the sweep, which then lists the restored clips.
+    if !valid.restores.is_empty() {
+        super::restore::restore_all(ctx, eb, &valid.restores, store.as_ref(), &sink).await?;
     }
 
     // The sweep.

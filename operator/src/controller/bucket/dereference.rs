@@ -1,14 +1,14 @@
 //! Step 1 of a bucket's reconcile: read what the EvidenceBucket names. Its
 //! RetentionPolicy, the LegalHolds that reference it (all of them: active, not yet
-//! active, being deleted; [`super::validate`] tells them apart) and its credentials
-//! Secret. Reads only; a missing object is not an error here but a fact that `validate`
+//! active, being deleted; [`super::validate`] tells them apart), the ClipRestores that
+//! reference it, and its credentials Secret. Reads only; a missing object is not an error here but a fact that `validate`
 //! turns into a refusal.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
 
 use crate::{
-    api::{EvidenceBucket, LegalHold, RetentionPolicy},
+    api::{ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy},
     controller::Error,
 };
 
@@ -21,6 +21,8 @@ pub struct Dereferenced {
     pub holds: Vec<LegalHold>,
     /// The credentials Secret named by `spec.credentialsSecretRef`.
     pub credentials: Credentials,
+    /// Every ClipRestore in the namespace whose `spec.bucketRef` names this bucket.
+    pub restores: Vec<ClipRestore>,
 }
 
 /// The credentials Secret, as found.
@@ -52,9 +54,18 @@ pub async fn dereference(client: &Client, eb: &EvidenceBucket) -> Result<Derefer
         .into_iter()
         .filter(|h| h.spec.bucket_ref.name == name)
         .collect();
+    let restores = Api::<ClipRestore>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .map_err(Error::read(format!("the ClipRestores of namespace {ns}")))?
+        .items
+        .into_iter()
+        .filter(|r| r.spec.bucket_ref.name == name)
+        .collect();
     Ok(Dereferenced {
         policy,
         holds,
+        restores,
         credentials: credentials(client, eb).await?,
     })
 }

@@ -114,5 +114,6 @@ pub(crate) fn found() -> Dereferenced {
         policy: Some(RetentionPolicy::test()),
         holds: vec![LegalHold::test()],
         credentials: Credentials::Found(Box::new(secret())),
+        restores: Vec::new(),
     }
 }

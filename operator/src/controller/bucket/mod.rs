@@ -7,7 +7,7 @@
 //!    credentials, ...), each refusal knowing its conditions, event and requeue
 //!    ([`refusal`]);
 //! 3. [`apply`]: prove the region, compare the clocks ([`clock`]), record policy
-//!    changes, sweep (see
+//!    changes, carry out pending ClipRestores ([`restore`]), sweep (see
 //!    [`crate::controller::sweep`]; [`fence`] re-reads the holds before each chunk), run
 //!    the integrity sweep;
 //! 4. [`report`]: status by server-side apply, events, metrics, each hold's count.
@@ -24,6 +24,7 @@ pub mod dereference;
 pub mod fence;
 pub mod refusal;
 pub mod report;
+pub mod restore;
 pub mod validate;
 
 #[cfg(test)]
@@ -48,7 +49,7 @@ pub use self::{
     validate::{ValidatedBucket, bucket_config, validate},
 };
 use super::{Context, Error, api_for, error_policy, key_of, sweep::SweepOutcome};
-use crate::api::{EvidenceBucket, LegalHold, RetentionPolicy};
+use crate::api::{ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy};
 
 const CONTROLLER: &str = "evidencebucket";
 
@@ -58,6 +59,7 @@ pub async fn controller(ctx: Arc<Context>, ns: Option<String>, stop: Cancellatio
     let buckets = api_for::<EvidenceBucket>(client.clone(), ns.as_deref());
     let policies = api_for::<RetentionPolicy>(client.clone(), ns.as_deref());
     let holds = api_for::<LegalHold>(client.clone(), ns.as_deref());
+    let restores = api_for::<ClipRestore>(client.clone(), ns.as_deref());
     let ctrl = Controller::new(buckets, watcher::Config::default());
     let store = ctrl.store();
     let by_policy = store.clone();
@@ -78,6 +80,10 @@ pub async fn controller(ctx: Arc<Context>, ns: Option<String>, stop: Cancellatio
     .watches(holds, watcher::Config::default(), |hold: LegalHold| {
         hold.namespace()
             .map(|ns| ObjectRef::<EvidenceBucket>::new(&hold.spec.bucket_ref.name).within(&ns))
+    })
+    .watches(restores, watcher::Config::default(), |r: ClipRestore| {
+        r.namespace()
+            .map(|ns| ObjectRef::<EvidenceBucket>::new(&r.spec.bucket_ref.name).within(&ns))
     })
     .graceful_shutdown_on(async move { stop.cancelled().await })
     .run(reconcile, error_policy(CONTROLLER), ctx)

@@ -73,6 +73,21 @@ pub enum Refusal {
     /// would replace a clip's only copy before verifying it.
     #[error("{0}")]
     SameKeyUnversioned(String),
+    /// The policy has a `restoreWindow` but a hot or cool tier bucket does not have S3
+    /// versioning `Enabled`, so a deletion there could not be undone.
+    #[error(
+        "RetentionPolicy {policy} has restoreWindow {window}, but the {tier} tier's bucket {bucket} does not have versioning Enabled, so a deletion could not be undone; nothing is moved or deleted until versioning is enabled on it (or the restoreWindow is removed)"
+    )]
+    VersioningRequired {
+        /// `namespace/name` of the policy.
+        policy: String,
+        /// The policy's window, as written.
+        window: String,
+        /// `hot` or `cool`.
+        tier: String,
+        /// The bucket.
+        bucket: String,
+    },
     /// The legal-hold bucket has no Object Lock, so no clip can be held in it.
     #[error("{0}; nothing is moved until the legal-hold bucket has Object Lock")]
     ObjectLockMissing(String),
@@ -128,6 +143,7 @@ impl Refusal {
             Refusal::AccessDenied(_) => "AccessDenied",
             Refusal::SameKeyUnversioned(_) => "SameKeyUnversioned",
             Refusal::ObjectLockMissing(_) => "ObjectLockMissing",
+            Refusal::VersioningRequired { .. } => "VersioningRequired",
             Refusal::StorageClaimed { .. } => "StorageClaimed",
             Refusal::EndpointNotAllowed(_) => "EndpointNotAllowed",
             Refusal::ClockSkew(_) => "ClockSkew",
@@ -174,6 +190,7 @@ impl Refusal {
             | Refusal::AccessDenied(_)
             | Refusal::SameKeyUnversioned(_)
             | Refusal::ObjectLockMissing(_)
+            | Refusal::VersioningRequired { .. }
             | Refusal::StorageClaimed { .. }
             | Refusal::ClockSkew(_) => conds.push(policy_found()),
             Refusal::EndpointNotAllowed(_) => {}
@@ -201,6 +218,7 @@ impl Refusal {
             Refusal::AccessDenied(_) => warning("AccessDenied", "Verify"),
             Refusal::SameKeyUnversioned(_) => warning("SameKeyUnversioned", "Verify"),
             Refusal::ObjectLockMissing(_) => warning("ObjectLockMissing", "Verify"),
+            Refusal::VersioningRequired { .. } => warning("VersioningRequired", "Verify"),
             Refusal::StorageClaimed { .. } => warning("StorageClaimed", "Claim"),
             Refusal::EndpointNotAllowed(_) => warning("EndpointNotAllowed", "Verify"),
             Refusal::ClockSkew(_) => warning("ClockSkew", "Verify"),
@@ -225,6 +243,7 @@ impl Refusal {
             Refusal::EndpointNotAllowed(_) => Action::await_change(),
             Refusal::RegionNotAllowed(_)
             | Refusal::ObjectLockMissing(_)
+            | Refusal::VersioningRequired { .. }
             | Refusal::SameKeyUnversioned(_)
             | Refusal::StorageClaimed { .. } => Action::requeue(interval),
         }

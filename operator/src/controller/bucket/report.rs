@@ -126,6 +126,8 @@ pub async fn swept(
         end_time: Some(report.finished),
         moved: o.moved,
         deleted: o.deleted,
+        purged: o.purged,
+        restorable: o.restorable,
         held: o.held,
         released: o.released,
         flagged: o.flagged + o.malformed,

@@ -14,7 +14,8 @@ use super::{
 };
 use crate::{
     api::{
-        EvidenceBucket, LegalHold, RetentionPolicy, legal_hold::FINALIZER, regions::AllowedRegions,
+        ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy, legal_hold::FINALIZER,
+        regions::AllowedRegions,
     },
     controller::key_of,
     engine::{ActiveHold, Planner},
@@ -43,6 +44,9 @@ pub struct ValidatedBucket<'a> {
     /// What the plan depends on besides storage and the clock: a sweep with the same
     /// inputs before its next due time is skipped.
     pub inputs: String,
+    /// The ClipRestores naming the bucket that have not been carried out for their
+    /// current generation.
+    pub restores: Vec<&'a ClipRestore>,
 }
 
 impl ValidatedBucket<'_> {
@@ -128,6 +132,7 @@ pub fn validate<'a>(
         });
     };
     let holds: Vec<&LegalHold> = found.holds.iter().collect();
+    let restores: Vec<&ClipRestore> = found.restores.iter().filter(|r| pending(r)).collect();
     let active: Vec<ActiveHold> = holds
         .iter()
         .filter(|h| has_release_finalizer(h))
@@ -158,10 +163,11 @@ pub fn validate<'a>(
     let valid = ValidatedBucket {
         policy,
         config: bucket_config(eb, secret, allowed)?,
-        inputs: sweep_inputs(eb, policy, &holds),
+        inputs: sweep_inputs(eb, policy, &holds, &restores),
         holds,
         active,
         releasing,
+        restores,
     };
     valid.planner(now)?;
     Ok(valid)
@@ -240,9 +246,27 @@ pub fn has_release_finalizer(hold: &LegalHold) -> bool {
     hold.finalizers().iter().any(|f| f == FINALIZER)
 }
 
+/// Whether a ClipRestore still has work: not yet `Complete=True` for its generation.
+fn pending(r: &ClipRestore) -> bool {
+    let Some(status) = &r.status else {
+        return true;
+    };
+    let done = status.observed_generation == r.metadata.generation
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True");
+    !done
+}
+
 /// What a sweep's plan depends on, besides storage and the clock: the bucket's spec,
 /// the policy's spec, and the holds that reference the bucket.
-fn sweep_inputs(eb: &EvidenceBucket, policy: &RetentionPolicy, holds: &[&LegalHold]) -> String {
+fn sweep_inputs(
+    eb: &EvidenceBucket,
+    policy: &RetentionPolicy,
+    holds: &[&LegalHold],
+    restores: &[&ClipRestore],
+) -> String {
     let mut parts = vec![
         format!("bucket {:?}/{:?}", eb.metadata.uid, eb.metadata.generation),
         format!(
@@ -264,5 +288,11 @@ fn sweep_inputs(eb: &EvidenceBucket, policy: &RetentionPolicy, holds: &[&LegalHo
         .collect();
     hs.sort();
     parts.extend(hs);
+    let mut rs: Vec<String> = restores
+        .iter()
+        .map(|r| format!("restore {:?}/{:?}", r.metadata.uid, r.metadata.generation))
+        .collect();
+    rs.sort();
+    parts.extend(rs);
     parts.join(";")
 }

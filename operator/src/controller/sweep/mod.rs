@@ -18,6 +18,7 @@
 
 mod fence;
 mod memo;
+mod purge;
 mod records;
 #[cfg(test)]
 mod tests;
@@ -70,8 +71,14 @@ pub struct SweepOutcome {
     pub held: u64,
     /// Clips released from legal hold.
     pub released: u64,
-    /// Clips deleted because their retention ran out.
+    /// Clips deleted because their retention ran out (soft-deleted where the policy
+    /// has a restore window).
     pub deleted: u64,
+    /// Soft-deleted clips purged for good (their window passed; planned again, still
+    /// deleted).
+    pub purged: u64,
+    /// Soft-deleted clips still restorable after this sweep.
+    pub restorable: u64,
     /// Clips flagged for a person's review (kept).
     pub flagged: u64,
     /// Clips kept because their metadata is malformed (kept and flagged).
@@ -327,6 +334,11 @@ pub async fn sweep(
             cat.set_memo(tier, memo).await;
         }
     }
+    // The restore window: soft-deleted clips whose window passed are purged, each
+    // planned again first.
+    if planner.policy().restore_window.is_some() && !draining.is_cancelled() {
+        purge::purge_pass(store, planner, opts, draining, audit, fence, &mut out).await?;
+    }
     Ok(out)
 }
 
@@ -434,9 +446,20 @@ async fn execute_chunk(
 
     // Act.
     let mut done: Vec<(Clip, Decision, Done)> = Vec::new();
+    // With a restore window (in the policy the sweep started with, or in the one the
+    // fence found), a deletion is a soft delete: undoable until the purge.
+    let window = chunk
+        .planner
+        .policy()
+        .restore_window
+        .or_else(|| chunk.newer.and_then(|n| n.policy().restore_window));
     if !deletes.is_empty() && !draining.is_cancelled() {
         let batch: Vec<Clip> = deletes.iter().map(|(c, _)| c.clone()).collect();
-        match store.delete_clips(&batch).await {
+        let report = match window {
+            Some(_) => store.soft_delete_clips(&batch).await,
+            None => store.delete_clips(&batch).await,
+        };
+        match report {
             Ok(report) => {
                 let failed: BTreeMap<&str, &DeleteFailure> = report
                     .failed
@@ -549,7 +572,17 @@ async fn execute_chunk(
         counts.push((clip, decision));
     }
     for (clip, decision, result) in &done {
-        entries.push(audit.entry(clip, decision, result));
+        let mut e = audit.entry(clip, decision, result);
+        if let Some(w) = window
+            && e.action == AuditAction::Deleted
+        {
+            e.action = AuditAction::SoftDeleted;
+            e.reason = format!(
+                "{}; soft delete: restorable with a ClipRestore for restoreWindow {w}, then purged",
+                e.reason
+            );
+        }
+        entries.push(e);
     }
     if !entries.is_empty() {
         let n = entries.len() as u64;

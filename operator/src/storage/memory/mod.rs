@@ -51,8 +51,8 @@ use futures::{
 pub use self::state::MemoryOp;
 use self::state::{State, Version, sha_hex};
 use super::{
-    ClipFacts, DeleteFailure, DeleteReport, FaultHook, KeyRange, ListedObject, MoveOutcome,
-    MoveStep, RegionProof, StorageError, TierStore,
+    ClipFacts, DeleteFailure, DeleteReport, DeletedClip, FaultHook, KeyRange, ListedObject,
+    MoveOutcome, MoveStep, RegionProof, StorageError, TierStore,
     claim::{Claim, ClaimOutcome, Owner, TakeOver},
     conformance::{self, Fixture},
 };
@@ -314,7 +314,7 @@ impl MemoryTierStore {
                     last_modified: v.last_modified,
                     legal_hold: v.legal_hold,
                 }),
-                state::Slot::Marker => None,
+                state::Slot::Marker { .. } => None,
             })
             .collect()
     }
@@ -509,6 +509,104 @@ impl TierStore for MemoryTierStore {
             report.requests += sent.div_ceil(1000);
         }
         Ok(report)
+    }
+
+    async fn soft_delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
+        let mut report = DeleteReport::default();
+        if clips.is_empty() {
+            return Ok(report);
+        }
+        let mut s = self.state();
+        s.prove()?;
+        let fail = |c: &Clip, code: &str, message: &str, retryable: bool| DeleteFailure {
+            clip: c.clone(),
+            code: code.to_string(),
+            message: message.to_string(),
+            retryable,
+        };
+        for c in clips {
+            if c.tier == Tier::LegalHold {
+                report.failed.push(fail(
+                    c,
+                    "NotSoftDeletable",
+                    "clips are soft-deleted from the hot and cool tiers only",
+                    false,
+                ));
+            } else if !s.tier(c.tier).versioned {
+                report.failed.push(fail(
+                    c,
+                    "VersioningRequired",
+                    "the bucket does not have versioning Enabled; kept",
+                    false,
+                ));
+            } else if c.legal_hold {
+                report.failed.push(fail(
+                    c,
+                    "LegalHoldOn",
+                    "the clip is under legal hold; release it first",
+                    false,
+                ));
+            } else if let Err(e) = s.call(MemoryOp::Delete, c.tier) {
+                report
+                    .failed
+                    .push(fail(c, "InternalError", &e.to_string(), true));
+            } else {
+                // A delete without a version: a marker on top; never refused.
+                let _ = s.delete(c.tier, &c.key, None);
+                report.deleted.push(c.clone());
+            }
+        }
+        report.requests = 1;
+        Ok(report)
+    }
+
+    async fn versioning_enabled(&self, tier: Tier) -> Result<bool, StorageError> {
+        Ok(self.state().tier(tier).versioned)
+    }
+
+    fn list_deleted<'a>(
+        &'a self,
+        tier: Tier,
+        prefix: Option<&'a str>,
+    ) -> BoxStream<'a, Result<DeletedClip, StorageError>> {
+        let found = self.state().deleted(tier, prefix.unwrap_or(""));
+        stream::iter(found.into_iter().map(Ok)).boxed()
+    }
+
+    async fn restore_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError> {
+        let mut s = self.state();
+        s.prove()?;
+        if deleted.data.is_none() {
+            return Err(StorageError::InvalidInput(format!(
+                "{} has no data version under its delete marker",
+                deleted.key
+            )));
+        }
+        for m in &deleted.markers {
+            s.call(MemoryOp::Delete, deleted.tier)?;
+            let _ = s.delete(deleted.tier, &deleted.key, Some(m));
+        }
+        Ok(())
+    }
+
+    async fn purge_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError> {
+        let mut s = self.state();
+        s.prove()?;
+        if let Some(data) = &deleted.data {
+            s.call(MemoryOp::Delete, deleted.tier)?;
+            if s.delete(deleted.tier, &deleted.key, data.version_id.as_deref())
+                .is_err()
+            {
+                return Err(StorageError::InvalidInput(format!(
+                    "{} is under legal hold: not purged",
+                    deleted.key
+                )));
+            }
+        }
+        for m in &deleted.markers {
+            let _ = s.delete(deleted.tier, &deleted.key, Some(m));
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     api::clip::{Clip, META_SHA256, META_UPLOADED_AT, Tag, Tier, parse_uploaded_at},
-    storage::{ListedObject, RegionProof, StorageError},
+    storage::{DeletedClip, ListedObject, RegionProof, StorageError},
 };
 
 /// An operation whose next calls can be made to fail ([`super::MemoryTierStore::fail_next`]),
@@ -92,7 +92,11 @@ impl Version {
 #[derive(Debug, Clone)]
 pub(super) enum Slot {
     Data(Version),
-    Marker,
+    /// A delete marker: its version id and when it was written.
+    Marker {
+        id: String,
+        at: DateTime<Utc>,
+    },
 }
 
 /// One tier: its bucket's name, the storage class it writes, whether it is versioned,
@@ -228,7 +232,7 @@ impl State {
             }),
             None => match slots.last()? {
                 Slot::Data(v) => Some(v),
-                Slot::Marker => None,
+                Slot::Marker { .. } => None,
             },
         }
     }
@@ -247,7 +251,7 @@ impl State {
             }),
             None => match slots.last_mut()? {
                 Slot::Data(v) => Some(v),
-                Slot::Marker => None,
+                Slot::Marker { .. } => None,
             },
         }
     }
@@ -292,11 +296,26 @@ impl State {
         let id = match version {
             Some(id) => id.to_string(),
             None if versioned => {
-                slots.push(Slot::Marker);
+                self.next_version += 1;
+                let id = format!("mem-{:08}", self.next_version);
+                let at = self.clock.unwrap_or_else(Utc::now);
+                if let Some(slots) = self.tier_mut(tier).objects.get_mut(key) {
+                    slots.push(Slot::Marker { id, at });
+                }
                 return Ok(());
             }
             None => "null".to_string(),
         };
+        if let Some(m) = slots
+            .iter()
+            .position(|s| matches!(s, Slot::Marker { id: m, .. } if *m == id))
+        {
+            slots.remove(m);
+            if slots.is_empty() {
+                objects.remove(key);
+            }
+            return Ok(());
+        }
         let Some(at) = slots
             .iter()
             .position(|s| matches!(s, Slot::Data(v) if v.id == id))
@@ -307,7 +326,7 @@ impl State {
             return Err(HeldVersion);
         }
         slots.remove(at);
-        if slots.iter().all(|s| matches!(s, Slot::Marker)) {
+        if slots.iter().all(|s| matches!(s, Slot::Marker { .. })) {
             objects.remove(key);
         }
         Ok(())
@@ -329,7 +348,7 @@ impl State {
                     last_modified: v.last_modified,
                     facts: None,
                 }),
-                Slot::Marker => None,
+                Slot::Marker { .. } => None,
             })
             .collect()
     }
@@ -352,7 +371,50 @@ impl State {
                     uploaded_at: v.uploaded_at(),
                     legal_hold: v.legal_hold,
                 }),
-                Slot::Marker => None,
+                Slot::Marker { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The soft-deleted clips of a tier (a delete marker on top), in key order.
+    pub(super) fn deleted(&self, tier: Tier, prefix: &str) -> Vec<DeletedClip> {
+        let t = self.tier(tier);
+        t.objects
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .filter_map(|(key, slots)| {
+                let Slot::Marker { at: deleted_at, .. } = slots.last()? else {
+                    return None;
+                };
+                let mut markers = Vec::new();
+                let mut data = None;
+                for slot in slots.iter().rev() {
+                    match slot {
+                        Slot::Marker { id, .. } => markers.push(id.clone()),
+                        Slot::Data(v) => {
+                            data = Some(Clip {
+                                key: key.clone(),
+                                tier,
+                                version_id: Some(v.id.clone()),
+                                size: v.size(),
+                                storage_class: Some(v.class.clone()),
+                                last_modified: v.last_modified,
+                                tags: v.tags.clone(),
+                                sha256: v.recorded(),
+                                uploaded_at: v.uploaded_at(),
+                                legal_hold: v.legal_hold,
+                            });
+                            break;
+                        }
+                    }
+                }
+                Some(DeletedClip {
+                    data,
+                    key: key.clone(),
+                    tier,
+                    markers,
+                    deleted_at: *deleted_at,
+                })
             })
             .collect()
     }

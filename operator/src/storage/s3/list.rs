@@ -339,7 +339,7 @@ impl S3TierStore {
 
     /// Whether an object listed at `loc` belongs to `tier`: tiers that share a bucket
     /// and prefix are told apart by storage class.
-    fn belongs(&self, tier: Tier, class: Option<&str>) -> bool {
+    pub(super) fn belongs(&self, tier: Tier, class: Option<&str>) -> bool {
         let loc = self.loc(tier);
         let shared = Tier::ALL
             .iter()

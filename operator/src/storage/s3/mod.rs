@@ -20,6 +20,7 @@
 //! | `copy.rs` | server-side copies, single and multipart |
 //! | `mover.rs` | the move, step by step, and why re-running converges; batched moves |
 //! | `delete.rs` | single and `DeleteObjects` batch deletes |
+//! | `deleted.rs` | soft deletes (a restore window), the version listing of deleted clips, restore, purge |
 //! | `list.rs` | listing a tier, page by page, into clips |
 //! | `extended.rs` | MinIO's listing extension and the response headers the SDK drops |
 //! | `upload.rs` | new clips in the hot tier (the dock ingest): conditional, checksummed `PutObject` or multipart upload, stale uploads aborted |
@@ -31,6 +32,7 @@ mod client;
 mod clock;
 mod copy;
 mod delete;
+mod deleted;
 mod extended;
 mod list;
 mod mover;
@@ -232,6 +234,30 @@ impl TierStore for S3TierStore {
 
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
         self.delete_many(clips).await
+    }
+
+    async fn soft_delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
+        self.soft_delete_many(clips).await
+    }
+
+    async fn versioning_enabled(&self, tier: Tier) -> Result<bool, StorageError> {
+        self.versioning_is_enabled(tier, &Calls::default()).await
+    }
+
+    fn list_deleted<'a>(
+        &'a self,
+        tier: Tier,
+        prefix: Option<&'a str>,
+    ) -> BoxStream<'a, Result<super::DeletedClip, StorageError>> {
+        self.deleted_in(tier, prefix)
+    }
+
+    async fn restore_clip(&self, deleted: &super::DeletedClip) -> Result<(), StorageError> {
+        self.restore_deleted(deleted).await
+    }
+
+    async fn purge_clip(&self, deleted: &super::DeletedClip) -> Result<(), StorageError> {
+        self.purge_deleted(deleted).await
     }
 
     async fn server_date(&self) -> Result<Option<ServerDate>, StorageError> {
