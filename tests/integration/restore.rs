@@ -7,7 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use evidence_operator::api::{ClipRestore, clip::TAG_CATEGORY};
+use evidence_operator::{
+    api::{ClipRestore, clip::TAG_CATEGORY},
+    cli::{
+        InstallationArgs,
+        plan::{self, Output, PlanArgs},
+    },
+};
 use evidence_operator_tests::{
     Backend, RunningOperator, Tenant, eventually,
     operator::{CLOCK_AHEAD, settings},
@@ -127,6 +133,25 @@ async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes() -> Re
         ensure!(
             has_version(&t, &t.hot, "mistake.mp4", &version).await?,
             "its version is still there, beneath a delete marker"
+        );
+        // `plan` lists it, with its version and when it would be purged.
+        let args = PlanArgs {
+            bucket: format!("{}/unit", t.ns),
+            namespace: None,
+            now: Some(chrono::Utc::now()),
+            output: Output::Json,
+            all: false,
+            installation: InstallationArgs::default(),
+            audit_prefix: "evidence-audit/".into(),
+        };
+        let report = plan::plan(t.client.clone(), &args).await?;
+        ensure!(
+            report.restorable.len() == 1
+                && report.restorable[0].key == "mistake.mp4"
+                && report.restorable[0].version_id.as_deref() == Some(version.as_str())
+                && report.restorable[0].next.starts_with("purged at "),
+            "{:?}",
+            report.restorable
         );
         t.apply(clip_restore("undo", &["mistake.mp4"], Some("evidential")))
             .await?;

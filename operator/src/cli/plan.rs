@@ -26,7 +26,7 @@ use crate::{
         audit::audit_skips,
         bucket::{Refusal, dereference, validate},
     },
-    engine::Action,
+    engine::{Action, PurgeDecision},
     storage::{S3TierStore, StorageError, StorageMetrics, StoreOptions, TierStore},
 };
 
@@ -121,6 +121,22 @@ pub struct PlannedClip {
     pub holds: Vec<String>,
 }
 
+/// A soft-deleted clip (a policy with a `restoreWindow`), restorable with a ClipRestore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestorableClip {
+    /// The clip's key.
+    pub key: String,
+    /// Its tier.
+    pub tier: Tier,
+    /// Its version (what a restore brings back).
+    pub version_id: Option<String>,
+    /// When it was deleted.
+    pub deleted_at: DateTime<Utc>,
+    /// What happens next: `purged at <time>`, `purged at the next sweep`, or why it is
+    /// kept past its window.
+    pub next: String,
+}
+
 /// A plan.
 #[derive(Debug, Clone)]
 pub struct PlanReport {
@@ -140,6 +156,8 @@ pub struct PlanReport {
     pub counts: BTreeMap<Action, u64>,
     /// Clips something would happen to (all clips with `--all`), by tier and key.
     pub items: Vec<PlannedClip>,
+    /// Soft-deleted clips still restorable (policies with a `restoreWindow`).
+    pub restorable: Vec<RestorableClip>,
 }
 
 /// Make the plan: read-only against the cluster and storage.
@@ -205,6 +223,7 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
         clips: BTreeMap::new(),
         counts: BTreeMap::new(),
         items: Vec::new(),
+        restorable: Vec::new(),
     };
     for tier in Tier::ALL {
         report.clips.entry(tier).or_default();
@@ -227,6 +246,36 @@ pub async fn plan(client: Client, args: &PlanArgs) -> Result<PlanReport, PlanErr
                     action: d.action,
                     reason: d.reason.to_string(),
                     holds: d.holds,
+                });
+            }
+        }
+    }
+    if planner.policy().restore_window.is_some() {
+        for tier in [Tier::Hot, Tier::Cool] {
+            let mut deleted = store.list_deleted(tier, None);
+            while let Some(d) = deleted.next().await {
+                let d = d.map_err(storage)?;
+                let Some(data) = &d.data else { continue };
+                if skip
+                    .iter()
+                    .any(|(t, p)| *t == tier && d.key.starts_with(p.as_str()))
+                {
+                    continue;
+                }
+                let next = match planner.plan_purge(data, d.deleted_at) {
+                    PurgeDecision::Purge { .. } => "purged at the next sweep".to_string(),
+                    PurgeDecision::Restorable { until } => format!(
+                        "purged at {}",
+                        until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ),
+                    PurgeDecision::Kept { reason } => format!("kept: {reason}"),
+                };
+                report.restorable.push(RestorableClip {
+                    key: d.key.clone(),
+                    tier,
+                    version_id: data.version_id.clone(),
+                    deleted_at: d.deleted_at,
+                    next,
                 });
             }
         }
@@ -274,6 +323,22 @@ impl PlanReport {
                 c.reason
             );
         }
+        if !self.restorable.is_empty() {
+            s += &format!(
+                "restorable (soft-deleted; bring back with a ClipRestore): {}\n",
+                self.restorable.len()
+            );
+            for r in &self.restorable {
+                s += &format!(
+                    "{:<18} {:<10} {}: deleted at {}, {}\n",
+                    "restorable",
+                    r.tier.to_string(),
+                    r.key,
+                    r.deleted_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    r.next
+                );
+            }
+        }
         s
     }
 
@@ -290,6 +355,10 @@ impl PlanReport {
             "clipsToActOn": self.items.iter().map(|c| json!({
                 "key": c.key, "tier": c.tier.to_string(), "action": c.action.as_str(),
                 "reason": c.reason, "holds": c.holds,
+            })).collect::<Vec<_>>(),
+            "restorable": self.restorable.iter().map(|r| json!({
+                "key": r.key, "tier": r.tier.to_string(), "versionId": r.version_id,
+                "deletedAt": r.deleted_at.to_rfc3339_opts(SecondsFormat::Secs, true), "next": r.next,
             })).collect::<Vec<_>>(),
         })
     }
@@ -341,8 +410,19 @@ mod tests {
                 reason: "retention ran out".into(),
                 holds: vec![],
             }],
+            restorable: vec![RestorableClip {
+                key: "b.mp4".into(),
+                tier: Tier::Cool,
+                version_id: Some("v1".into()),
+                deleted_at: parse_time("2026-05-30T00:00:00Z").unwrap(),
+                next: "purged at 2026-06-06T00:00:00Z".into(),
+            }],
         };
         let text = r.to_text();
+        assert!(
+            text.contains("b.mp4: deleted at 2026-05-30T00:00:00Z, purged at 2026-06-06T00:00:00Z"),
+            "{text}"
+        );
         assert!(text.contains("delete 1"), "{text}");
         assert!(text.contains("keep 1"), "{text}");
         assert!(text.contains("a.mp4: retention ran out"), "{text}");

@@ -13,6 +13,7 @@ use super::*;
 use crate::{
     api::{
         clip::{META_SHA256, TAG_CATEGORY, TAG_RECORDED_AT, Tag},
+        duration::RetentionDuration,
         legal_hold::HoldSelector,
         retention_policy::RetentionPolicySpec,
     },
@@ -1223,5 +1224,71 @@ async fn a_clip_with_no_room_for_its_retain_until_stays_held() {
     assert!(
         held.len() == 1 && held[0].legal_hold,
         "still held: {held:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_a_restore_window_deletions_are_soft_and_a_held_version_is_never_purged() {
+    let store = store().versioned(Tier::Hot, true);
+    seed(&store, Tier::Hot, "a.mp4", Some("non-evidential"), 40);
+    seed(&store, Tier::Hot, "b.mp4", Some("non-evidential"), 40);
+    let mut s = Sweeper::new();
+    s.policy.restore_window = Some(RetentionDuration::days(7));
+
+    // Soft: both leave the listing, their versions stay, each recorded as soft-deleted.
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.deleted, out.restorable, out.purged), (2, 2, 0));
+    assert!(store.keys(Tier::Hot).is_empty());
+    for key in ["a.mp4", "b.mp4"] {
+        assert_eq!(store.stored_versions(Tier::Hot, key).len(), 1, "{key}");
+        let recorded = s.recorded(key);
+        assert_eq!(recorded[0].action, AuditAction::SoftDeleted, "{recorded:?}");
+    }
+    // The window's end is when the next sweep is due.
+    assert_eq!(out.next_due, Some(now() + TimeDelta::days(7)));
+
+    // A legal hold on b's version (placed by hand); eight days on, only a is purged.
+    let b = store.stored_versions(Tier::Hot, "b.mp4")[0]
+        .version_id
+        .clone();
+    store.set_hold(Tier::Hot, "b.mp4", Some(&b), true).unwrap();
+    let out = s.run_at(&store, now() + TimeDelta::days(8)).await.unwrap();
+    assert_eq!((out.purged, out.restorable, out.failed), (1, 1, 0));
+    assert!(store.stored_versions(Tier::Hot, "a.mp4").is_empty());
+    assert_eq!(store.stored_versions(Tier::Hot, "b.mp4").len(), 1);
+    let a = s.about("a.mp4");
+    let last = &a[a.len() - 2..];
+    assert_eq!(
+        (last[0].action, last[1].action),
+        (AuditAction::Intended, AuditAction::Purged),
+        "{a:?}"
+    );
+    assert!(
+        last[1]
+            .reason
+            .contains("not restored within restoreWindow 7d"),
+        "{}",
+        last[1].reason
+    );
+    assert!(
+        s.about("b.mp4")
+            .iter()
+            .all(|e| e.action != AuditAction::Purged)
+    );
+}
+
+#[tokio::test]
+async fn a_restore_window_on_an_unversioned_tier_deletes_nothing() {
+    let store = store();
+    seed(&store, Tier::Hot, "a.mp4", Some("non-evidential"), 40);
+    let mut s = Sweeper::new();
+    s.policy.restore_window = Some(RetentionDuration::days(7));
+    let out = s.run(&store).await.unwrap();
+    assert_eq!((out.deleted, out.failed), (0, 1));
+    assert_eq!(store.keys(Tier::Hot), ["a.mp4"]);
+    assert!(
+        out.messages[0].contains("VersioningRequired"),
+        "{:?}",
+        out.messages
     );
 }
