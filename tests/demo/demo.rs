@@ -19,7 +19,10 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use anyhow::{Context, Result, bail};
 use aws_sdk_s3::{
     Client,
-    types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
+    types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+        ObjectLockLegalHoldStatus, VersioningConfiguration,
+    },
 };
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use evidence_operator::{
@@ -31,6 +34,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 /// The hot and cool tiers' bucket, as in deploy/examples/evidencebucket.yaml.
 const BUCKET: &str = "met-bwv-westminster";
+/// The clip deploy/examples/cliprestore.yaml restores, and when it was recorded.
+const MISTAKEN_CLIP: (&str, &str) = ("2026/10/28/BWV-0042/clip-0007.mp4", "2026-10-28T10:12:00Z");
 /// The legal-hold tier's bucket.
 const HOLD_BUCKET: &str = "met-bwv-westminster-legal-hold";
 /// The case deploy/examples/legalhold.yaml holds.
@@ -199,6 +204,44 @@ async fn seed(s3: &Client, count: usize) -> Result<()> {
             Err(e) => return Err(e).with_context(|| format!("creating bucket {bucket}")),
         }
     }
+    // Versioned, so that the policy's restoreWindow can soft-delete (and a ClipRestore
+    // bring a clip back).
+    s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("enabling versioning on {BUCKET}"))?;
+    // The clip deploy/examples/cliprestore.yaml restores: tagged non-evidential at the
+    // dock by mistake, so deleted by the 31-day rule (softly) when the operator starts.
+    let (key, recorded) = MISTAKEN_CLIP;
+    let tagging = tagging_query(
+        [
+            (TAG_CATEGORY, "non-evidential"),
+            (TAG_RECORDED_AT, recorded),
+            (TAG_CAMERA, "BWV-0042"),
+        ]
+        .iter()
+        .map(|(k, v)| (*k, *v)),
+    );
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(format!("hot/{key}"))
+        .tagging(tagging)
+        .content_type("video/mp4")
+        .body(
+            format!("body-worn video clip {key}: the arrest\n")
+                .repeat(64)
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("uploading {key}"))?;
     let now = Utc::now();
     // The Met scenario's own clips come from a dock folder: see ingest_dock.
     let clips = (0..count).map(|i| clip(i, now));
@@ -422,7 +465,7 @@ async fn watch(s3: &Client, extras: &WatchExtras) -> Result<()> {
             let out = std::process::Command::new(kubectl)
                 .arg("--kubeconfig")
                 .arg(&extras.kubeconfig)
-                .args(["-n", ns, "get", "evidencebuckets,legalholds"])
+                .args(["-n", ns, "get", "evidencebuckets,legalholds,cliprestores"])
                 .output();
             if let Ok(out) = out {
                 screen += &format!("\n{}", String::from_utf8_lossy(&out.stdout));

@@ -7,8 +7,9 @@
 # 3. installs the CRDs and applies the examples from deploy/examples/ (the policy and
 #    legal hold as they are; the bucket pointed at the local MinIO);
 # 4. runs the operator, and shows a live table of clips per tier while a scripted
-#    timeline creates a LegalHold (clips pulled into the held tier) and later deletes it
-#    (clips released back to cool).
+#    timeline creates a LegalHold (clips pulled into the held tier), later deletes it (the
+#    case closes: clips tagged to be kept six more years, released back to cool), and
+#    restores a clip deleted by mistake (the policy's restoreWindow, a ClipRestore).
 # Ctrl-C stops everything (servers, operator) and removes the data.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -49,7 +50,9 @@ log "installing the CRDs and the example resources ..."
 k apply --server-side -f "$root/crds/" > /dev/null
 k wait --for condition=established --timeout=60s -f "$root/crds/" > /dev/null
 k apply -f "$root/deploy/examples/00-namespace.yaml"
-k apply -f "$root/deploy/examples/retentionpolicy-met.yaml"
+# The Met policy with its restore window on (a deleted clip stays restorable for 7 days).
+sed -e "s|# restoreWindow: 7d|restoreWindow: 7d|" \
+    "$root/deploy/examples/retentionpolicy-met.yaml" | k apply -f -
 # The credentials Secret template, filled with the local MinIO's keys.
 sed -e "s#AWS_ACCESS_KEY_ID: .*#AWS_ACCESS_KEY_ID: $AWS_ACCESS_KEY_ID#" \
     -e "s#AWS_SECRET_ACCESS_KEY: .*#AWS_SECRET_ACCESS_KEY: $AWS_SECRET_ACCESS_KEY#" \
@@ -75,8 +78,11 @@ timeline="$dir/timeline.txt"
   note "applying deploy/examples/legalhold.yaml (case 01/123456/26): its clips move into the legal-hold tier, held"
   k apply -f "$root/deploy/examples/legalhold.yaml" > /dev/null
   sleep "${DEMO_RELEASE_AFTER:-40}"
-  note "deleting the LegalHold: its clips are released back to cool, under normal retention again"
+  note "the case closes (LegalHold deleted): its clips are tagged evidence.bwv.io/retain-until six years on (retainAfterRelease: 6y), then released back to cool"
   k delete -f "$root/deploy/examples/legalhold.yaml" --wait=false > /dev/null
+  sleep "${DEMO_RESTORE_AFTER:-30}"
+  note "applying deploy/examples/cliprestore.yaml: the clip tagged non-evidential by mistake, soft-deleted at the start (restoreWindow: 7d), comes back as stop-and-search, same version"
+  k apply -f "$root/deploy/examples/cliprestore.yaml" > /dev/null
   sleep 30
   note "lifecycle complete; the operator keeps sweeping (Ctrl-C to stop)"
 ) &
