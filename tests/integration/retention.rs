@@ -129,6 +129,7 @@ async fn a_closed_case_keeps_its_clips_for_its_retention_after_release() -> Resu
     a_closed_case_keeps_its_clips_for_its_retention(Backend::Minio).await
 }
 
-// Not yet on SeaweedFS: there the release after the hold's deletion stalled in 2 of 6
-// runs of the whole suite on this machine (never when run alone); to be found before the
-// SeaweedFS variant joins the suite (`a_closed_case_keeps_its_clips_for_its_retention(Backend::Seaweedfs)`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_closed_case_keeps_its_clips_for_its_retention_on_seaweedfs() -> Result<()> {
+    a_closed_case_keeps_its_clips_for_its_retention(Backend::Seaweedfs).await
+}

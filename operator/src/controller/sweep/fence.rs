@@ -36,6 +36,74 @@ pub struct FencedHolds {
     pub policy: Option<RetentionPolicySpec>,
 }
 
+/// A [`HoldFence`] that forgets nothing within one sweep: every hold (and changed
+/// policy) it has once reported keeps protecting the chunks after, even when the
+/// LegalHold is deleted before them. Without this, a hold applied after the sweep
+/// started, which took clips into the legal-hold tier in one chunk, and deleted before
+/// the legal-hold tier's chunk, would leave that chunk planned without it: its clips
+/// released by this sweep, not by the hold's finalizer, so without the case's name and
+/// without its `retainAfterRelease` (and then deleted by the next sweep). A release is
+/// the finalizer's job; within a sweep, protection is only ever added.
+pub(super) struct StickyFence<'a> {
+    inner: &'a dyn HoldFence,
+    seen: std::sync::Mutex<Option<FencedHolds>>,
+}
+
+impl<'a> StickyFence<'a> {
+    pub(super) fn new(inner: &'a dyn HoldFence) -> Self {
+        StickyFence {
+            inner,
+            seen: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HoldFence for StickyFence<'_> {
+    async fn read(&self) -> Result<Option<FencedHolds>, String> {
+        let now = self.inner.read().await?;
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(remember(&mut seen, now))
+    }
+}
+
+/// Fold what the fence reads now into what it read before (pure): holds are kept by name
+/// and selector once seen; a hold listed now is pending (protects, not yet held) as it
+/// is now, one no longer listed as it was when last seen; a changed policy once seen is
+/// kept unless a newer one replaces it (the chunk's rule then deletes only what both
+/// the start and the changed policy delete).
+pub(super) fn remember(
+    seen: &mut Option<FencedHolds>,
+    now: Option<FencedHolds>,
+) -> Option<FencedHolds> {
+    let Some(now) = now else {
+        return seen.clone();
+    };
+    let Some(before) = seen.as_mut() else {
+        *seen = Some(now.clone());
+        return Some(now);
+    };
+    let listed: BTreeSet<&str> = now.holds.iter().map(|h| h.name.as_str()).collect();
+    before.pending.retain(|p| !listed.contains(p.as_str()));
+    before.pending.extend(now.pending.iter().cloned());
+    for h in &now.holds {
+        if !before
+            .holds
+            .iter()
+            .any(|b| b.name == h.name && b.selector == h.selector)
+        {
+            before.holds.push(h.clone());
+        }
+    }
+    if now.policy.is_some() {
+        before.policy = now.policy;
+    }
+    Some(before.clone())
+}
+
 /// How one chunk is planned: the planner, and the holds that only protect.
 pub(super) struct Chunk<'p, 'h> {
     pub(super) planner: &'p Planner<'h>,

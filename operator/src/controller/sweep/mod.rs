@@ -23,7 +23,7 @@ mod records;
 #[cfg(test)]
 mod tests;
 
-use self::fence::Chunk;
+use self::fence::{Chunk, StickyFence};
 use self::memo::{Counts, unlisted};
 use self::records::clip_ref;
 pub use self::{
@@ -250,6 +250,9 @@ pub async fn sweep(
     for tier in Tier::ALL {
         out.totals.entry(tier).or_default();
     }
+    // What the fence once found protects every later chunk of this sweep.
+    let sticky = fence.map(StickyFence::new);
+    let fence: Option<&dyn HoldFence> = sticky.as_ref().map(|f| f as &dyn HoldFence);
     for tier in Tier::ALL {
         let memo = opts.catalogue.as_ref().filter(|_| tier != Tier::Hot);
         if let Some(cat) = memo

@@ -1292,3 +1292,93 @@ async fn a_restore_window_on_an_unversioned_tier_deletes_nothing() {
         out.messages
     );
 }
+
+/// A fence that finds a hold at its first read (the hot chunk) and, at later reads,
+/// nothing beyond the start: the LegalHold was deleted meanwhile (the API fence leaves
+/// out holds being deleted that were not in force at the start).
+struct AppliedThenDeleted {
+    reads: std::sync::atomic::AtomicUsize,
+    hold: ActiveHold,
+}
+
+#[async_trait::async_trait]
+impl HoldFence for AppliedThenDeleted {
+    async fn read(&self) -> Result<Option<FencedHolds>, String> {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Ok(None);
+        }
+        Ok(Some(FencedHolds {
+            holds: vec![self.hold.clone()],
+            pending: Default::default(),
+            policy: None,
+        }))
+    }
+}
+
+/// A hold applied after a sweep started takes its clip into the legal-hold tier in the
+/// hot chunk; deleted before the legal-hold chunk, it still protects that chunk: the
+/// clip stays held, for the hold's finalizer to release (with the case's name and its
+/// retainAfterRelease). Before the fence remembered what it found, this sweep released
+/// the clip itself, without either, and the next sweep deleted it.
+#[tokio::test]
+async fn a_hold_applied_and_deleted_mid_sweep_is_released_by_its_finalizer_not_the_sweep() {
+    let store = store();
+    seed(&store, Tier::Hot, "a.mp4", Some("non-evidential"), 40);
+    let mut s = Sweeper::new();
+    let mut hold = hold(&["a.mp4"]);
+    hold.retain_after_release = Some(RetentionDuration::years(6));
+    s.fence = Some(Box::new(AppliedThenDeleted {
+        reads: Default::default(),
+        hold,
+    }));
+    let out = s.run(&store).await.unwrap();
+    assert_eq!(
+        (out.held, out.released, out.deleted),
+        (1, 0, 0),
+        "{:?}",
+        out.messages
+    );
+    assert_eq!(store.keys(Tier::LegalHold), ["a.mp4"]);
+    assert!(store.stored_versions(Tier::LegalHold, "a.mp4")[0].legal_hold);
+    assert!(
+        s.about("a.mp4")
+            .iter()
+            .all(|e| e.action != AuditAction::Released),
+        "{:?}",
+        s.about("a.mp4")
+    );
+}
+
+#[test]
+fn the_fence_remembers_a_hold_it_found_once() {
+    let h = hold(&["a.mp4"]);
+    let found = FencedHolds {
+        holds: vec![h.clone()],
+        pending: std::collections::BTreeSet::from([HOLD.to_string()]),
+        policy: None,
+    };
+    let mut seen = None;
+    assert_eq!(
+        fence::remember(&mut seen, None).map(|f| f.holds.len()),
+        None
+    );
+    assert_eq!(
+        fence::remember(&mut seen, Some(found)).map(|f| f.holds.len()),
+        Some(1)
+    );
+    // Deleted since: still there, still pending (it never got its finalizer).
+    let again = fence::remember(&mut seen, None).unwrap();
+    assert_eq!(again.holds, vec![h.clone()]);
+    assert!(again.pending.contains(HOLD));
+    // Listed again with its finalizer: no longer pending, not duplicated.
+    let again = fence::remember(
+        &mut seen,
+        Some(FencedHolds {
+            holds: vec![h],
+            pending: Default::default(),
+            policy: None,
+        }),
+    )
+    .unwrap();
+    assert_eq!((again.holds.len(), again.pending.len()), (1, 0));
+}
