@@ -108,19 +108,17 @@ fn clip_restore(name: &str, keys: &[&str], category: Option<&str>) -> Value {
 /// A clip deleted by mistake is soft-deleted, and a ClipRestore within the window brings
 /// back the very same version (bytes, SHA-256, version id), with its category corrected;
 /// the sweeps after it keep it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes() -> Result<()> {
+async fn a_soft_deleted_clip_is_restored(backend: Backend) -> Result<()> {
     let s = servers();
-    let t = Tenant::on_backend("restore", Backend::Minio).await?;
+    let t = Tenant::on_backend("restore", backend).await?;
     enable_versioning(&t).await?;
     t.put_clip("mistake.mp4", Some("non-evidential"), 40, &[])
         .await?;
     let (version, sha) = current(&t, &t.hot, "mistake.mp4").await?;
     ensure!(!version.is_empty(), "the hot bucket is versioned");
     t.apply_policy("policy", policy("7d")).await?;
-    t.apply_bucket("unit", &Backend::Minio.endpoint(s), "1h")
-        .await?;
-    let flags = Backend::Minio.operator_flags(s);
+    t.apply_bucket("unit", &backend.endpoint(s), "1h").await?;
+    let flags = backend.operator_flags(s);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let op = RunningOperator::for_namespace(&t.ns, &flags).await?;
     op.check(async {
@@ -141,7 +139,17 @@ async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes() -> Re
             now: Some(chrono::Utc::now()),
             output: Output::Json,
             all: false,
-            installation: InstallationArgs::default(),
+            installation: InstallationArgs {
+                endpoint_regions: match backend {
+                    Backend::Minio => Vec::new(),
+                    Backend::Seaweedfs => vec![
+                        s.seaweedfs_declaration()
+                            .parse()
+                            .map_err(anyhow::Error::msg)?,
+                    ],
+                },
+                ..InstallationArgs::default()
+            },
             audit_prefix: "evidence-audit/".into(),
         };
         let report = plan::plan(t.client.clone(), &args).await?;
@@ -183,8 +191,7 @@ async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes() -> Re
         );
         // A sweep after the restore keeps it (an evidential clip, kept six years).
         let restored_at = chrono::Utc::now();
-        t.apply_bucket("unit", &Backend::Minio.endpoint(s), "2h")
-            .await?;
+        t.apply_bucket("unit", &backend.endpoint(s), "2h").await?;
         eventually(
             Duration::from_secs(60),
             "a sweep after the restore",
@@ -204,6 +211,17 @@ async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes() -> Re
         Ok(())
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes() -> Result<()> {
+    a_soft_deleted_clip_is_restored(Backend::Minio).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_soft_deleted_clip_is_restored_with_the_same_version_and_bytes_on_seaweedfs() -> Result<()>
+{
+    a_soft_deleted_clip_is_restored(Backend::Seaweedfs).await
 }
 
 /// Past its window a soft-deleted clip is purged (and a restore then finds nothing),
