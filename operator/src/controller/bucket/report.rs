@@ -439,7 +439,13 @@ pub fn sweep_events(o: &SweepOutcome) -> Vec<(EventType, &'static str, &'static 
             o.deleted,
             "Deleted",
             "Delete",
-            "clip(s) deleted: retention ran out and no hold applies",
+            "clip(s) deleted: retention ran out and no hold applies (soft-deleted, restorable, where the policy has a restoreWindow)",
+        ),
+        (
+            o.purged,
+            "Purged",
+            "Purge",
+            "soft-deleted clip(s) purged: their restoreWindow passed and, planned again, the policy still deletes them",
         ),
         (
             o.flagged,

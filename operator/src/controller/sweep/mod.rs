@@ -180,12 +180,13 @@ impl SweepOutcome {
     }
 
     /// The counts by action class, with stable names (for events and metrics).
-    pub fn action_counts(&self) -> [(&'static str, u64); 6] {
+    pub fn action_counts(&self) -> [(&'static str, u64); 7] {
         [
             ("moved", self.moved),
             ("held", self.held),
             ("released", self.released),
             ("deleted", self.deleted),
+            ("purged", self.purged),
             ("flagged", self.flagged + self.malformed),
             ("failed", self.failed),
         ]
