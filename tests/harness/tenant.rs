@@ -244,6 +244,11 @@ impl Tenant {
                     .patch(&name, &pp, &patch)
                     .await?;
             }
+            Some("AccessRequest") => {
+                Api::<evidence_operator::api::AccessRequest>::namespaced(client.clone(), &self.ns)
+                    .patch(&name, &pp, &patch)
+                    .await?;
+            }
             Some("ClipRestore") => {
                 Api::<evidence_operator::api::ClipRestore>::namespaced(client.clone(), &self.ns)
                     .patch(&name, &pp, &patch)

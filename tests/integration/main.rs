@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod access;
 mod audit;
 #[path = "../bench/smoke.rs"]
 mod bench_smoke;

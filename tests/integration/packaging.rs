@@ -196,7 +196,7 @@ fn chart_crds_and_admission_policy_are_the_generated_ones() {
             );
         }
     }
-    assert_eq!(crds, 3, "three CRDs are generated");
+    assert_eq!(crds, 5, "five CRDs are generated");
     let in_chart = std::fs::read_dir(chart_dir().join("crds")).unwrap().count();
     assert_eq!(in_chart, crds, "the chart has exactly the generated CRDs");
 }
@@ -516,6 +516,10 @@ fn rbac_is_least_privilege() {
         "evidence.bwv.io/cliprestores:list",
         "evidence.bwv.io/cliprestores:watch",
         "evidence.bwv.io/cliprestores/status:patch",
+        "evidence.bwv.io/accessrequests:get",
+        "evidence.bwv.io/accessrequests:list",
+        "evidence.bwv.io/accessrequests:watch",
+        "evidence.bwv.io/accessrequests/status:patch",
         "evidence.bwv.io/evidencebuckets/status:patch",
         "evidence.bwv.io/legalholds/status:patch",
         "events.k8s.io/events:create",

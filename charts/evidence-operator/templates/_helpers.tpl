@@ -69,13 +69,13 @@ The operator's rules on the evidence.bwv.io resources and events, and nothing mo
 */}}
 {{- define "evidence-operator.resourceRules" -}}
 - apiGroups: ["evidence.bwv.io"]
-  resources: ["evidencebuckets", "retentionpolicies", "legalholds", "cliprestores"]
+  resources: ["evidencebuckets", "retentionpolicies", "legalholds", "cliprestores", "accessrequests"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["evidence.bwv.io"]
   resources: ["legalholds"]
   verbs: ["patch"]
 - apiGroups: ["evidence.bwv.io"]
-  resources: ["evidencebuckets/status", "legalholds/status", "cliprestores/status"]
+  resources: ["evidencebuckets/status", "legalholds/status", "cliprestores/status", "accessrequests/status"]
   verbs: ["patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -19,6 +19,9 @@ pub const TAG_CASE: &str = "evidence.bwv.io/case";
 pub const TAG_CAMERA: &str = "evidence.bwv.io/camera";
 /// Tag: the officer (collar number or staff id) who recorded the clip.
 pub const TAG_OFFICER: &str = "evidence.bwv.io/officer";
+/// Tag key: where the clip was recorded (free text, such as a street or a station), for
+/// access requests that select by place.
+pub const TAG_LOCATION: &str = "evidence.bwv.io/location";
 
 /// Tag: an upload time (RFC 3339) an uploader may set. It can only make the clip's
 /// upload time **later** (the engine takes the later of it and the upload time it

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
+    access_request::AccessRequest,
     clip_restore::ClipRestore,
     evidence_bucket::EvidenceBucket,
     legal_hold::LegalHold,
@@ -68,9 +69,11 @@ pub struct GeneratedFile {
     pub contents: String,
 }
 
-/// The CRDs, in a stable order (ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy).
+/// The CRDs, in a stable order (AccessRequest, ClipRestore, EvidenceBucket, LegalHold,
+/// RetentionPolicy).
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
+        AccessRequest::crd(),
         ClipRestore::crd(),
         EvidenceBucket::crd(),
         LegalHold::crd(),
@@ -295,6 +298,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "accessrequests.evidence.bwv.io",
                 "cliprestores.evidence.bwv.io",
                 "evidencebuckets.evidence.bwv.io",
                 "legalholds.evidence.bwv.io",
@@ -308,7 +312,7 @@ mod tests {
             assert!(v.subresources.as_ref().unwrap().status.is_some());
         }
         let yaml = render_yaml().unwrap();
-        assert_eq!(yaml.matches("kind: CustomResourceDefinition").count(), 4);
+        assert_eq!(yaml.matches("kind: CustomResourceDefinition").count(), 5);
         for fragment in [
             "category names must be unique",
             "the legalHold tier must be a bucket of its own",
@@ -324,8 +328,8 @@ mod tests {
     #[test]
     fn rule_messages_are_the_constants() {
         use crate::api::{
-            clip_restore as cr, duration, evidence_bucket as eb, legal_hold as lh,
-            retention_policy as rp,
+            access_request as ar, clip_restore as cr, duration, evidence_bucket as eb,
+            legal_hold as lh, retention_policy as rp,
         };
 
         fn messages(v: &Value, out: &mut std::collections::BTreeSet<String>) {
@@ -376,6 +380,11 @@ mod tests {
             cr::RESTORE_KEYS_EMPTY_MESSAGE,
             cr::RESTORE_REFERENCE_BLANK_MESSAGE,
             cr::RESTORE_IMMUTABLE_MESSAGE,
+            ar::REQUEST_SELECTOR_EMPTY_MESSAGE,
+            ar::REQUEST_WINDOW_ORDER_MESSAGE,
+            ar::REQUEST_REFERENCE_BLANK_MESSAGE,
+            ar::REQUEST_VALUE_BLANK_MESSAGE,
+            ar::REQUEST_BUCKET_IMMUTABLE_MESSAGE,
         ]
         .into_iter()
         .map(String::from)

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`retention_policy`] | `RetentionPolicy`: categories, retention, expiry action, cooling, clock, safety floor |
 //! | [`evidence_bucket`] | `EvidenceBucket`: region, endpoint, credentials, tiers, sweep; its status types |
+//! | [`access_request`] | `AccessRequest`: a subject access request or disclosure; its clips preserved while open |
 //! | [`clip_restore`] | `ClipRestore`: a person's decision to bring back soft-deleted clips |
 //! | [`legal_hold`] | `LegalHold`: a case pinning selected clips in the legal-hold tier |
 //! | [`duration`] | the duration strings (`31d`, `6y`, `Forever`, `15m`) and their calendar meaning |
@@ -16,6 +17,7 @@
 //!
 //! Nothing here does I/O; [`crate::engine`] and [`crate::storage`] build on these types.
 
+pub mod access_request;
 pub mod clip;
 pub mod clip_restore;
 pub mod crds;
@@ -26,6 +28,7 @@ pub mod regions;
 pub mod retention_policy;
 pub mod validation;
 
+pub use access_request::{AccessRequest, AccessRequestSpec, AccessRequestStatus, AccessSelector};
 pub use clip_restore::{ClipRestore, ClipRestoreSpec, ClipRestoreStatus};
 pub use duration::{Interval, RetentionDuration};
 pub use evidence_bucket::{EvidenceBucket, EvidenceBucketSpec, EvidenceBucketStatus};

@@ -16,6 +16,10 @@ use std::{collections::BTreeSet, fmt};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
+    access_request::{
+        AccessRequestSpec, REQUEST_REFERENCE_BLANK_MESSAGE, REQUEST_SELECTOR_EMPTY_MESSAGE,
+        REQUEST_VALUE_BLANK_MESSAGE, REQUEST_WINDOW_ORDER_MESSAGE,
+    },
     clip_restore::{ClipRestoreSpec, RESTORE_KEYS_EMPTY_MESSAGE, RESTORE_REFERENCE_BLANK_MESSAGE},
     duration::{INTERVAL_MIN_MESSAGE, MIN_INTERVAL, RetentionDuration},
     evidence_bucket::{
@@ -284,6 +288,67 @@ impl RetentionPolicySpec {
                     format!("category {:?}", c.name),
                     &c.retention,
                 );
+            }
+        }
+        out
+    }
+}
+
+impl AccessRequestSpec {
+    /// What is wrong with this request: a blank reference, an empty selector, a blank
+    /// value, a reversed window, malformed keys, tags beyond the S3 limits.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if self.reference.trim().is_empty() {
+            out.push(Problem::at(
+                [Field("reference")],
+                REQUEST_REFERENCE_BLANK_MESSAGE,
+            ));
+        }
+        let s = &self.selector;
+        let values = [&s.officer, &s.camera, &s.case, &s.location];
+        if values.iter().all(|v| v.is_none())
+            && s.recorded_after.is_none()
+            && s.recorded_before.is_none()
+            && s.keys.is_empty()
+            && s.match_tags.is_empty()
+        {
+            out.push(Problem::at(
+                [Field("selector")],
+                REQUEST_SELECTOR_EMPTY_MESSAGE,
+            ));
+        }
+        if values
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| v.trim().is_empty()))
+        {
+            out.push(Problem::at(
+                [Field("selector")],
+                REQUEST_VALUE_BLANK_MESSAGE,
+            ));
+        }
+        if let (Some(a), Some(b)) = (s.recorded_after, s.recorded_before)
+            && a > b
+        {
+            out.push(Problem::at(
+                [Field("selector")],
+                REQUEST_WINDOW_ORDER_MESSAGE,
+            ));
+        }
+        for (i, k) in s.keys.iter().enumerate() {
+            if k.is_empty() || k.starts_with('/') {
+                out.push(Problem::at(
+                    [Field("selector"), Field("keys"), Index(i)],
+                    format!("{k:?}: {KEYS_MESSAGE}"),
+                ));
+            }
+        }
+        for (k, v) in &s.match_tags {
+            if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+                out.push(Problem::at(
+                    [Field("selector"), Field("matchTags")],
+                    MATCH_TAGS_MESSAGE,
+                ));
             }
         }
         out

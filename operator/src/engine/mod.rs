@@ -61,6 +61,7 @@
 mod decision;
 mod holds;
 mod planner;
+mod preserve;
 mod purge;
 #[cfg(test)]
 mod tests;
@@ -70,4 +71,5 @@ pub use decision::{
 };
 pub use holds::ActiveHold;
 pub use planner::{EngineError, Planner, RETAIN_FOREVER};
+pub use preserve::Preserve;
 pub use purge::PurgeDecision;

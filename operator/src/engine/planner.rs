@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{
     decision::{Action, CategoryMatch, ClockUsed, Decision, MetadataProblem, Reason, RuleContext},
     holds::{ActiveHold, CompiledHold},
+    preserve::{CompiledPreserve, Preserve},
 };
 use crate::api::{
     clip::{
@@ -56,8 +57,8 @@ pub struct Planner<'a> {
     categories: HashMap<String, Rule<'a>>,
     holds: Vec<CompiledHold<'a>>,
     /// The preserves in force (open access requests), as given and compiled.
-    preserve_src: &'a [ActiveHold],
-    preserves: Vec<CompiledHold<'a>>,
+    preserve_src: &'a [Preserve],
+    preserves: Vec<CompiledPreserve<'a>>,
     now: DateTime<Utc>,
 }
 
@@ -116,10 +117,41 @@ impl<'a> Planner<'a> {
     /// it), whatever the policy says; a legal hold still takes it into the legal-hold
     /// tier (a verified copy into Object Lock), and it is not released from there while
     /// preserved.
-    pub fn preserving(mut self, preserves: &'a [ActiveHold]) -> Self {
+    pub fn preserving(mut self, preserves: &'a [Preserve]) -> Self {
         self.preserve_src = preserves;
-        self.preserves = preserves.iter().map(CompiledHold::new).collect();
+        self.preserves = preserves.iter().map(CompiledPreserve::new).collect();
         self
+    }
+
+    /// The preserves in force.
+    pub fn preserves(&self) -> &'a [Preserve] {
+        self.preserve_src
+    }
+
+    /// The names of the preserves (open access requests) that cover `clip`, sorted.
+    pub fn preserved_by(&self, clip: &Clip) -> Vec<&'a str> {
+        let mut names: Vec<&'a str> = self
+            .preserves
+            .iter()
+            .filter(|p| p.selects(clip))
+            .map(|p| p.name)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Another policy with the same holds, preserves and `now` (the fence's changed
+    /// policy): protection by requests is never lost by a policy change.
+    pub fn with_policy<'b>(
+        &self,
+        policy: &'b RetentionPolicySpec,
+        holds: &'b [ActiveHold],
+    ) -> Result<Planner<'b>, EngineError>
+    where
+        'a: 'b,
+    {
+        Ok(Planner::new(policy, holds, self.now)?.preserving(self.preserve_src))
     }
 
     /// The moment this planner plans for.

@@ -10,6 +10,7 @@ use proptest::{prelude::*, sample::select};
 
 use super::*;
 use crate::api::{
+    AccessSelector,
     clip::{
         Clip, TAG_CAMERA, TAG_CASE, TAG_CATEGORY, TAG_OFFICER, TAG_RECORDED_AT, TAG_RETAIN_UNTIL,
         TAG_UPLOADED_AT, Tag, Tier,
@@ -115,14 +116,13 @@ fn a_retain_until_keeps_a_clip_past_its_category_and_only_lengthens() {
 fn a_preserved_clip_is_kept_as_it_is_and_a_legal_hold_still_takes_it() {
     let policy = met_policy();
     let now = t("2026-03-10T12:00:00Z");
-    let sar = vec![ActiveHold {
+    let sar = vec![Preserve {
         name: "sar-0001".into(),
-        case_reference: "SAR/2026/0001".into(),
-        selector: HoldSelector {
+        reference: "SAR/2026/0001".into(),
+        selector: AccessSelector {
             keys: vec!["due.mp4".into(), "held.mp4".into()],
-            ..HoldSelector::default()
+            ..AccessSelector::default()
         },
-        retain_after_release: None,
     }];
     let old = "2025-01-01T00:00:00Z";
     let due = clip(
@@ -603,6 +603,69 @@ fn hold() -> impl Strategy<Value = ActiveHold> {
         })
 }
 
+/// An open access request: some of keys, a case, a camera and a recording window (all
+/// of which must hold).
+fn preserve() -> impl Strategy<Value = Preserve> {
+    (
+        "[a-z]{1,6}",
+        proptest::collection::vec(0usize..20, 0..4),
+        proptest::option::of(select(CASES.to_vec())),
+        proptest::option::of(select(CAMERAS.to_vec())),
+        proptest::option::of((instant(), 0i64..100_000_000)),
+    )
+        .prop_filter(
+            "a request selects by something",
+            |(_, keys, case, camera, window)| {
+                !keys.is_empty() || case.is_some() || camera.is_some() || window.is_some()
+            },
+        )
+        .prop_map(|(name, keys, case, camera, window)| Preserve {
+            name,
+            reference: "SAR".into(),
+            selector: AccessSelector {
+                keys: keys.into_iter().map(|k| format!("clip-{k}")).collect(),
+                case: case.map(str::to_string),
+                camera: camera.map(str::to_string),
+                recorded_after: window.map(|(from, _)| from),
+                recorded_before: window.map(|(from, len)| from + TimeDelta::seconds(len)),
+                ..AccessSelector::default()
+            },
+        })
+}
+
+/// The requests that cover `c` (all their criteria hold), re-derived for the tests.
+fn oracle_preserved_by(preserves: &[Preserve], c: &Clip) -> Vec<String> {
+    let has = |k: &str, v: &str| c.tags.iter().any(|t| t.key == k && t.value.trim() == v);
+    preserves
+        .iter()
+        .filter(|p| {
+            let s = &p.selector;
+            let times: Vec<Option<DateTime<Utc>>> = c
+                .tags
+                .iter()
+                .filter(|t| t.key == TAG_RECORDED_AT)
+                .map(|t| {
+                    DateTime::parse_from_rfc3339(t.value.trim())
+                        .ok()
+                        .map(|d| d.with_timezone(&Utc))
+                })
+                .collect();
+            let window = (s.recorded_after.is_none() && s.recorded_before.is_none())
+                || times.is_empty()
+                || times.iter().any(Option::is_none)
+                || times.iter().flatten().any(|t| {
+                    s.recorded_after.is_none_or(|a| a <= *t)
+                        && s.recorded_before.is_none_or(|b| *t <= b)
+                });
+            (s.keys.is_empty() || s.keys.contains(&c.key))
+                && s.case.as_deref().is_none_or(|v| has(TAG_CASE, v))
+                && s.camera.as_deref().is_none_or(|v| has(TAG_CAMERA, v))
+                && window
+        })
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// Well-formed tags most of the time; sometimes broken in one of the ways S3 or a
 /// careless uploader can break them.
 fn tags() -> impl Strategy<Value = Vec<Tag>> {
@@ -1011,14 +1074,19 @@ proptest! {
     #[test]
     fn preserved_clips_are_neither_deleted_nor_moved(
         p in policy(), holds in proptest::collection::vec(hold(), 0..3),
-        preserves in proptest::collection::vec(hold(), 1..3),
+        preserves in proptest::collection::vec(preserve(), 1..3),
         clips in proptest::collection::vec(a_clip(), 1..40), now in now(),
     ) {
         let planner = Planner::new(&p, &holds, now).unwrap().preserving(&preserves);
         let unpreserved = Planner::new(&p, &holds, now).unwrap();
         for c in &clips {
             let d = planner.plan_clip(c);
-            let preserved = !oracle_selected_by(&preserves, c).is_empty();
+            let preserved = !oracle_preserved_by(&preserves, c).is_empty();
+            let by: Vec<String> = planner.preserved_by(c).into_iter().map(str::to_string).collect();
+            let mut expected = oracle_preserved_by(&preserves, c);
+            expected.sort();
+            expected.dedup();
+            prop_assert_eq!(by, expected);
             if preserved {
                 prop_assert!(
                     matches!(d.action, Action::Keep | Action::Hold | Action::MoveToLegalHold | Action::FlagForReview | Action::FlagMalformed),
@@ -1043,11 +1111,10 @@ proptest! {
     ) {
         let mut clip = c;
         let mut now = start;
-        let preserve = ActiveHold {
+        let preserve = Preserve {
             name: "sar-1".into(),
-            case_reference: "SAR/1".into(),
-            selector: HoldSelector { keys: vec![clip.key.clone()], ..HoldSelector::default() },
-            retain_after_release: None,
+            reference: "SAR/1".into(),
+            selector: AccessSelector { keys: vec![clip.key.clone()], ..AccessSelector::default() },
         };
         let preserves = [preserve];
         for (advance, which, preserved, released_for_years) in steps {
@@ -1107,11 +1174,10 @@ proptest! {
         let mut clip = c;
         let mut now = start;
         let mut deleted_at: Option<DateTime<Utc>> = None;
-        let preserve = ActiveHold {
+        let preserve = Preserve {
             name: "sar-1".into(),
-            case_reference: "SAR/1".into(),
-            selector: HoldSelector { keys: vec![clip.key.clone()], ..HoldSelector::default() },
-            retain_after_release: None,
+            reference: "SAR/1".into(),
+            selector: AccessSelector { keys: vec![clip.key.clone()], ..AccessSelector::default() },
         };
         let preserves = [preserve];
         let early = |p: &RetentionPolicySpec, clip: &Clip, now: DateTime<Utc>| -> Option<String> {

@@ -9,13 +9,14 @@
 //! - **the CRDs' rules**: region and bucket names, endpoint URLs, prefixes, storage
 //!   classes, tier layout, sweep interval, category names and uniqueness, hold selectors,
 //!   blank case references and reasons, camera windows, a policy's `restoreWindow`, a
-//!   ClipRestore's keys, reason, reference and category;
+//!   ClipRestore's keys, reason, reference and category, an AccessRequest's selector
+//!   and reference;
 //! - **UK only**: the region is a built-in UK region or one passed with
 //!   `--allowed-regions` (what the installation's ConfigMap lists);
 //! - **policy semantics**: the engine accepts the policy; no category (nor the default)
 //!   is kept for less than the safety floor `minimumAge`;
 //! - **references within the file set**: an EvidenceBucket's `retentionPolicyRef` and a
-//!   LegalHold's or ClipRestore's `bucketRef` name an object of the files checked, in the same namespace;
+//!   LegalHold's, ClipRestore's or AccessRequest's `bucketRef` name an object of the files checked, in the same namespace;
 //!   no object is defined twice.
 //!
 //! Each problem is printed as `file:line: Kind/name: message`; the exit code is 1 when
@@ -35,8 +36,8 @@ use serde_json::Value;
 
 use crate::{
     api::{
-        ClipRestoreSpec, EvidenceBucketSpec, LegalHoldSpec, Problem, RetentionPolicySpec,
-        regions::AllowedRegions,
+        AccessRequestSpec, ClipRestoreSpec, EvidenceBucketSpec, LegalHoldSpec, Problem,
+        RetentionPolicySpec, regions::AllowedRegions,
     },
     engine::Planner,
 };
@@ -286,11 +287,12 @@ pub fn check_sources(sources: &[(PathBuf, String)], opts: &Options) -> Report {
             "EvidenceBucket" => check_bucket(&obj.value, opts, &mut problems),
             "LegalHold" => check_hold(&obj.value, &mut problems),
             "ClipRestore" => check_restore(&obj.value, &mut problems),
+            "AccessRequest" => check_request(&obj.value, &mut problems),
             other => problem(
                 &mut problems,
                 &["kind"],
                 format!(
-                    "unknown kind {other:?} in {GROUP} (EvidenceBucket, RetentionPolicy, LegalHold, ClipRestore)"
+                    "unknown kind {other:?} in {GROUP} (EvidenceBucket, RetentionPolicy, LegalHold, ClipRestore, AccessRequest)"
                 ),
             ),
         }
@@ -346,6 +348,12 @@ fn check_policy(value: &Value, out: &mut Problems) {
 fn check_bucket(value: &Value, opts: &Options, out: &mut Problems) {
     if let Some(spec) = spec_of::<EvidenceBucketSpec>(value, out) {
         add(out, spec.problems(&opts.allowed_regions));
+    }
+}
+
+fn check_request(value: &Value, out: &mut Problems) {
+    if let Some(spec) = spec_of::<AccessRequestSpec>(value, out) {
+        add(out, spec.problems());
     }
 }
 

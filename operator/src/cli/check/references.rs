@@ -38,7 +38,7 @@ pub(super) fn cross_check(objects: &[Object<'_>], report: &mut Report) {
                 "RetentionPolicy",
                 &o.value["spec"]["retentionPolicyRef"]["name"],
             ),
-            "LegalHold" | "ClipRestore" => (
+            "LegalHold" | "ClipRestore" | "AccessRequest" => (
                 ["spec", "bucketRef", "name"],
                 "EvidenceBucket",
                 &o.value["spec"]["bucketRef"]["name"],

@@ -1,14 +1,14 @@
 //! Step 1 of a bucket's reconcile: read what the EvidenceBucket names. Its
 //! RetentionPolicy, the LegalHolds that reference it (all of them: active, not yet
-//! active, being deleted; [`super::validate`] tells them apart), the ClipRestores that
-//! reference it, and its credentials Secret. Reads only; a missing object is not an error here but a fact that `validate`
+//! active, being deleted; [`super::validate`] tells them apart), the ClipRestores and
+//! AccessRequests that reference it, and its credentials Secret. Reads only; a missing object is not an error here but a fact that `validate`
 //! turns into a refusal.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
 
 use crate::{
-    api::{ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy},
+    api::{AccessRequest, ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy},
     controller::Error,
 };
 
@@ -23,6 +23,8 @@ pub struct Dereferenced {
     pub credentials: Credentials,
     /// Every ClipRestore in the namespace whose `spec.bucketRef` names this bucket.
     pub restores: Vec<ClipRestore>,
+    /// Every AccessRequest in the namespace whose `spec.bucketRef` names this bucket.
+    pub requests: Vec<AccessRequest>,
 }
 
 /// The credentials Secret, as found.
@@ -62,10 +64,19 @@ pub async fn dereference(client: &Client, eb: &EvidenceBucket) -> Result<Derefer
         .into_iter()
         .filter(|r| r.spec.bucket_ref.name == name)
         .collect();
+    let requests = Api::<AccessRequest>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .map_err(Error::read(format!("the AccessRequests of namespace {ns}")))?
+        .items
+        .into_iter()
+        .filter(|r| r.spec.bucket_ref.name == name)
+        .collect();
     Ok(Dereferenced {
         policy,
         holds,
         restores,
+        requests,
         credentials: credentials(client, eb).await?,
     })
 }

@@ -115,5 +115,6 @@ pub(crate) fn found() -> Dereferenced {
         holds: vec![LegalHold::test()],
         credentials: Credentials::Found(Box::new(secret())),
         restores: Vec::new(),
+        requests: Vec::new(),
     }
 }

@@ -49,7 +49,7 @@ pub use self::{
     validate::{ValidatedBucket, bucket_config, validate},
 };
 use super::{Context, Error, api_for, error_policy, key_of, sweep::SweepOutcome};
-use crate::api::{ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy};
+use crate::api::{AccessRequest, ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy};
 
 const CONTROLLER: &str = "evidencebucket";
 
@@ -60,6 +60,7 @@ pub async fn controller(ctx: Arc<Context>, ns: Option<String>, stop: Cancellatio
     let policies = api_for::<RetentionPolicy>(client.clone(), ns.as_deref());
     let holds = api_for::<LegalHold>(client.clone(), ns.as_deref());
     let restores = api_for::<ClipRestore>(client.clone(), ns.as_deref());
+    let requests = api_for::<AccessRequest>(client.clone(), ns.as_deref());
     let ctrl = Controller::new(buckets, watcher::Config::default());
     let store = ctrl.store();
     let by_policy = store.clone();
@@ -82,6 +83,10 @@ pub async fn controller(ctx: Arc<Context>, ns: Option<String>, stop: Cancellatio
             .map(|ns| ObjectRef::<EvidenceBucket>::new(&hold.spec.bucket_ref.name).within(&ns))
     })
     .watches(restores, watcher::Config::default(), |r: ClipRestore| {
+        r.namespace()
+            .map(|ns| ObjectRef::<EvidenceBucket>::new(&r.spec.bucket_ref.name).within(&ns))
+    })
+    .watches(requests, watcher::Config::default(), |r: AccessRequest| {
         r.namespace()
             .map(|ns| ObjectRef::<EvidenceBucket>::new(&r.spec.bucket_ref.name).within(&ns))
     })

@@ -11,8 +11,9 @@ use tracing::warn;
 use super::{apply::SweepReport, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
     api::{
-        EvidenceBucket, LegalHold,
+        AccessRequest, AccessRequestStatus, EvidenceBucket, LegalHold,
         clip::Tier,
+        duration::{DurationUnit, RetentionDuration},
         evidence_bucket::{EvidenceBucketStatus, SweepSummary, TierCount, TierCounts},
         legal_hold::LegalHoldStatus,
     },
@@ -167,8 +168,75 @@ pub async fn swept(
                 .await;
         }
     }
+
+    // Each AccessRequest: what it found, when its answer is due, whether it preserves.
+    let requests: Api<AccessRequest> = Api::namespaced(ctx.client.clone(), &ns);
+    for r in &valid.requests {
+        if r.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let status = request_status(r, o);
+        apply_status(&requests, *r, &status).await?;
+    }
     Ok(())
 }
+
+/// An AccessRequest's status after a sweep of its bucket (pure): the clips and bytes
+/// its selector covers (while open; kept as last found once closed), its statutory due
+/// date (received + one calendar month) and its `Preserving` condition.
+pub fn request_status(r: &AccessRequest, o: &SweepOutcome) -> AccessRequestStatus {
+    let previous = r.status.clone().unwrap_or_default();
+    let found = o.found_by.get(&r.name_any()).copied().unwrap_or_default();
+    let month = RetentionDuration::Finite {
+        amount: 1,
+        unit: DurationUnit::Months,
+    };
+    let (clips, bytes, cond) = if r.spec.closed {
+        (
+            previous.clips_found,
+            previous.bytes,
+            Cond::no(
+                PRESERVING,
+                "Closed",
+                "the request is closed: its clips are under their normal retention again",
+            ),
+        )
+    } else {
+        let n = u64::try_from(found.clips.max(0)).unwrap_or(0);
+        let b = u64::try_from(found.bytes.max(0)).unwrap_or(0);
+        let cond = if n == 0 {
+            Cond::yes(
+                PRESERVING,
+                "NoClipsFound",
+                "the selector matches no clip in the bucket (yet); any clip it comes to match is preserved",
+            )
+        } else {
+            Cond::yes(
+                PRESERVING,
+                "ClipsPreserved",
+                format!(
+                    "{n} clip(s), {b} bytes, preserved: not deleted and not moved while the request is open"
+                ),
+            )
+        };
+        (Some(n), Some(b), cond)
+    };
+    AccessRequestStatus {
+        clips_found: clips,
+        bytes,
+        due_by: month.after(r.spec.received_at),
+        conditions: merge_conditions(
+            &previous.conditions,
+            &[cond],
+            r.metadata.generation,
+            Timestamp::now(),
+        ),
+        observed_generation: r.metadata.generation,
+    }
+}
+
+/// The condition type of an AccessRequest that says its clips are preserved.
+pub const PRESERVING: &str = "Preserving";
 
 /// A hold's conditions after a sweep of its bucket, and the warning event to publish
 /// (only when its `Ready` reason changes to one that needs a person) (pure).

@@ -14,11 +14,11 @@ use super::{
 };
 use crate::{
     api::{
-        ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy, legal_hold::FINALIZER,
-        regions::AllowedRegions,
+        AccessRequest, ClipRestore, EvidenceBucket, LegalHold, RetentionPolicy,
+        legal_hold::FINALIZER, regions::AllowedRegions,
     },
     controller::key_of,
-    engine::{ActiveHold, Planner},
+    engine::{ActiveHold, Planner, Preserve},
     storage::{
         BucketConfig, StaticCredentials, TierLocation, Tiers,
         region::{check_endpoint, check_endpoint_host},
@@ -47,15 +47,21 @@ pub struct ValidatedBucket<'a> {
     /// The ClipRestores naming the bucket that have not been carried out for their
     /// current generation.
     pub restores: Vec<&'a ClipRestore>,
+    /// Every AccessRequest naming the bucket (open or closed: each gets its status).
+    pub requests: Vec<&'a AccessRequest>,
+    /// The open ones, as the planner's preserves.
+    pub preserves: Vec<Preserve>,
 }
 
 impl ValidatedBucket<'_> {
     /// The planner for `now`: the policy with the holds in force.
     pub fn planner(&self, now: DateTime<Utc>) -> Result<Planner<'_>, Refusal> {
-        Planner::new(&self.policy.spec, &self.active, now).map_err(|e| Refusal::PolicyInvalid {
-            policy: key_of(self.policy),
-            problem: e.to_string(),
-        })
+        Planner::new(&self.policy.spec, &self.active, now)
+            .map(|p| p.preserving(&self.preserves))
+            .map_err(|e| Refusal::PolicyInvalid {
+                policy: key_of(self.policy),
+                problem: e.to_string(),
+            })
     }
 
     /// The planner that tells which clips the holds being deleted selected (None when
@@ -133,6 +139,11 @@ pub fn validate<'a>(
     };
     let holds: Vec<&LegalHold> = found.holds.iter().collect();
     let restores: Vec<&ClipRestore> = found.restores.iter().filter(|r| pending(r)).collect();
+    let requests: Vec<&AccessRequest> = found.requests.iter().collect();
+    let preserves: Vec<Preserve> = requests
+        .iter()
+        .filter_map(|r| Preserve::from_request(r))
+        .collect();
     let active: Vec<ActiveHold> = holds
         .iter()
         .filter(|h| has_release_finalizer(h))
@@ -163,11 +174,13 @@ pub fn validate<'a>(
     let valid = ValidatedBucket {
         policy,
         config: bucket_config(eb, secret, allowed)?,
-        inputs: sweep_inputs(eb, policy, &holds, &restores),
+        inputs: sweep_inputs(eb, policy, &holds, &restores, &requests),
         holds,
         active,
         releasing,
         restores,
+        requests,
+        preserves,
     };
     valid.planner(now)?;
     Ok(valid)
@@ -266,6 +279,7 @@ fn sweep_inputs(
     policy: &RetentionPolicy,
     holds: &[&LegalHold],
     restores: &[&ClipRestore],
+    requests: &[&AccessRequest],
 ) -> String {
     let mut parts = vec![
         format!("bucket {:?}/{:?}", eb.metadata.uid, eb.metadata.generation),
@@ -294,5 +308,18 @@ fn sweep_inputs(
         .collect();
     rs.sort();
     parts.extend(rs);
+    let mut qs: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            format!(
+                "request {:?}/{:?}/{}",
+                r.metadata.uid,
+                r.metadata.generation,
+                r.metadata.deletion_timestamp.is_some()
+            )
+        })
+        .collect();
+    qs.sort();
+    parts.extend(qs);
     parts.join(";")
 }

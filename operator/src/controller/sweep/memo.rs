@@ -31,7 +31,8 @@ pub(super) async fn unlisted(
         Tier::Cool => out.moved > 0,
         Tier::LegalHold => out.held > 0,
     };
-    if moved_in {
+    // Open access requests are counted clip by clip: every tier is listed while any is.
+    if moved_in || !planner.preserves().is_empty() {
         cat.set_memo(tier, None).await;
         return false;
     }

@@ -124,6 +124,8 @@ pub struct SweepOutcome {
     /// Tiers not listed because their memo held (counted from it; see
     /// [`crate::catalogue::memo`]).
     pub unlisted: Vec<Tier>,
+    /// Clips (and bytes) each open AccessRequest covers, by name, as listed.
+    pub found_by: BTreeMap<String, TierTotals>,
     /// The earliest due time among the clips of the tier being listed.
     tier_due: Option<DateTime<Utc>>,
 }
@@ -304,7 +306,8 @@ pub async fn sweep(
                 .and_then(|f| f.policy.as_ref().map(|p| (p, f)))
             {
                 Some((policy, f)) => Some(
-                    Planner::new(policy, &f.holds, planner.now())
+                    planner
+                        .with_policy(policy, &f.holds)
                         .map_err(|e| SweepError::Fence(e.to_string()))?,
                 ),
                 None => None,
@@ -380,6 +383,11 @@ async fn execute_chunk(
         }
         let size = i64::try_from(clip.size).unwrap_or(i64::MAX);
         out.add(clip.tier, 1, size);
+        for name in chunk.planner.preserved_by(&clip) {
+            let found = out.found_by.entry(name.to_string()).or_default();
+            found.clips += 1;
+            found.bytes += size;
+        }
         route(clip, decision, out, &mut deletes, &mut work, &mut flags);
     }
 

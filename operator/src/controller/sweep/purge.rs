@@ -108,7 +108,8 @@ pub(super) async fn purge_pass(
                 .and_then(|f| f.policy.as_ref().map(|p| (p, f)))
             {
                 Some((policy, f)) => Some(
-                    Planner::new(policy, &f.holds, planner.now())
+                    planner
+                        .with_policy(policy, &f.holds)
                         .map_err(|e| SweepError::Fence(e.to_string()))?,
                 ),
                 None => None,
