@@ -224,6 +224,8 @@ pub async fn apply(
         start: valid.active.clone(),
         policy_name: eb.spec.retention_policy_ref.name.clone(),
         start_policy: valid.policy.spec.clone(),
+        requests: kube::Api::namespaced(ctx.client.clone(), &ns),
+        start_preserves: valid.preserves.clone(),
     };
     let swept = sweep::sweep(
         store.as_ref(),

@@ -1,9 +1,9 @@
 //! The hold fence of a sweep: before the sweep acts on each chunk it lists the
-//! LegalHolds and reads the RetentionPolicy again, straight from the API server (quorum
+//! LegalHolds and AccessRequests and reads the RetentionPolicy again, straight from the API server (quorum
 //! reads, no cache), so that a hold applied, or a retention lengthened, while a long
 //! sweep runs protects its clips in every chunk acted on afterwards (see
-//! [`crate::controller::sweep::HoldFence`]). Two requests per chunk of up to 1,000
-//! clips.
+//! [`crate::controller::sweep::HoldFence`]). Three requests per chunk of up to
+//! 1,000 clips.
 
 use std::collections::BTreeSet;
 
@@ -11,9 +11,9 @@ use kube::{Api, ResourceExt, api::ListParams};
 
 use super::validate::has_release_finalizer;
 use crate::{
-    api::{LegalHold, RetentionPolicy, retention_policy::RetentionPolicySpec},
+    api::{AccessRequest, LegalHold, RetentionPolicy, retention_policy::RetentionPolicySpec},
     controller::sweep::{FencedHolds, HoldFence},
-    engine::ActiveHold,
+    engine::{ActiveHold, Preserve},
 };
 
 /// The LegalHolds and the RetentionPolicy of one bucket, read again before each chunk.
@@ -30,6 +30,10 @@ pub struct ApiHoldFence {
     pub policy_name: String,
     /// Its spec when the sweep started.
     pub start_policy: RetentionPolicySpec,
+    /// AccessRequests in the bucket's namespace.
+    pub requests: Api<AccessRequest>,
+    /// The preserves (open AccessRequests) in force when the sweep started.
+    pub start_preserves: Vec<Preserve>,
 }
 
 #[async_trait::async_trait]
@@ -46,7 +50,19 @@ impl HoldFence for ApiHoldFence {
             .get_opt(&self.policy_name)
             .await
             .map_err(|e| e.to_string())?;
+        let requests = self
+            .requests
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
         let holds = fenced(&self.start, &self.bucket, &list.items);
+        let holds = with_preserves(
+            holds,
+            &self.start,
+            &self.start_preserves,
+            &self.bucket,
+            &requests.items,
+        );
         Ok(with_policy(
             holds,
             &self.start,
@@ -54,6 +70,33 @@ impl HoldFence for ApiHoldFence {
             policy.map(|p| p.spec),
         ))
     }
+}
+
+/// Add the AccessRequests of `bucket` opened (or changed) since the sweep started to
+/// what the fence found (pure). A request closed or deleted since the start keeps
+/// protecting until the next sweep (protection is only ever added within a sweep).
+pub fn with_preserves(
+    holds: Option<FencedHolds>,
+    start: &[ActiveHold],
+    start_preserves: &[Preserve],
+    bucket: &str,
+    listed: &[AccessRequest],
+) -> Option<FencedHolds> {
+    let added: Vec<Preserve> = listed
+        .iter()
+        .filter(|r| r.spec.bucket_ref.name == bucket)
+        .filter_map(Preserve::from_request)
+        .filter(|p| !start_preserves.contains(p))
+        .collect();
+    if added.is_empty() {
+        return holds;
+    }
+    let mut out = holds.unwrap_or_else(|| FencedHolds {
+        holds: start.to_vec(),
+        ..FencedHolds::default()
+    });
+    out.preserves = added;
+    Some(out)
 }
 
 /// Add a RetentionPolicy changed since the sweep started to what the fence found
@@ -78,6 +121,7 @@ pub fn with_policy(
             holds: start.to_vec(),
             pending: BTreeSet::new(),
             policy: Some(p),
+            preserves: Vec::new(),
         }),
     }
 }
@@ -92,6 +136,7 @@ pub fn fenced(start: &[ActiveHold], bucket: &str, listed: &[LegalHold]) -> Optio
         holds: start.to_vec(),
         pending: BTreeSet::new(),
         policy: None,
+        preserves: Vec::new(),
     };
     for hold in listed
         .iter()

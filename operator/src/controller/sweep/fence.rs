@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::{
     api::{clip::Clip, retention_policy::RetentionPolicySpec},
-    engine::{Action, ActiveHold, Decision, Planner},
+    engine::{Action, ActiveHold, Decision, Planner, Preserve},
 };
 
 /// The LegalHolds and the RetentionPolicy as they are now, read just before the sweep
@@ -34,6 +34,23 @@ pub struct FencedHolds {
     /// so, so that a retention lengthened mid-sweep protects from the next chunk on
     /// (a shortened one waits for the next sweep).
     pub policy: Option<RetentionPolicySpec>,
+    /// AccessRequests opened (or whose selector changed) since the sweep started: their
+    /// clips are preserved from the next chunk on, with those in force at the start.
+    pub preserves: Vec<Preserve>,
+}
+
+impl FencedHolds {
+    /// The preserves to plan a chunk with: those in force at the start and those found
+    /// since.
+    pub(super) fn preserves_with(&self, start: &[Preserve]) -> Vec<Preserve> {
+        let mut all = start.to_vec();
+        for p in &self.preserves {
+            if !all.iter().any(|a| a == p) {
+                all.push(p.clone());
+            }
+        }
+        all
+    }
 }
 
 /// A [`HoldFence`] that forgets nothing within one sweep: every hold (and changed
@@ -100,6 +117,11 @@ pub(super) fn remember(
     }
     if now.policy.is_some() {
         before.policy = now.policy;
+    }
+    for p in now.preserves {
+        if !before.preserves.contains(&p) {
+            before.preserves.push(p);
+        }
     }
     Some(before.clone())
 }

@@ -293,11 +293,16 @@ pub async fn sweep(
                 Some(f) => f.read().await.map_err(SweepError::Fence)?,
                 None => None,
             };
+            let preserves = fenced
+                .as_ref()
+                .map(|f| f.preserves_with(planner.preserves()))
+                .unwrap_or_default();
             let replanned = match &fenced {
                 Some(f) => Some(
                     planner
                         .with_holds(&f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?,
+                        .map_err(|e| SweepError::Fence(e.to_string()))?
+                        .preserving(&preserves),
                 ),
                 None => None,
             };
@@ -308,7 +313,8 @@ pub async fn sweep(
                 Some((policy, f)) => Some(
                     planner
                         .with_policy(policy, &f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?,
+                        .map_err(|e| SweepError::Fence(e.to_string()))?
+                        .preserving(&preserves),
                 ),
                 None => None,
             };
@@ -640,7 +646,13 @@ async fn execute_chunk(
                 Action::MoveToLegalHold => {
                     out.held += 1;
                     out.add(clip.tier, -1, -size);
-                    // counted by hold when the legal-hold tier is listed
+                    // counted by hold (and by request) when the legal-hold tier is listed
+                    for name in chunk.planner.preserved_by(&clip) {
+                        if let Some(found) = out.found_by.get_mut(name) {
+                            found.clips -= 1;
+                            found.bytes -= size;
+                        }
+                    }
                 }
                 Action::Hold => {
                     out.held += 1;

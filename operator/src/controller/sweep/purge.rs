@@ -95,11 +95,16 @@ pub(super) async fn purge_pass(
                 Some(f) => f.read().await.map_err(SweepError::Fence)?,
                 None => None,
             };
+            let preserves = fenced
+                .as_ref()
+                .map(|f| f.preserves_with(planner.preserves()))
+                .unwrap_or_default();
             let now_holds = match &fenced {
                 Some(f) => Some(
                     planner
                         .with_holds(&f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?,
+                        .map_err(|e| SweepError::Fence(e.to_string()))?
+                        .preserving(&preserves),
                 ),
                 None => None,
             };
@@ -110,7 +115,8 @@ pub(super) async fn purge_pass(
                 Some((policy, f)) => Some(
                     planner
                         .with_policy(policy, &f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?,
+                        .map_err(|e| SweepError::Fence(e.to_string()))?
+                        .preserving(&preserves),
                 ),
                 None => None,
             };

@@ -18,7 +18,7 @@ use crate::{
         retention_policy::RetentionPolicySpec,
     },
     audit::recording::RecordingSink,
-    engine::ActiveHold,
+    engine::{ActiveHold, Preserve},
     storage::{
         FaultHook, MoveStep, StepContext,
         conformance::{clip_data, sha_hex, stop_after},
@@ -821,6 +821,7 @@ impl HoldFence for AppliedAfterFirstChunk {
             holds: vec![self.added.clone()],
             pending,
             policy: None,
+            preserves: Vec::new(),
         }))
     }
 }
@@ -944,6 +945,7 @@ impl HoldFence for PolicyChangedAfterFirstChunk {
             holds: Vec::new(),
             pending: Default::default(),
             policy: Some(self.policy.clone()),
+            preserves: Vec::new(),
         }))
     }
 }
@@ -1311,6 +1313,7 @@ impl HoldFence for AppliedThenDeleted {
             holds: vec![self.hold.clone()],
             pending: Default::default(),
             policy: None,
+            preserves: Vec::new(),
         }))
     }
 }
@@ -1356,6 +1359,7 @@ fn the_fence_remembers_a_hold_it_found_once() {
         holds: vec![h.clone()],
         pending: std::collections::BTreeSet::from([HOLD.to_string()]),
         policy: None,
+        preserves: Vec::new(),
     };
     let mut seen = None;
     assert_eq!(
@@ -1377,8 +1381,107 @@ fn the_fence_remembers_a_hold_it_found_once() {
             holds: vec![h],
             pending: Default::default(),
             policy: None,
+            preserves: Vec::new(),
         }),
     )
     .unwrap();
     assert_eq!((again.holds.len(), again.pending.len()), (1, 0));
+}
+
+/// A fence that finds, from its second read on, an AccessRequest opened after the sweep
+/// started.
+struct RequestAfterFirstChunk {
+    reads: std::sync::atomic::AtomicUsize,
+    request: Preserve,
+}
+
+#[async_trait::async_trait]
+impl HoldFence for RequestAfterFirstChunk {
+    async fn read(&self) -> Result<Option<FencedHolds>, String> {
+        if self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Ok(None);
+        }
+        Ok(Some(FencedHolds {
+            preserves: vec![self.request.clone()],
+            ..FencedHolds::default()
+        }))
+    }
+}
+
+/// An access request opened while a sweep runs (after the hot chunk) preserves its
+/// clips in the chunks acted on after it: an expired clip of the officer in cool is not
+/// deleted (nor is it moved), while another officer's is.
+#[tokio::test]
+async fn an_access_request_opened_mid_sweep_preserves_the_clips_of_later_chunks() {
+    let store = store();
+    seed(&store, Tier::Hot, "first.mp4", Some("non-evidential"), 40);
+    for (key, officer) in [("theirs.mp4", "PC 4521"), ("other.mp4", "PC 9999")] {
+        store.put_object(
+            Tier::Cool,
+            key,
+            MemoryObject::new(clip_data(key, SIZE))
+                .last_modified(days_ago(40))
+                .tag(TAG_RECORDED_AT, days_ago(40).to_rfc3339())
+                .tag(TAG_CATEGORY, "non-evidential")
+                .tag(crate::api::clip::TAG_OFFICER, officer),
+        );
+    }
+    let mut s = Sweeper::new();
+    s.fence = Some(Box::new(RequestAfterFirstChunk {
+        reads: Default::default(),
+        request: Preserve {
+            name: "sar".into(),
+            reference: "SAR-1".into(),
+            selector: crate::api::AccessSelector {
+                officer: Some("PC 4521".into()),
+                ..Default::default()
+            },
+        },
+    }));
+    let out = s.run(&store).await.unwrap();
+    assert_eq!(
+        out.deleted, 2,
+        "first.mp4 (before the request) and other.mp4"
+    );
+    assert_eq!(store.keys(Tier::Cool), ["theirs.mp4"]);
+    assert_eq!(out.found_by.get("sar").map(|f| f.clips), Some(1));
+}
+
+/// A clip a request covers that a hold takes into the legal-hold tier in the same sweep
+/// is found once, where it ends up (not once in hot and again in the legal-hold tier).
+#[tokio::test]
+async fn a_requested_clip_moved_into_legal_hold_is_found_once() {
+    let store = store();
+    seed(&store, Tier::Hot, "both.mp4", Some("non-evidential"), 40);
+    let mut s = Sweeper::new();
+    s.holds = vec![hold(&["both.mp4"])];
+    let preserves = vec![Preserve {
+        name: "sar".into(),
+        reference: "SAR-1".into(),
+        selector: crate::api::AccessSelector {
+            keys: vec!["both.mp4".into()],
+            ..Default::default()
+        },
+    }];
+    let planner = Planner::new(&s.policy, &s.holds, now())
+        .unwrap()
+        .preserving(&preserves);
+    let audit = SweepAudit {
+        sink: &s.sink,
+        cases: Default::default(),
+        releasing: None,
+        flagged_before: &s.flagged_before,
+    };
+    let out = sweep(&store, &planner, &s.opts, &s.draining, &audit, None)
+        .await
+        .unwrap();
+    assert_eq!(out.held, 1);
+    assert_eq!(store.keys(Tier::LegalHold), ["both.mp4"]);
+    assert_eq!(
+        out.found_by["sar"],
+        TierTotals {
+            clips: 1,
+            bytes: SIZE as i64
+        }
+    );
 }
