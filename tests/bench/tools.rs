@@ -85,12 +85,12 @@ pub struct ToolRun {
     pub operator: Option<OperateReport>,
 }
 
+/// The environment that defines rclone's remote `bench:`.
+pub type RcloneEnv<'a> = [(&'static str, &'a str); 7];
+
 /// rclone's remote `bench:` for this MinIO (environment variables, an empty config
 /// file) and the first arguments of every rclone command (`--config FILE`).
-pub fn rclone_setup<'a>(
-    minio: &'a Minio,
-    bins: &Binaries,
-) -> Result<([(&'static str, &'a str); 7], Vec<String>)> {
+pub fn rclone_setup<'a>(minio: &'a Minio, bins: &Binaries) -> Result<(RcloneEnv<'a>, Vec<String>)> {
     let config = bins.scratch.join("rclone.conf");
     std::fs::write(&config, "")?;
     let env = [
