@@ -65,7 +65,7 @@ BENCH_CLIPS ?= 10000
 BENCH_RSS_AT ?= 100000
 BENCH_ARGS ?=
 .PHONY: bench
-bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more), in target/bench/; BENCH_JOB=steady: the catalogue's steady sweep on MinIO and SeaweedFS, in target/bench/steady/
+bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more), in target/bench/; BENCH_JOB=steady: the catalogue's steady sweep on MinIO and SeaweedFS, in target/bench/steady/; BENCH_JOB=ingest: the dock ingest vs rclone and s5cmd, then expire and move of ingested clips, in target/bench/ingest/
 ifeq ($(BENCH_JOB),steady)
 	tests/servers/install.sh minio seaweedfs > /dev/null
 	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- steady \
@@ -76,8 +76,13 @@ else ifeq ($(BENCH_JOB),compare)
 	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- run \
 	  --clips $(BENCH_CLIPS) --rss-at $(BENCH_RSS_AT) --out target/bench \
 	  --command-line "make bench BENCH_CLIPS=$(BENCH_CLIPS) BENCH_RSS_AT=$(BENCH_RSS_AT) $(BENCH_ARGS)" $(BENCH_ARGS)
+else ifeq ($(BENCH_JOB),ingest)
+	tests/servers/install.sh minio rclone s5cmd > /dev/null
+	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- ingest \
+	  --small-clips $(BENCH_CLIPS) --sweep-clips $(BENCH_CLIPS) --data target/bench/ingest-data --out target/bench/ingest \
+	  --command-line "make bench BENCH_JOB=ingest BENCH_CLIPS=$(BENCH_CLIPS) $(BENCH_ARGS)" $(BENCH_ARGS)
 else
-	@echo "BENCH_JOB must be compare (the default) or steady" >&2; exit 2
+	@echo "BENCH_JOB must be compare (the default), steady or ingest" >&2; exit 2
 endif
 
 .PHONY: demo

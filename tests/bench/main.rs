@@ -6,6 +6,7 @@
 //! make bench                                   # N = 10,000, 3 runs, + RSS at 100,000
 //! cargo run --release -p evidence-operator-tests --bin evidence-bench -- run --help
 //! make bench BENCH_JOB=steady BENCH_CLIPS=100000   # the catalogue's steady sweep
+//! make bench BENCH_JOB=ingest                      # the dock ingest, then expire and move
 //! ```
 //!
 //! Results: `target/bench/results.json` and `target/bench/results.md`. Every figure is
@@ -15,8 +16,15 @@
 //! The `steady` job ([`steady`]) measures instead what a sweep costs once the clip
 //! catalogue knows the bucket, on MinIO and SeaweedFS, over datasets seeded once and
 //! reused: results in `target/bench/steady/`.
+//!
+//! The `ingest` job ([`ingest`]) measures the dock ingest against `rclone copy` and
+//! `s5cmd cp`, and the expire and move sweeps of ingested clips against the peers above:
+//! results in `target/bench/ingest/`.
 
 mod data;
+mod dock;
+mod ingest;
+mod ingest_report;
 mod minio;
 mod operate;
 mod report;
@@ -63,6 +71,12 @@ enum Cmd {
     /// One operator sweep of one bucket (the driver runs this as a child process).
     #[command(args_override_self = true)]
     Operate(operate::OperateArgs),
+    /// The dock ingest against rclone and s5cmd, then expire and move sweeps of the
+    /// ingested clips against rclone, s5cmd and the ceiling.
+    Ingest(ingest::IngestArgs),
+    /// One ingest of a dock by the operator's library (the driver runs this as a child
+    /// process).
+    IngestOne(dock::IngestOneArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +139,17 @@ async fn main() -> Result<()> {
     match cli.command {
         Cmd::Operate(args) => operate::operate(args).await,
         Cmd::Run(args) => run(args).await,
+        Cmd::IngestOne(args) => dock::ingest_one(args).await,
+        Cmd::Ingest(args) => {
+            ingest::run(
+                args,
+                ingest::Paths {
+                    root: repo_root(),
+                    driver: std::env::current_exe()?,
+                },
+            )
+            .await
+        }
         Cmd::Steady(args) => {
             steady::run(
                 args,

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 /// Where the audit chain goes in the legal-hold bucket.
-const AUDIT_PREFIX: &str = "audit/bench/";
+pub const AUDIT_PREFIX: &str = "audit/bench/";
 
 /// Arguments of `evidence-bench operate` (credentials from `AWS_ACCESS_KEY_ID` and
 /// `AWS_SECRET_ACCESS_KEY`).

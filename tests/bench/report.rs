@@ -8,10 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::{data::Scenario, operate::OperateReport};
 
 /// S3 APIs that are listing (finding the clips and reading their tags), not acting.
-const LISTING: [&str; 5] = [
+/// MinIO counts a listing with its metadata extension (`metadata=true`) under its own
+/// name, with an `M`.
+const LISTING: [&str; 7] = [
     "ListObjectsV2",
+    "ListObjectsV2M",
     "ListObjectsV1",
     "ListObjectVersions",
+    "ListObjectVersionsM",
     "GetObjectTagging",
     "GetBucketVersioning",
 ];

@@ -2,8 +2,10 @@
 //! run, two 1 MiB clips, planning 20,000 clips) against its own MinIO, with the real
 //! rclone and s5cmd, and writes a report whose fields are sane; and the `steady` job
 //! (`make bench BENCH_JOB=steady`) runs its sweeps at 300 clips on its own MinIO and
-//! SeaweedFS within the issue's request bounds, then again on MinIO, reusing its dataset. Speed is not asserted: at this N the figures are dominated by process
-//! start-up.
+//! SeaweedFS within the issue's request bounds, then again on MinIO, reusing its dataset;
+//! and the `ingest` job (`make bench BENCH_JOB=ingest`) lands every clip of a 100-clip
+//! and a 2-clip dock with every tool, then expires and moves 100 ingested clips. Speed is
+//! not asserted: at this N the figures are dominated by process start-up.
 
 use std::process::Command;
 
@@ -213,5 +215,104 @@ fn bench_steady_sweeps_a_reused_dataset_within_the_request_bounds_on_both_server
             }
         }
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The ingest smoke's clips per dock and sweep.
+const INGEST_CLIPS: u64 = 100;
+
+#[test]
+fn bench_ingest_lands_every_clip_then_expires_and_moves_the_ingested_clips() {
+    let dir = std::env::temp_dir().join(format!("evidence-bench-ingest-{}", std::process::id()));
+    let n = INGEST_CLIPS.to_string();
+    let status = Command::new(env!("CARGO_BIN_EXE_evidence-bench"))
+        .args([
+            "ingest",
+            "--runs",
+            "1",
+            "--small-clips",
+            &n,
+            "--sweep-clips",
+            &n,
+        ])
+        .args(["--large-clips", "2", "--large-mib", "1", "--data"])
+        .arg(dir.join("data"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .status()
+        .unwrap_or_else(|e| panic!("starting evidence-bench ingest: {e}"));
+    assert!(status.success(), "evidence-bench ingest failed: {status}");
+    let md = std::fs::read_to_string(dir.join("out/results.md"))
+        .unwrap_or_else(|e| panic!("results.md: {e}"));
+    assert!(md.contains("| goal (issue 19, item 8) |"), "{md}");
+    let json = std::fs::read_to_string(dir.join("out/results.json"))
+        .unwrap_or_else(|e| panic!("results.json: {e}"));
+    let report: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    let tools = |d: &Value| -> Vec<String> {
+        d["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t["tool"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    // The ingest job: every tool lands every clip; the operator ingests and records each
+    // one, with one PutObject per clip (and one per audit batch) and nothing re-sent.
+    let ingest = report["ingest"].as_array().cloned().unwrap_or_default();
+    let docks: Vec<(&str, u64)> = ingest
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("?"),
+                d["clips"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(docks, [("small", INGEST_CLIPS), ("large", 2)]);
+    for d in &ingest {
+        assert_eq!(tools(d), ["operator", "rclone", "s5cmd"], "{d}");
+        let clips = d["clips"].as_u64().unwrap_or(0);
+        for t in d["tools"].as_array().into_iter().flatten() {
+            assert_eq!(t["correct"], true, "{t}");
+        }
+        let op = &d["tools"][0];
+        assert_eq!(
+            op["requests"]["PutObject"].as_u64(),
+            Some(clips + 1),
+            "one PutObject per clip and one audit batch: {op}"
+        );
+        for r in d["operator_runs"].as_array().into_iter().flatten() {
+            assert_eq!(r["ingested"].as_u64(), Some(clips), "{r}");
+            assert_eq!(r["audit_records"].as_u64(), Some(clips), "{r}");
+            assert_eq!(r["not_ingested"].as_u64(), Some(0), "{r}");
+        }
+    }
+
+    // The sweeps of ingested clips: every tool acts on exactly the expected clips, and
+    // the operator's sweep reads no tag (MinIO's listing carries them).
+    let sweeps = report["sweeps"].as_array().cloned().unwrap_or_default();
+    let jobs: Vec<&str> = sweeps
+        .iter()
+        .filter_map(|d| d["scenario"].as_str())
+        .collect();
+    assert_eq!(jobs, ["expire", "move"]);
+    for d in &sweeps {
+        assert_eq!(tools(d), ["operator", "rclone", "s5cmd", "ceiling"], "{d}");
+        for t in d["tools"].as_array().into_iter().flatten() {
+            assert_eq!(t["correct"], true, "{t}");
+        }
+        let op = &d["tools"][0]["runs"][0]["operator"];
+        assert_eq!(op["tag_reads"].as_u64(), Some(0), "{op}");
+        assert_eq!(
+            op["deleted"].as_u64().unwrap_or(0) + op["moved"].as_u64().unwrap_or(0),
+            INGEST_CLIPS / 2,
+            "{op}"
+        );
+    }
+    let goals = report["goals"].as_array().map_or(0, Vec::len);
+    assert_eq!(goals, 5, "{report}");
     std::fs::remove_dir_all(&dir).ok();
 }

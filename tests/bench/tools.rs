@@ -85,8 +85,48 @@ pub struct ToolRun {
     pub operator: Option<OperateReport>,
 }
 
-/// Run `cmd` to completion (wrapped in GNU time when available); its peak RSS in KiB.
-async fn run_cmd(
+/// The environment that defines rclone's remote `bench:`.
+pub type RcloneEnv<'a> = [(&'static str, &'a str); 7];
+
+/// rclone's remote `bench:` for this MinIO (environment variables, an empty config
+/// file) and the first arguments of every rclone command (`--config FILE`).
+pub fn rclone_setup<'a>(minio: &'a Minio, bins: &Binaries) -> Result<(RcloneEnv<'a>, Vec<String>)> {
+    let config = bins.scratch.join("rclone.conf");
+    std::fs::write(&config, "")?;
+    let env = [
+        ("RCLONE_CONFIG_BENCH_TYPE", "s3"),
+        ("RCLONE_CONFIG_BENCH_PROVIDER", "Minio"),
+        ("RCLONE_CONFIG_BENCH_ENDPOINT", minio.endpoint.as_str()),
+        (
+            "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID",
+            minio.access_key.as_str(),
+        ),
+        (
+            "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY",
+            minio.secret_key.as_str(),
+        ),
+        ("RCLONE_CONFIG_BENCH_REGION", crate::minio::REGION),
+        ("RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET", "true"),
+    ];
+    Ok((
+        env,
+        vec!["--config".into(), config.to_string_lossy().into()],
+    ))
+}
+
+/// The credentials of this MinIO as the AWS environment (s5cmd, the operator's child
+/// processes).
+pub fn aws_env(minio: &Minio) -> [(&'static str, &str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", minio.access_key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", minio.secret_key.as_str()),
+        ("AWS_REGION", crate::minio::REGION),
+    ]
+}
+
+/// Run `cmd` to completion (wrapped in GNU time when available); its stdout and its
+/// peak RSS in KiB.
+pub async fn run_cmd(
     bins: &Binaries,
     program: &Path,
     args: &[String],
@@ -143,11 +183,7 @@ pub async fn run_tool(
     acted: &[String],
     bins: &Binaries,
 ) -> Result<ToolRun> {
-    let creds = [
-        ("AWS_ACCESS_KEY_ID", minio.access_key.as_str()),
-        ("AWS_SECRET_ACCESS_KEY", minio.secret_key.as_str()),
-        ("AWS_REGION", crate::minio::REGION),
-    ];
+    let creds = aws_env(minio);
     match tool {
         Tool::Operator => {
             let args: Vec<String> = [
@@ -181,25 +217,8 @@ pub async fn run_tool(
             })
         }
         Tool::Rclone => {
-            let config = bins.scratch.join("rclone.conf");
-            std::fs::write(&config, "")?;
-            let env = [
-                ("RCLONE_CONFIG_BENCH_TYPE", "s3"),
-                ("RCLONE_CONFIG_BENCH_PROVIDER", "Minio"),
-                ("RCLONE_CONFIG_BENCH_ENDPOINT", minio.endpoint.as_str()),
-                (
-                    "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID",
-                    minio.access_key.as_str(),
-                ),
-                (
-                    "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY",
-                    minio.secret_key.as_str(),
-                ),
-                ("RCLONE_CONFIG_BENCH_REGION", crate::minio::REGION),
-                ("RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET", "true"),
-            ];
+            let (env, mut args) = rclone_setup(minio, bins)?;
             let prefix = scenario.acted_prefix().trim_end_matches('/');
-            let mut args: Vec<String> = vec!["--config".into(), config.to_string_lossy().into()];
             match scenario {
                 Scenario::Expire => args.extend([
                     "delete".to_string(),
