@@ -79,6 +79,8 @@ async fn an_open_request_preserves_exactly_its_clips_in_every_tier_until_closed(
     t.apply(request(false)).await?;
     let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
     let requests: Api<AccessRequest> = Api::namespaced(t.client.clone(), &t.ns);
+    let metrics = op.metrics.clone();
+    let bucket = format!("{}/unit", t.ns);
     op.check(async {
         let status = eventually(
             Duration::from_secs(90),
@@ -95,6 +97,15 @@ async fn an_open_request_preserves_exactly_its_clips_in_every_tier_until_closed(
         ensure!(
             status["dueBy"] == "2026-03-01T09:00:00Z",
             "one calendar month after 31 January is 1 March: {status}"
+        );
+        let due = chrono::DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")?.timestamp();
+        ensure!(
+            metrics
+                .access_request_due
+                .with_label_values(&[bucket.as_str(), "sar"])
+                .get()
+                == due,
+            "the due-date metric"
         );
         ensure!(
             status["conditions"][0]["type"] == "Preserving"

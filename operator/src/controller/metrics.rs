@@ -33,6 +33,10 @@ pub struct Metrics {
     pub region_violations: IntCounterVec,
     /// 1 while this replica holds the leader lease, 0 otherwise.
     pub leader: IntGaugeVec,
+    /// When the answer to each open AccessRequest is due (Unix seconds), by bucket and
+    /// request name (bounded: requests are opened one by one by people; a closed one's
+    /// series is removed).
+    pub access_request_due: IntGaugeVec,
 }
 
 impl Metrics {
@@ -97,7 +101,15 @@ impl Metrics {
         registry.register(Box::new(pending_review.clone()))?;
         registry.register(Box::new(actions.clone()))?;
         registry.register(Box::new(region_violations.clone()))?;
+        let access_request_due = IntGaugeVec::new(
+            Opts::new(
+                "access_request_due_timestamp_seconds",
+                "When the answer to an open AccessRequest is due (received + one calendar month), Unix seconds",
+            ),
+            &["bucket", "request"],
+        )?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(access_request_due.clone()))?;
         Ok(Metrics {
             registry,
             reconciles,
@@ -109,6 +121,7 @@ impl Metrics {
             actions,
             region_violations,
             leader,
+            access_request_due,
         })
     }
 

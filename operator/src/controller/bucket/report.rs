@@ -176,6 +176,18 @@ pub async fn swept(
             continue;
         }
         let status = request_status(r, o);
+        let labels = [key_of(eb), r.name_any()];
+        let labels = [labels[0].as_str(), labels[1].as_str()];
+        match status.due_by.filter(|_| !r.spec.closed) {
+            Some(due) => ctx
+                .metrics
+                .access_request_due
+                .with_label_values(&labels)
+                .set(due.timestamp()),
+            None => {
+                let _ = ctx.metrics.access_request_due.remove_label_values(&labels);
+            }
+        }
         apply_status(&requests, *r, &status).await?;
     }
     Ok(())
