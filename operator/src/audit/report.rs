@@ -262,6 +262,31 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_clip_is_not_deleted_in_its_custody() -> Result<(), serde_json::Error> {
+        let actor = Actor {
+            operator: "op".into(),
+            lease: None,
+            lease_holder: None,
+        };
+        let soft = vec![e(AuditAction::SoftDeleted, Tier::Hot, None, None)];
+        let b = seal(0, GENESIS, &actor, "ns/u", &soft)?;
+        assert!(custody(&b.records, "k.mp4").deleted);
+        let mut both = soft.clone();
+        both.push(e(AuditAction::Restored, Tier::Hot, None, None));
+        let b = seal(0, GENESIS, &actor, "ns/u", &both)?;
+        let c = custody(&b.records, "k.mp4");
+        assert!(!c.deleted);
+        assert_eq!(
+            c.stays.last().map(|s| (s.tier, s.until.clone())),
+            Some((Tier::Hot, None))
+        );
+        both.push(e(AuditAction::Purged, Tier::Hot, None, None));
+        let b = seal(0, GENESIS, &actor, "ns/u", &both)?;
+        assert!(custody(&b.records, "k.mp4").deleted);
+        Ok(())
+    }
+
+    #[test]
     fn custody_lists_every_tier_in_order() -> Result<(), serde_json::Error> {
         let actor = Actor {
             operator: "op".into(),
