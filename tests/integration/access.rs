@@ -134,13 +134,19 @@ async fn an_open_request_preserves_exactly_its_clips_in_every_tier_until_closed(
             },
         )
         .await?;
-        let r = requests.get("sar").await?;
-        let status = serde_json::to_value(&r.status)?;
-        ensure!(
-            status["conditions"][0]["status"] == "False"
-                && status["conditions"][0]["reason"] == "Closed",
-            "{status}"
-        );
+        // The status follows the sweep's actions (written when the sweep ends).
+        eventually(
+            Duration::from_secs(60),
+            "the request reported closed",
+            || async {
+                let r = requests.get("sar").await?;
+                let status = serde_json::to_value(&r.status)?;
+                Ok((status["conditions"][0]["status"] == "False"
+                    && status["conditions"][0]["reason"] == "Closed")
+                    .then_some(()))
+            },
+        )
+        .await?;
         ensure!(
             t.keys(&t.lock).await?.contains("in-held.mp4"),
             "the held clip stays held"
