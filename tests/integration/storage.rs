@@ -30,7 +30,10 @@ use evidence_operator::{
     storage::{
         BucketConfig, MoveStep, S3TierStore, StaticCredentials, StorageError, StorageMetrics,
         StoreOptions, TierLocation, TierStore, Tiers, Verification,
-        conformance::{Fixture, clip_data, collect, conformance, sha_hex, stop_after, tags_for},
+        conformance::{
+            Fixture, clip_data, collect, conformance, sha_hex, soft_deletes_restores_and_purges,
+            stop_after, tags_for,
+        },
         region::EndpointRegions,
     },
 };
@@ -256,6 +259,29 @@ async fn conformance_suite_passes_on_minio() -> Result<()> {
     // Behind a trait object too.
     let dyn_store: Arc<dyn TierStore> = Arc::new(s.store);
     ensure!(collect(dyn_store.as_ref(), Tier::Hot).await?.is_empty());
+    Ok(())
+}
+
+/// Soft deletes, restores and purges on a hot bucket with versioning Enabled, on both
+/// servers (the conformance suite above runs the unversioned refusal).
+#[tokio::test]
+async fn soft_deletes_restores_and_purges_on_versioned_buckets() -> Result<()> {
+    for backend in [Backend::Minio, Backend::Seaweedfs] {
+        let s = setup_on(backend, Layout::Separate, StoreOptions::default()).await?;
+        s.fx.s3
+            .put_bucket_versioning()
+            .bucket(&s.fx.tiers.hot.bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await?;
+        soft_deletes_restores_and_purges(&s.store, &s.fx)
+            .await
+            .with_context(|| format!("{backend:?}"))?;
+    }
     Ok(())
 }
 

@@ -92,7 +92,8 @@ pub async fn collect(
 /// Run the suite (see the module doc) on an empty store and its fixture.
 pub async fn conformance<S: TierStore + ?Sized, F: Fixture>(store: &S, fx: &F) -> Result<()> {
     moves_holds_and_deletes(store, fx).await?;
-    interrupted_moves_converge(store, fx).await
+    interrupted_moves_converge(store, fx).await?;
+    soft_deletes_restores_and_purges(store, fx).await
 }
 
 /// List, move hot → cool → legal hold, hold and release, refused and batch deletes.
@@ -244,6 +245,102 @@ async fn moves_holds_and_deletes<S: TierStore + ?Sized, F: Fixture>(
             .is_empty(),
         "no version lingers"
     );
+    Ok(())
+}
+
+/// Soft deletes (a policy's restore window), on a store whose hot tier is versioned
+/// `Enabled`: the clip leaves the listing and its version stays; the version listing
+/// shows it with its tags beneath one marker; a restore brings back the same version and
+/// bytes; soft-deleted again and purged, neither version nor marker is left. On a store
+/// whose hot tier is not versioned: refused with `VersioningRequired`, nothing deleted.
+pub async fn soft_deletes_restores_and_purges<S: TierStore + ?Sized, F: Fixture>(
+    store: &S,
+    fx: &F,
+) -> Result<()> {
+    let key = "2026/03/soft.mp4";
+    let data = clip_data(key, 2500);
+    fx.put(Tier::Hot, key, &data, &tags_for("non-evidential"))
+        .await?;
+    let clip = collect(store, Tier::Hot)
+        .await?
+        .remove(key)
+        .context("listed")?;
+    if !store.versioning_enabled(Tier::Hot).await? {
+        let r = store.soft_delete_clips(std::slice::from_ref(&clip)).await?;
+        ensure!(
+            r.deleted.is_empty()
+                && r.failed.len() == 1
+                && r.failed[0].code == "VersioningRequired"
+                && !r.failed[0].retryable,
+            "{r:?}"
+        );
+        ensure!(
+            fx.versions(Tier::Hot, key).await?.len() == 1,
+            "nothing deleted"
+        );
+        let r = store.delete_clips(std::slice::from_ref(&clip)).await?;
+        ensure!(r.deleted.len() == 1, "{r:?}");
+        return Ok(());
+    }
+    let r = store.soft_delete_clips(std::slice::from_ref(&clip)).await?;
+    ensure!(r.deleted.len() == 1 && r.failed.is_empty(), "{r:?}");
+    ensure!(
+        !collect(store, Tier::Hot).await?.contains_key(key),
+        "no longer listed"
+    );
+    let versions = fx.versions(Tier::Hot, key).await?;
+    ensure!(
+        versions.len() == 1 && versions[0].1 == sha_hex(&data),
+        "the version stays: {versions:?}"
+    );
+    let deleted: Vec<super::DeletedClip> =
+        store.list_deleted(Tier::Hot, None).try_collect().await?;
+    let d = deleted
+        .iter()
+        .find(|d| d.key == key)
+        .with_context(|| format!("listed as deleted: {deleted:?}"))?;
+    let data_version = d.data.as_ref().context("its data version")?;
+    ensure!(
+        data_version.version_id == clip.version_id
+            && data_version.tag(TAG_CATEGORY) == Some("non-evidential")
+            && d.markers.len() == 1,
+        "{d:?}"
+    );
+    let by_prefix: Vec<super::DeletedClip> = store
+        .list_deleted(Tier::Hot, Some(key))
+        .try_collect()
+        .await?;
+    ensure!(by_prefix.len() == 1 && by_prefix[0] == *d, "{by_prefix:?}");
+
+    store.restore_clip(d).await?;
+    let back = collect(store, Tier::Hot)
+        .await?
+        .remove(key)
+        .context("listed again")?;
+    ensure!(
+        back.version_id == clip.version_id,
+        "the same version: {back:?}"
+    );
+    ensure!(fx.versions(Tier::Hot, key).await?[0].1 == sha_hex(&data));
+    let deleted: Vec<super::DeletedClip> =
+        store.list_deleted(Tier::Hot, None).try_collect().await?;
+    ensure!(deleted.iter().all(|d| d.key != key), "{deleted:?}");
+
+    let r = store.soft_delete_clips(std::slice::from_ref(&back)).await?;
+    ensure!(r.deleted.len() == 1, "{r:?}");
+    let deleted: Vec<super::DeletedClip> = store
+        .list_deleted(Tier::Hot, Some(key))
+        .try_collect()
+        .await?;
+    let d = deleted.first().context("deleted again")?;
+    store.purge_clip(d).await?;
+    ensure!(
+        fx.versions(Tier::Hot, key).await?.is_empty(),
+        "the version purged"
+    );
+    let deleted: Vec<super::DeletedClip> =
+        store.list_deleted(Tier::Hot, None).try_collect().await?;
+    ensure!(deleted.is_empty(), "no marker left: {deleted:?}");
     Ok(())
 }
 
