@@ -155,3 +155,45 @@ async fn an_open_request_preserves_exactly_its_clips_in_every_tier_until_closed(
     })
     .await
 }
+
+/// A ClipRestore or an AccessRequest naming a bucket that does not exist says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_or_request_for_a_missing_bucket_says_so() -> Result<()> {
+    let t = Tenant::new("access-nobucket").await?;
+    let mut r = request(false);
+    r["spec"]["bucketRef"]["name"] = json!("nope");
+    t.apply(r).await?;
+    t.apply(json!({
+        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "ClipRestore",
+        "metadata": { "name": "undo" },
+        "spec": {
+            "bucketRef": { "name": "nope" },
+            "keys": ["a.mp4"],
+            "reason": "deleted by mistake",
+            "reference": "INC-1",
+        }
+    }))
+    .await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    let requests: Api<AccessRequest> = Api::namespaced(t.client.clone(), &t.ns);
+    let restores: Api<evidence_operator::api::ClipRestore> =
+        Api::namespaced(t.client.clone(), &t.ns);
+    op.check(async {
+        eventually(
+            Duration::from_secs(60),
+            "both say BucketNotFound",
+            || async {
+                let a = serde_json::to_value(requests.get("sar").await?.status)?;
+                let b = serde_json::to_value(restores.get("undo").await?.status)?;
+                let not_found = |s: &Value, type_: &str| {
+                    s["conditions"][0]["type"] == type_
+                        && s["conditions"][0]["status"] == "False"
+                        && s["conditions"][0]["reason"] == "BucketNotFound"
+                };
+                Ok((not_found(&a, "Preserving") && not_found(&b, "Complete")).then_some(()))
+            },
+        )
+        .await
+    })
+    .await
+}

@@ -7,6 +7,8 @@
 //!   (the sweep interval, or sooner when the plan says a clip becomes due).
 //! - [`legal_hold`]: the LegalHold controller: a finalizer that releases the hold's clips
 //!   (by sweeping its bucket without it) before the LegalHold goes away.
+//! - [`requests`]: ClipRestore and AccessRequest naming a bucket that does not exist (the
+//!   bucket controller does everything else for them).
 //! - [`sweep`]: one sweep of one bucket: list, plan, execute, count.
 //! - [`status`]: pure condition helpers and the one status writer ([`status::apply_status`]).
 //! - [`leader`]: Lease-based leader election.
@@ -16,6 +18,7 @@ pub mod bucket;
 pub mod leader;
 pub mod legal_hold;
 pub mod metrics;
+pub mod requests;
 pub mod status;
 pub mod sweep;
 

@@ -24,7 +24,7 @@ use crate::{
     api::regions::AllowedRegions,
     audit::AuditMetrics,
     catalogue::{Catalogue, CatalogueMetrics},
-    controller::{self, Context, bucket, leader, legal_hold, metrics::Metrics},
+    controller::{self, Context, bucket, leader, legal_hold, metrics::Metrics, requests},
     storage::{StorageMetrics, StoreOptions},
 };
 use server::Health;
@@ -361,6 +361,11 @@ pub async fn run_with(
             stop.clone(),
         )));
         controllers.push(tokio::spawn(legal_hold::controller(
+            ctx.clone(),
+            ns.clone(),
+            stop.clone(),
+        )));
+        controllers.push(tokio::spawn(requests::controller(
             ctx.clone(),
             ns,
             stop.clone(),
