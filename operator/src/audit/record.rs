@@ -161,6 +161,17 @@ pub struct ClipRef {
     pub size: u64,
 }
 
+impl From<&crate::storage::DeletedClip> for ClipRef {
+    /// A soft-deleted clip: its data version (none for an orphan marker: size 0).
+    fn from(d: &crate::storage::DeletedClip) -> Self {
+        ClipRef {
+            key: d.key.clone(),
+            version_id: d.data.as_ref().and_then(|c| c.version_id.clone()),
+            size: d.data.as_ref().map_or(0, |c| c.size),
+        }
+    }
+}
+
 /// The Kubernetes object a policy record is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -68,14 +68,6 @@ async fn find(store: &dyn TierStore, key: &str) -> Result<Option<DeletedClip>, S
     Ok(None)
 }
 
-fn clip_ref(d: &DeletedClip) -> ClipRef {
-    ClipRef {
-        key: d.key.clone(),
-        version_id: d.data.as_ref().and_then(|c| c.version_id.clone()),
-        size: d.data.as_ref().map_or(0, |c| c.size),
-    }
-}
-
 async fn restore_one(
     ctx: &Context,
     eb: &EvidenceBucket,
@@ -124,7 +116,7 @@ async fn restore_one(
         };
         let mut intent = Entry::clip(
             AuditAction::Intended,
-            clip_ref(&d),
+            ClipRef::from(&d),
             Some(d.tier),
             format!("restore intended: {why}"),
         );
@@ -133,7 +125,7 @@ async fn restore_one(
         let result = restore_and_recategorise(store, &d, &data, r.spec.category.as_deref()).await;
         let mut e = Entry::clip(
             AuditAction::Restored,
-            clip_ref(&d),
+            ClipRef::from(&d),
             Some(d.tier),
             String::new(),
         );

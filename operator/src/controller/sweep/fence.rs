@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::SweepError;
 use crate::{
     api::{clip::Clip, retention_policy::RetentionPolicySpec},
     engine::{Action, ActiveHold, Decision, Planner, Preserve},
@@ -50,6 +51,60 @@ impl FencedHolds {
             }
         }
         all
+    }
+}
+
+/// What the fence read just before a point of no return (a chunk's actions, a purge),
+/// and the preserves to plan with: owned here, so that the planners built from it can
+/// borrow them.
+pub(super) struct FenceRead {
+    /// What the fence found (`None`: nothing changed since the sweep started).
+    pub(super) fenced: Option<FencedHolds>,
+    preserves: Vec<Preserve>,
+}
+
+impl FenceRead {
+    /// Read `fence` (no fence: nothing found).
+    pub(super) async fn read(
+        fence: Option<&dyn HoldFence>,
+        planner: &Planner<'_>,
+    ) -> Result<Self, SweepError> {
+        let fenced = match fence {
+            Some(f) => f.read().await.map_err(SweepError::Fence)?,
+            None => None,
+        };
+        let preserves = fenced
+            .as_ref()
+            .map(|f| f.preserves_with(planner.preserves()))
+            .unwrap_or_default();
+        Ok(FenceRead { fenced, preserves })
+    }
+
+    /// The planners to act with: the sweep's policy with the holds and preserves found
+    /// (`None`: nothing found, plan with `planner`), and the changed policy with them
+    /// (`None`: the policy did not change).
+    pub(super) fn planners<'p>(
+        &'p self,
+        planner: &Planner<'p>,
+    ) -> Result<(Option<Planner<'p>>, Option<Planner<'p>>), SweepError> {
+        let fence_error = |e: crate::engine::EngineError| SweepError::Fence(e.to_string());
+        let Some(f) = &self.fenced else {
+            return Ok((None, None));
+        };
+        let holds = planner
+            .with_holds(&f.holds)
+            .map_err(fence_error)?
+            .preserving(&self.preserves);
+        let policy = match &f.policy {
+            Some(policy) => Some(
+                planner
+                    .with_policy(policy, &f.holds)
+                    .map_err(fence_error)?
+                    .preserving(&self.preserves),
+            ),
+            None => None,
+        };
+        Ok((Some(holds), policy))
     }
 }
 

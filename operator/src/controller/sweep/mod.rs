@@ -23,7 +23,7 @@ mod records;
 #[cfg(test)]
 mod tests;
 
-use self::fence::{Chunk, StickyFence};
+use self::fence::{Chunk, FenceRead, StickyFence};
 use self::memo::{Counts, unlisted};
 use self::records::clip_ref;
 pub use self::{
@@ -289,35 +289,9 @@ pub async fn sweep(
             }
             // The fence: holds and policy as they are now, just before this chunk's
             // point of no return.
-            let fenced = match fence {
-                Some(f) => f.read().await.map_err(SweepError::Fence)?,
-                None => None,
-            };
-            let preserves = fenced
-                .as_ref()
-                .map(|f| f.preserves_with(planner.preserves()))
-                .unwrap_or_default();
-            let replanned = match &fenced {
-                Some(f) => Some(
-                    planner
-                        .with_holds(&f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?
-                        .preserving(&preserves),
-                ),
-                None => None,
-            };
-            let newer = match fenced
-                .as_ref()
-                .and_then(|f| f.policy.as_ref().map(|p| (p, f)))
-            {
-                Some((policy, f)) => Some(
-                    planner
-                        .with_policy(policy, &f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?
-                        .preserving(&preserves),
-                ),
-                None => None,
-            };
+            let read = FenceRead::read(fence, planner).await?;
+            let (replanned, newer) = read.planners(planner)?;
+            let fenced = &read.fenced;
             let chunk = Chunk {
                 planner: replanned.as_ref().unwrap_or(planner),
                 pending: fenced.as_ref().map(|f| &f.pending),
@@ -450,16 +424,7 @@ async fn execute_chunk(
         .map(|(clip, decision)| audit.intent(clip, decision))
         .collect();
     if !intents.is_empty() {
-        let n = intents.len() as u64;
-        let receipt = audit
-            .sink
-            .record(intents)
-            .await
-            .map_err(SweepError::Audit)?;
-        out.audit_records += n;
-        if let Some(r) = receipt {
-            out.audit_head = Some((r.batch, r.head));
-        }
+        audit.write(intents, out).await.map_err(SweepError::Audit)?;
     }
 
     // Act.
@@ -603,19 +568,11 @@ async fn execute_chunk(
         entries.push(e);
     }
     if !entries.is_empty() {
-        let n = entries.len() as u64;
-        let receipt = match audit.sink.record(entries.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                for entry in &entries {
-                    tracing::error!(error = %e, record = ?entry, "audit write failed; action done but unrecorded");
-                }
-                return Err(SweepError::Audit(e));
+        if let Err(e) = audit.write(entries.clone(), out).await {
+            for entry in &entries {
+                tracing::error!(error = %e, record = ?entry, "audit write failed; action done but unrecorded");
             }
-        };
-        out.audit_records += n;
-        if let Some(r) = receipt {
-            out.audit_head = Some((r.batch, r.head));
+            return Err(SweepError::Audit(e));
         }
         out.flags_recorded.extend(newly_flagged);
     }

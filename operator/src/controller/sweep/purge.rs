@@ -11,7 +11,9 @@
 use futures::{StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
-use super::{CHUNK, HoldFence, SweepAudit, SweepError, SweepOptions, SweepOutcome};
+use super::{
+    CHUNK, HoldFence, SweepAudit, SweepError, SweepOptions, SweepOutcome, fence::FenceRead,
+};
 use crate::{
     api::clip::Tier,
     audit::{AuditAction, ClipRef, Entry},
@@ -21,12 +23,7 @@ use crate::{
 
 /// The record of a purge (intended, done or failed).
 fn purge_entry(action: AuditAction, d: &DeletedClip, reason: String) -> Entry {
-    let clip = ClipRef {
-        key: d.key.clone(),
-        version_id: d.data.as_ref().and_then(|c| c.version_id.clone()),
-        size: d.data.as_ref().map_or(0, |c| c.size),
-    };
-    let mut e = Entry::clip(action, clip, Some(d.tier), reason);
+    let mut e = Entry::clip(action, ClipRef::from(d), Some(d.tier), reason);
     e.sha256 = d.data.as_ref().and_then(|c| c.sha256.clone());
     e
 }
@@ -91,35 +88,8 @@ pub(super) async fn purge_pass(
                 return Ok(());
             }
             // The fence: the holds and policy as they are now, just before the purge.
-            let fenced = match fence {
-                Some(f) => f.read().await.map_err(SweepError::Fence)?,
-                None => None,
-            };
-            let preserves = fenced
-                .as_ref()
-                .map(|f| f.preserves_with(planner.preserves()))
-                .unwrap_or_default();
-            let now_holds = match &fenced {
-                Some(f) => Some(
-                    planner
-                        .with_holds(&f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?
-                        .preserving(&preserves),
-                ),
-                None => None,
-            };
-            let now_policy = match fenced
-                .as_ref()
-                .and_then(|f| f.policy.as_ref().map(|p| (p, f)))
-            {
-                Some((policy, f)) => Some(
-                    planner
-                        .with_policy(policy, &f.holds)
-                        .map_err(|e| SweepError::Fence(e.to_string()))?
-                        .preserving(&preserves),
-                ),
-                None => None,
-            };
+            let read = FenceRead::read(fence, planner).await?;
+            let (now_holds, now_policy) = read.planners(planner)?;
             let mut purge = Vec::new();
             for (d, reason) in due {
                 let fenced_keep = now_holds
@@ -148,16 +118,7 @@ pub(super) async fn purge_pass(
                     )
                 })
                 .collect();
-            let n = intents.len() as u64;
-            let receipt = audit
-                .sink
-                .record(intents)
-                .await
-                .map_err(SweepError::Audit)?;
-            out.audit_records += n;
-            if let Some(r) = receipt {
-                out.audit_head = Some((r.batch, r.head));
-            }
+            audit.write(intents, out).await.map_err(SweepError::Audit)?;
             let results: Vec<_> = stream::iter(purge)
                 .map(|(d, reason)| async move {
                     let r = store.purge_clip(&d).await;
@@ -184,16 +145,7 @@ pub(super) async fn purge_pass(
                     }
                 }
             }
-            let n = entries.len() as u64;
-            let receipt = audit
-                .sink
-                .record(entries)
-                .await
-                .map_err(SweepError::Audit)?;
-            out.audit_records += n;
-            if let Some(r) = receipt {
-                out.audit_head = Some((r.batch, r.head));
-            }
+            audit.write(entries, out).await.map_err(SweepError::Audit)?;
         }
     }
     Ok(())

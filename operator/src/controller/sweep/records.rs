@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::Done;
 use crate::{
     api::clip::{Clip, Tier},
-    audit::{AuditAction, AuditSink, ClipRef, Entry},
+    audit::{AuditAction, AuditError, AuditSink, ClipRef, Entry},
     engine::{Action, ActiveHold, Decision, Planner},
 };
 
@@ -48,6 +48,21 @@ impl<'a> SweepAudit<'a> {
             releasing: self.releasing,
             flagged_before: self.flagged_before,
         }
+    }
+
+    /// Write one batch of records, and count it and the chain's head after it in `out`.
+    pub(super) async fn write(
+        &self,
+        entries: Vec<Entry>,
+        out: &mut super::SweepOutcome,
+    ) -> Result<(), AuditError> {
+        let n = entries.len() as u64;
+        let receipt = self.sink.record(entries).await?;
+        out.audit_records += n;
+        if let Some(r) = receipt {
+            out.audit_head = Some((r.batch, r.head));
+        }
+        Ok(())
     }
 
     /// Until when a released clip is to be kept: the `retainAfterRelease` of the holds
