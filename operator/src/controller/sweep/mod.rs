@@ -15,9 +15,18 @@
 //! written as a second batch before the chunk is counted; if that write fails the sweep
 //! stops too (the outcomes go to the error log, and the intents already say what was
 //! about to happen).
+//!
+//! | file | what |
+//! |---|---|
+//! | `fence.rs` | what the sweep reads again before each point of no return, and how a chunk is planned with it |
+//! | `memo.rs` | the catalogue's tier memo: when a cool or legal-hold tier need not be listed |
+//! | `outcome.rs` | [`SweepOutcome`]: what a sweep did |
+//! | `purge.rs` | the restore window's purge pass |
+//! | `records.rs` | the audit records of a sweep |
 
 mod fence;
 mod memo;
+mod outcome;
 mod purge;
 mod records;
 #[cfg(test)]
@@ -25,9 +34,11 @@ mod tests;
 
 use self::fence::{Chunk, FenceRead, StickyFence};
 use self::memo::{Counts, unlisted};
+use self::outcome::{count_holds, count_selected};
 use self::records::clip_ref;
 pub use self::{
     fence::{FencedHolds, HoldFence},
+    outcome::{MAX_UNKNOWN_CATEGORIES, SweepOutcome, TierTotals},
     records::SweepAudit,
 };
 
@@ -35,7 +46,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -48,153 +58,6 @@ use crate::{
 
 /// Clips listed per chunk: the unit of planning and of batched deletes.
 const CHUNK: usize = 1000;
-/// At most this many failure messages are kept for status and events.
-const MAX_MESSAGES: usize = 5;
-
-/// Clips and bytes in one tier.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TierTotals {
-    /// Number of clips.
-    pub clips: i64,
-    /// Total size in bytes.
-    pub bytes: i64,
-}
-
-/// What a sweep did.
-#[derive(Debug, Clone, Default)]
-pub struct SweepOutcome {
-    /// Totals per tier after the sweep.
-    pub totals: BTreeMap<Tier, TierTotals>,
-    /// Clips moved between tiers (hot to cool, and released back to cool).
-    pub moved: u64,
-    /// Clips moved into the legal-hold tier or put under hold there.
-    pub held: u64,
-    /// Clips released from legal hold.
-    pub released: u64,
-    /// Clips deleted because their retention ran out (soft-deleted where the policy
-    /// has a restore window).
-    pub deleted: u64,
-    /// Soft-deleted clips purged for good (their window passed; planned again, still
-    /// deleted).
-    pub purged: u64,
-    /// Soft-deleted clips still restorable after this sweep.
-    pub restorable: u64,
-    /// Clips flagged for a person's review (kept).
-    pub flagged: u64,
-    /// Clips kept because their metadata is malformed (kept and flagged).
-    pub malformed: u64,
-    /// Actions that failed (the clip stays where it is; retried next sweep).
-    pub failed: u64,
-    /// Clips under hold (in the legal-hold tier with the S3 hold on), by LegalHold name.
-    pub held_by: BTreeMap<String, u64>,
-    /// Clips each LegalHold in force selects, wherever they are, by name: a LegalHold is
-    /// honestly `Ready` only when this equals its `held_by`.
-    pub selected_by: BTreeMap<String, u64>,
-    /// Clips each LegalHold in force selects whose hold or move into the legal-hold tier
-    /// failed this sweep (retried next sweep), by name.
-    pub failed_by: BTreeMap<String, u64>,
-    /// The earliest time at which some clip's decision changes.
-    pub next_due: Option<DateTime<Utc>>,
-    /// The first few failure messages.
-    pub messages: Vec<String>,
-    /// Whether the sweep stopped early because the operator is shutting down.
-    pub interrupted: bool,
-    /// Whether any move failed a checksum verification.
-    pub checksum_mismatches: u64,
-    /// Audit records written by this sweep.
-    pub audit_records: u64,
-    /// The audit chain head after this sweep's last batch (batch number, hash).
-    pub audit_head: Option<(u64, String)>,
-    /// Flags recorded by this sweep (`action:key:tier`), to add to the replica's set.
-    pub flags_recorded: Vec<String>,
-    /// A uniform random sample of the cool and legal-hold clips listed, for the
-    /// integrity sweep (at most `SweepOptions::integrity_sample`).
-    pub sample: Vec<Clip>,
-    /// Clips offered to the sample so far.
-    seen_for_sample: u64,
-    /// Categories tagged on clips that the policy does not name (the default rule
-    /// applied), with how many clips carry each; at most [`MAX_UNKNOWN_CATEGORIES`]
-    /// names, the rest counted in `unknown_category_clips` only.
-    pub unknown_categories: BTreeMap<String, u64>,
-    /// Clips whose category the policy does not name.
-    pub unknown_category_clips: u64,
-    /// Clips due for deletion whose tags had changed since they were listed (read again
-    /// just before the delete): re-planned with their current tags.
-    pub retagged: u64,
-    /// Tiers not listed because their memo held (counted from it; see
-    /// [`crate::catalogue::memo`]).
-    pub unlisted: Vec<Tier>,
-    /// Clips (and bytes) each open AccessRequest covers, by name, as listed.
-    pub found_by: BTreeMap<String, TierTotals>,
-    /// The earliest due time among the clips of the tier being listed.
-    tier_due: Option<DateTime<Utc>>,
-}
-
-/// How many distinct unknown category names a sweep reports.
-pub const MAX_UNKNOWN_CATEGORIES: usize = 10;
-
-impl SweepOutcome {
-    fn add(&mut self, tier: Tier, clips: i64, bytes: i64) {
-        let t = self.totals.entry(tier).or_default();
-        t.clips += clips;
-        t.bytes += bytes;
-    }
-
-    fn unknown_category(&mut self, category: &str) {
-        self.unknown_category_clips += 1;
-        if let Some(n) = self.unknown_categories.get_mut(category) {
-            *n += 1;
-        } else if self.unknown_categories.len() < MAX_UNKNOWN_CATEGORIES {
-            self.unknown_categories.insert(category.to_string(), 1);
-        }
-    }
-
-    fn fail(&mut self, what: String) {
-        self.failed += 1;
-        if self.messages.len() < MAX_MESSAGES {
-            self.messages.push(what);
-        }
-    }
-
-    /// Reservoir sampling: keep each clip offered with probability `n / offered`.
-    fn offer_sample(&mut self, clip: &Clip, n: usize) {
-        if n == 0 {
-            return;
-        }
-        self.seen_for_sample += 1;
-        if self.sample.len() < n {
-            self.sample.push(clip.clone());
-            return;
-        }
-        let j = rand::rng().random_range(0..self.seen_for_sample);
-        if let Ok(j) = usize::try_from(j)
-            && j < n
-        {
-            self.sample[j] = clip.clone();
-        }
-    }
-
-    fn due(&mut self, at: Option<DateTime<Utc>>) {
-        if let Some(at) = at {
-            self.next_due = Some(self.next_due.map_or(at, |n| n.min(at)));
-            self.tier_due = Some(self.tier_due.map_or(at, |n| n.min(at)));
-        }
-    }
-
-    /// The counts by action class, with stable names (for events and metrics).
-    pub fn action_counts(&self) -> [(&'static str, u64); 7] {
-        [
-            ("moved", self.moved),
-            ("held", self.held),
-            ("released", self.released),
-            ("deleted", self.deleted),
-            ("purged", self.purged),
-            ("flagged", self.flagged + self.malformed),
-            ("failed", self.failed),
-        ]
-    }
-}
-
 /// Settings of a sweep.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -667,26 +530,6 @@ fn route(
         Action::Delete => deletes.push((clip, decision)),
         Action::MoveToCool | Action::MoveToLegalHold | Action::Hold | Action::Release => {
             work.push((clip, decision))
-        }
-    }
-}
-
-/// Count a clip for each hold in force that selects it, where its sweep left it: a clip
-/// moved into the legal-hold tier is counted when that tier is listed, later in the
-/// same sweep, so not here.
-fn count_selected(out: &mut SweepOutcome, decision: &Decision, failed: bool) {
-    for hold in &decision.holds {
-        *out.selected_by.entry(hold.clone()).or_default() += 1;
-        if failed {
-            *out.failed_by.entry(hold.clone()).or_default() += 1;
-        }
-    }
-}
-
-fn count_holds(out: &mut SweepOutcome, clip: &Clip, decision: &Decision) {
-    if clip.tier == Tier::LegalHold {
-        for hold in &decision.holds {
-            *out.held_by.entry(hold.clone()).or_default() += 1;
         }
     }
 }
