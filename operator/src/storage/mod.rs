@@ -135,6 +135,18 @@ pub struct DeleteFailure {
     pub retryable: bool,
 }
 
+impl DeleteFailure {
+    /// `clip`, kept, with the store's (or the layer's own) code and message.
+    pub fn new(clip: &Clip, code: &str, message: impl Into<String>, retryable: bool) -> Self {
+        DeleteFailure {
+            clip: clip.clone(),
+            code: code.to_string(),
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
 /// What a batch delete did: every clip passed in is in exactly one of the two lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteReport {

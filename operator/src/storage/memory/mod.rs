@@ -466,12 +466,6 @@ impl TierStore for MemoryTierStore {
         }
         let mut s = self.state();
         s.prove()?;
-        let fail = |c: &Clip, code: &str, message: String, retryable: bool| DeleteFailure {
-            clip: c.clone(),
-            code: code.to_string(),
-            message,
-            retryable,
-        };
         for tier in Tier::ALL {
             let mut sent: u32 = 0;
             for c in clips.iter().filter(|c| c.tier == tier) {
@@ -479,21 +473,21 @@ impl TierStore for MemoryTierStore {
                     let why = "the clip is under legal hold; release it first";
                     report
                         .failed
-                        .push(fail(c, "LegalHoldOn", why.into(), false));
+                        .push(DeleteFailure::new(c, "LegalHoldOn", why, false));
                     continue;
                 }
                 if tier == Tier::LegalHold && c.version_id.is_none() {
                     let why = "a legal-hold tier clip is deleted by version only";
                     report
                         .failed
-                        .push(fail(c, "VersionRequired", why.into(), false));
+                        .push(DeleteFailure::new(c, "VersionRequired", why, false));
                     continue;
                 }
                 sent += 1;
                 if let Err(e) = s.call(MemoryOp::Delete, tier) {
                     report
                         .failed
-                        .push(fail(c, "InternalError", e.to_string(), true));
+                        .push(DeleteFailure::new(c, "InternalError", e.to_string(), true));
                     continue;
                 }
                 match s.delete(tier, &c.key, c.version_id.as_deref()) {
@@ -502,7 +496,7 @@ impl TierStore for MemoryTierStore {
                         let why = "Object is WORM protected and cannot be overwritten";
                         report
                             .failed
-                            .push(fail(c, "AccessDenied", why.into(), false));
+                            .push(DeleteFailure::new(c, "AccessDenied", why, false));
                     }
                 }
             }
@@ -518,29 +512,23 @@ impl TierStore for MemoryTierStore {
         }
         let mut s = self.state();
         s.prove()?;
-        let fail = |c: &Clip, code: &str, message: &str, retryable: bool| DeleteFailure {
-            clip: c.clone(),
-            code: code.to_string(),
-            message: message.to_string(),
-            retryable,
-        };
         for c in clips {
             if c.tier == Tier::LegalHold {
-                report.failed.push(fail(
+                report.failed.push(DeleteFailure::new(
                     c,
                     "NotSoftDeletable",
                     "clips are soft-deleted from the hot and cool tiers only",
                     false,
                 ));
             } else if !s.tier(c.tier).versioned {
-                report.failed.push(fail(
+                report.failed.push(DeleteFailure::new(
                     c,
                     "VersioningRequired",
                     "the bucket does not have versioning Enabled; kept",
                     false,
                 ));
             } else if c.legal_hold {
-                report.failed.push(fail(
+                report.failed.push(DeleteFailure::new(
                     c,
                     "LegalHoldOn",
                     "the clip is under legal hold; release it first",
@@ -549,7 +537,7 @@ impl TierStore for MemoryTierStore {
             } else if let Err(e) = s.call(MemoryOp::Delete, c.tier) {
                 report
                     .failed
-                    .push(fail(c, "InternalError", &e.to_string(), true));
+                    .push(DeleteFailure::new(c, "InternalError", e.to_string(), true));
             } else {
                 // A delete without a version: a marker on top; never refused.
                 let _ = s.delete(c.tier, &c.key, None);

@@ -1,7 +1,7 @@
 //! Deletes: one object version (`delete_version`, a move's step 8 on its own), and
 //! `DeleteObjects` batches of up to [`DELETE_BATCH`] versions (`delete_batch`), which
-//! both `TierStore::delete_clips` (`delete_many`) and the end of
-//! `TierStore::move_clips` use. A batch reports each version that failed, with the
+//! both `TierStore::delete_clips` and `TierStore::soft_delete_clips` (`delete_many`,
+//! final or soft) and the end of `TierStore::move_clips` use. A batch reports each version that failed, with the
 //! store's code and whether retrying can help, so nothing is forgotten.
 
 use std::collections::HashMap;
@@ -113,62 +113,122 @@ impl S3TierStore {
         Ok(results)
     }
 
-    /// `TierStore::delete_clips`: after the region proof, refuse held clips and
-    /// legal-hold tier clips without a version, batch-delete the rest tier by tier, and
-    /// report every clip as deleted or failed.
-    pub(super) async fn delete_many(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
+    /// `TierStore::delete_clips` (`Deletion::Final`) and `TierStore::soft_delete_clips`
+    /// (`Deletion::Soft`): after the region proof, refuse what must not be deleted that
+    /// way (see [`Deletion::refusal`]), batch-delete the rest tier by tier, and report
+    /// every clip as deleted or failed.
+    pub(super) async fn delete_many(
+        &self,
+        clips: &[Clip],
+        how: Deletion,
+    ) -> Result<DeleteReport, StorageError> {
         let mut report = DeleteReport::default();
         if clips.is_empty() {
             return Ok(report);
         }
         let calls = Calls::default();
         self.prove(&calls).await?;
-        let fail = |c: &Clip, code: &str, message: String, retryable: bool| DeleteFailure {
-            clip: c.clone(),
-            code: code.to_string(),
-            message,
-            retryable,
-        };
         for tier in Tier::ALL {
+            let of_tier: Vec<&Clip> = clips.iter().filter(|c| c.tier == tier).collect();
+            if of_tier.is_empty() {
+                continue;
+            }
             let loc = self.loc(tier);
             let bucket = loc.bucket.as_str();
+            // A soft delete needs versioning Enabled, read now: without it the same
+            // request deletes for good.
+            let versioned = match how {
+                Deletion::Soft if tier != Tier::LegalHold => {
+                    self.versioning_is_enabled(tier, &calls).await?
+                }
+                _ => true,
+            };
             let mut sendable: Vec<&Clip> = Vec::new();
-            for c in clips.iter().filter(|c| c.tier == tier) {
-                if c.legal_hold {
-                    report.failed.push(fail(
-                        c,
-                        "LegalHoldOn",
-                        "the clip is under legal hold; release it first".into(),
-                        false,
-                    ));
-                } else if tier == Tier::LegalHold && c.version_id.is_none() {
-                    report.failed.push(fail(
-                        c,
-                        "VersionRequired",
-                        "a legal-hold tier clip is deleted by version only".into(),
-                        false,
-                    ));
-                } else {
-                    sendable.push(c);
+            for c in of_tier {
+                match how.refusal(c, versioned, bucket) {
+                    Some((code, message)) => {
+                        report
+                            .failed
+                            .push(DeleteFailure::new(c, code, message, false));
+                    }
+                    None => sendable.push(c),
                 }
             }
             let items: Vec<(String, Option<String>)> = sendable
                 .iter()
-                .map(|c| (loc.object_key(&c.key), c.version_id.clone()))
+                .map(|c| {
+                    let version = match how {
+                        Deletion::Final => c.version_id.clone(),
+                        Deletion::Soft => None,
+                    };
+                    (loc.object_key(&c.key), version)
+                })
                 .collect();
             let results = self.delete_batch(bucket, &items, &calls).await?;
             for (c, failure) in sendable.into_iter().zip(results) {
                 match failure {
                     Some((code, message, retryable)) => {
-                        report.failed.push(fail(c, &code, message, retryable));
+                        report
+                            .failed
+                            .push(DeleteFailure::new(c, &code, message, retryable));
                     }
                     None => report.deleted.push(c.clone()),
                 }
             }
         }
-        self.metrics.deleted("deleted", report.deleted.len() as u64);
+        let done = match how {
+            Deletion::Final => "deleted",
+            Deletion::Soft => "soft_deleted",
+        };
+        self.metrics.deleted(done, report.deleted.len() as u64);
         self.metrics.deleted("failed", report.failed.len() as u64);
         report.requests = calls.get();
         Ok(report)
+    }
+}
+
+/// How a batch delete deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Deletion {
+    /// For good: each clip's listed version.
+    Final,
+    /// A delete marker over each clip's current version, which stays (a policy's restore
+    /// window); only in the hot and cool tiers, only where versioning is Enabled.
+    Soft,
+}
+
+impl Deletion {
+    /// Why `clip` is refused before any request (`versioned`: its tier's bucket has
+    /// versioning Enabled, read for soft deletes), or `None`.
+    fn refusal(self, clip: &Clip, versioned: bool, bucket: &str) -> Option<(&'static str, String)> {
+        let held = || {
+            clip.legal_hold.then(|| {
+                (
+                    "LegalHoldOn",
+                    "the clip is under legal hold; release it first".to_string(),
+                )
+            })
+        };
+        match self {
+            Deletion::Final => held().or_else(|| {
+                (clip.tier == Tier::LegalHold && clip.version_id.is_none()).then(|| {
+                    (
+                        "VersionRequired",
+                        "a legal-hold tier clip is deleted by version only".to_string(),
+                    )
+                })
+            }),
+            Deletion::Soft if clip.tier == Tier::LegalHold => Some((
+                "NotSoftDeletable",
+                "clips are soft-deleted from the hot and cool tiers only".to_string(),
+            )),
+            Deletion::Soft if !versioned => Some((
+                "VersioningRequired",
+                format!(
+                    "bucket {bucket} does not have versioning Enabled, so a deletion could not be undone; kept"
+                ),
+            )),
+            Deletion::Soft => held(),
+        }
     }
 }

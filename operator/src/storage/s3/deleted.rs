@@ -1,10 +1,9 @@
-//! Soft deletes and what follows them, for a policy with a restore window
-//! (`TierStore::soft_delete_clips`, `list_deleted`, `restore_clip`, `purge_clip`,
-//! `versioning_enabled`). See [`crate::storage::deleted`].
-//!
-//! A soft delete is a `DeleteObjects` without version ids, and it is sent only after a
-//! fresh `GetBucketVersioning` said `Enabled`: on an unversioned bucket the same request
-//! would delete for good, and on a suspended one it would replace the `null` version.
+//! What follows a soft delete, for a policy with a restore window
+//! (`TierStore::list_deleted`, `restore_clip`, `purge_clip`, `versioning_enabled`). See
+//! [`crate::storage::deleted`]. The soft delete itself is a batch delete of `delete.rs`
+//! (`Deletion::Soft`): a `DeleteObjects` without version ids, sent only after a fresh
+//! `GetBucketVersioning` said `Enabled` (on an unversioned bucket the same request would
+//! delete for good, and on a suspended one it would replace the `null` version).
 
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ use futures::{
 use super::{S3TierStore, client::Calls};
 use crate::{
     api::clip::{Clip, Tier},
-    storage::{DeleteFailure, DeleteReport, DeletedClip, StorageError},
+    storage::{DeletedClip, StorageError},
 };
 
 /// One entry of a `ListObjectVersions` page: a version or a delete marker.
@@ -120,82 +119,6 @@ impl S3TierStore {
         self.remember_versioning(&bucket, out.status().is_some())
             .await;
         Ok(enabled)
-    }
-
-    /// `TierStore::soft_delete_clips`.
-    pub(super) async fn soft_delete_many(
-        &self,
-        clips: &[Clip],
-    ) -> Result<DeleteReport, StorageError> {
-        let mut report = DeleteReport::default();
-        if clips.is_empty() {
-            return Ok(report);
-        }
-        let calls = Calls::default();
-        self.prove(&calls).await?;
-        let fail = |c: &Clip, code: &str, message: String, retryable: bool| DeleteFailure {
-            clip: c.clone(),
-            code: code.to_string(),
-            message,
-            retryable,
-        };
-        for tier in Tier::ALL {
-            let of_tier: Vec<&Clip> = clips.iter().filter(|c| c.tier == tier).collect();
-            if of_tier.is_empty() {
-                continue;
-            }
-            let loc = self.loc(tier);
-            let bucket = loc.bucket.as_str();
-            let versioned =
-                tier != Tier::LegalHold && self.versioning_is_enabled(tier, &calls).await?;
-            let mut sendable: Vec<&Clip> = Vec::new();
-            for c in of_tier {
-                if tier == Tier::LegalHold {
-                    report.failed.push(fail(
-                        c,
-                        "NotSoftDeletable",
-                        "clips are soft-deleted from the hot and cool tiers only".into(),
-                        false,
-                    ));
-                } else if !versioned {
-                    report.failed.push(fail(
-                        c,
-                        "VersioningRequired",
-                        format!(
-                            "bucket {bucket} does not have versioning Enabled, so a deletion could not be undone; kept"
-                        ),
-                        false,
-                    ));
-                } else if c.legal_hold {
-                    report.failed.push(fail(
-                        c,
-                        "LegalHoldOn",
-                        "the clip is under legal hold; release it first".into(),
-                        false,
-                    ));
-                } else {
-                    sendable.push(c);
-                }
-            }
-            let items: Vec<(String, Option<String>)> = sendable
-                .iter()
-                .map(|c| (loc.object_key(&c.key), None))
-                .collect();
-            let results = self.delete_batch(bucket, &items, &calls).await?;
-            for (c, failure) in sendable.into_iter().zip(results) {
-                match failure {
-                    Some((code, message, retryable)) => {
-                        report.failed.push(fail(c, &code, message, retryable));
-                    }
-                    None => report.deleted.push(c.clone()),
-                }
-            }
-        }
-        self.metrics
-            .deleted("soft_deleted", report.deleted.len() as u64);
-        self.metrics.deleted("failed", report.failed.len() as u64);
-        report.requests = calls.get();
-        Ok(report)
     }
 
     /// One page of `ListObjectVersions` under `prefix`, versions and markers merged in

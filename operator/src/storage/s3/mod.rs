@@ -233,11 +233,11 @@ impl TierStore for S3TierStore {
     }
 
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
-        self.delete_many(clips).await
+        self.delete_many(clips, delete::Deletion::Final).await
     }
 
     async fn soft_delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
-        self.soft_delete_many(clips).await
+        self.delete_many(clips, delete::Deletion::Soft).await
     }
 
     async fn versioning_enabled(&self, tier: Tier) -> Result<bool, StorageError> {
