@@ -53,6 +53,18 @@ impl CataloguedStore {
             .forget(tier, clips.iter().map(|c| c.key.clone()).collect())
             .await;
     }
+
+    /// Forget each clip in the tier it was listed in.
+    async fn forget_listed(&self, clips: &[Clip]) {
+        for tier in Tier::ALL {
+            let keys = clips
+                .iter()
+                .filter(|c| c.tier == tier)
+                .map(|c| c.key.clone())
+                .collect();
+            self.cat.forget(tier, keys).await;
+        }
+    }
 }
 
 #[async_trait]
@@ -97,10 +109,7 @@ impl TierStore for CataloguedStore {
         stop: &CancellationToken,
     ) -> Vec<Option<Result<MoveOutcome, StorageError>>> {
         let results = self.inner.move_clips(clips, to, concurrency, stop).await;
-        for tier in Tier::ALL {
-            let from: Vec<Clip> = clips.iter().filter(|c| c.tier == tier).cloned().collect();
-            self.forget(tier, &from).await;
-        }
+        self.forget_listed(clips).await;
         self.forget(to, clips).await;
         results
     }
@@ -127,19 +136,13 @@ impl TierStore for CataloguedStore {
 
     async fn delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
         let result = self.inner.delete_clips(clips).await;
-        for tier in Tier::ALL {
-            let of: Vec<Clip> = clips.iter().filter(|c| c.tier == tier).cloned().collect();
-            self.forget(tier, &of).await;
-        }
+        self.forget_listed(clips).await;
         result
     }
 
     async fn soft_delete_clips(&self, clips: &[Clip]) -> Result<DeleteReport, StorageError> {
         let result = self.inner.soft_delete_clips(clips).await;
-        for tier in Tier::ALL {
-            let of: Vec<Clip> = clips.iter().filter(|c| c.tier == tier).cloned().collect();
-            self.forget(tier, &of).await;
-        }
+        self.forget_listed(clips).await;
         result
     }
 
@@ -182,10 +185,7 @@ impl TierStore for CataloguedStore {
                 })
                 .map(|(c, _)| c.clone())
                 .collect();
-            for tier in Tier::ALL {
-                let of: Vec<Clip> = stale.iter().filter(|c| c.tier == tier).cloned().collect();
-                self.forget(tier, &of).await;
-            }
+            self.forget_listed(&stale).await;
         }
         result
     }

@@ -76,6 +76,23 @@ impl Version {
             .filter(|s| is_sha256_hex(s))
     }
 
+    /// This version as a clip of `key` in `tier`, as a listing shows it (its version id
+    /// only where the tier is `versioned`).
+    pub(super) fn clip(&self, key: &str, tier: Tier, versioned: bool) -> Clip {
+        Clip {
+            key: key.to_string(),
+            tier,
+            version_id: versioned.then(|| self.id.clone()),
+            size: self.size(),
+            storage_class: Some(self.class.clone()),
+            last_modified: self.last_modified,
+            tags: self.tags.clone(),
+            sha256: self.recorded(),
+            uploaded_at: self.uploaded_at(),
+            legal_hold: self.legal_hold,
+        }
+    }
+
     /// The recorded upload time (`evidence-uploaded-at` metadata), when well formed.
     pub(super) fn uploaded_at(&self) -> Option<DateTime<Utc>> {
         self.metadata
@@ -359,18 +376,7 @@ impl State {
         t.objects
             .iter()
             .filter_map(|(key, slots)| match slots.last()? {
-                Slot::Data(v) => Some(Clip {
-                    key: key.clone(),
-                    tier,
-                    version_id: t.versioned.then(|| v.id.clone()),
-                    size: v.size(),
-                    storage_class: Some(v.class.clone()),
-                    last_modified: v.last_modified,
-                    tags: v.tags.clone(),
-                    sha256: v.recorded(),
-                    uploaded_at: v.uploaded_at(),
-                    legal_hold: v.legal_hold,
-                }),
+                Slot::Data(v) => Some(v.clip(key, tier, t.versioned)),
                 Slot::Marker { .. } => None,
             })
             .collect()
@@ -392,18 +398,7 @@ impl State {
                     match slot {
                         Slot::Marker { id, .. } => markers.push(id.clone()),
                         Slot::Data(v) => {
-                            data = Some(Clip {
-                                key: key.clone(),
-                                tier,
-                                version_id: Some(v.id.clone()),
-                                size: v.size(),
-                                storage_class: Some(v.class.clone()),
-                                last_modified: v.last_modified,
-                                tags: v.tags.clone(),
-                                sha256: v.recorded(),
-                                uploaded_at: v.uploaded_at(),
-                                legal_hold: v.legal_hold,
-                            });
+                            data = Some(v.clip(key, tier, true));
                             break;
                         }
                     }

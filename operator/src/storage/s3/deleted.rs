@@ -296,39 +296,41 @@ impl S3TierStore {
                 d.key
             )));
         }
-        let calls = Calls::default();
-        self.prove(&calls).await?;
-        let loc = self.loc(d.tier);
-        let key = loc.object_key(&d.key);
-        for marker in &d.markers {
-            self.delete_version(&loc.bucket, &key, Some(marker), &calls)
-                .await?;
-        }
-        Ok(())
+        self.delete_versions(d, d.markers.iter()).await
     }
 
     /// `TierStore::purge_clip`: the data version first (a hold makes the store refuse
     /// it, and then the markers stay too), then the markers.
     pub(super) async fn purge_deleted(&self, d: &DeletedClip) -> Result<(), StorageError> {
+        let data = d.data.as_ref();
+        if let Some(data) = data.filter(|data| data.legal_hold) {
+            return Err(StorageError::InvalidInput(format!(
+                "{} version {:?} is under legal hold: not purged",
+                d.key, data.version_id
+            )));
+        }
+        let data_version = data.and_then(|data| data.version_id.as_ref());
+        self.delete_versions(d, data_version.into_iter().chain(&d.markers))
+            .await?;
+        self.metrics.deleted("purged", 1);
+        Ok(())
+    }
+
+    /// Delete these versions of a deleted clip's key, in order, after the region proof:
+    /// one `DeleteObject` by version id each.
+    async fn delete_versions(
+        &self,
+        d: &DeletedClip,
+        versions: impl Iterator<Item = &String>,
+    ) -> Result<(), StorageError> {
         let calls = Calls::default();
         self.prove(&calls).await?;
         let loc = self.loc(d.tier);
         let key = loc.object_key(&d.key);
-        if let Some(data) = &d.data {
-            if data.legal_hold {
-                return Err(StorageError::InvalidInput(format!(
-                    "{} version {:?} is under legal hold: not purged",
-                    d.key, data.version_id
-                )));
-            }
-            self.delete_version(&loc.bucket, &key, data.version_id.as_deref(), &calls)
+        for version in versions {
+            self.delete_version(&loc.bucket, &key, Some(version), &calls)
                 .await?;
         }
-        for marker in &d.markers {
-            self.delete_version(&loc.bucket, &key, Some(marker), &calls)
-                .await?;
-        }
-        self.metrics.deleted("purged", 1);
         Ok(())
     }
 }
