@@ -294,6 +294,31 @@ impl RetentionPolicySpec {
     }
 }
 
+/// Clip keys that are empty or start with `/`, each at `path` and its index (a hold's,
+/// a request's, a restore's).
+fn key_problems(path: &[Segment], keys: &[String], out: &mut Vec<Problem>) {
+    for (i, k) in keys.iter().enumerate() {
+        if k.is_empty() || k.starts_with('/') {
+            let mut at = path.to_vec();
+            at.push(Index(i));
+            out.push(Problem::at(at, format!("{k:?}: {KEYS_MESSAGE}")));
+        }
+    }
+}
+
+/// A selector's `matchTags` beyond the S3 tag limits (a hold's, a request's).
+fn match_tag_problems(tags: &std::collections::BTreeMap<String, String>, out: &mut Vec<Problem>) {
+    let at = || [Field("selector"), Field("matchTags")];
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            out.push(Problem::at(at(), MATCH_TAGS_MESSAGE));
+        }
+    }
+    if tags.len() > 10 {
+        out.push(Problem::at(at(), "at most 10 matchTags (the S3 tag limit)"));
+    }
+}
+
 impl AccessRequestSpec {
     /// What is wrong with this request: a blank reference, an empty selector, a blank
     /// value, a reversed window, malformed keys, tags beyond the S3 limits.
@@ -335,22 +360,8 @@ impl AccessRequestSpec {
                 REQUEST_WINDOW_ORDER_MESSAGE,
             ));
         }
-        for (i, k) in s.keys.iter().enumerate() {
-            if k.is_empty() || k.starts_with('/') {
-                out.push(Problem::at(
-                    [Field("selector"), Field("keys"), Index(i)],
-                    format!("{k:?}: {KEYS_MESSAGE}"),
-                ));
-            }
-        }
-        for (k, v) in &s.match_tags {
-            if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-                out.push(Problem::at(
-                    [Field("selector"), Field("matchTags")],
-                    MATCH_TAGS_MESSAGE,
-                ));
-            }
-        }
+        key_problems(&[Field("selector"), Field("keys")], &s.keys, &mut out);
+        match_tag_problems(&s.match_tags, &mut out);
         out
     }
 }
@@ -366,14 +377,7 @@ impl ClipRestoreSpec {
         if self.keys.len() > 1000 {
             out.push(Problem::at([Field("keys")], "at most 1000 keys"));
         }
-        for (i, k) in self.keys.iter().enumerate() {
-            if k.is_empty() || k.starts_with('/') {
-                out.push(Problem::at(
-                    [Field("keys"), Index(i)],
-                    format!("{k:?}: {KEYS_MESSAGE}"),
-                ));
-            }
-        }
+        key_problems(&[Field("keys")], &self.keys, &mut out);
         if self.reason.trim().is_empty() {
             out.push(Problem::at([Field("reason")], REASON_BLANK_MESSAGE));
         }
@@ -414,26 +418,8 @@ impl LegalHoldSpec {
         if s.keys.is_empty() && s.match_tags.is_empty() && s.camera_window.is_none() {
             out.push(Problem::at([Field("selector")], SELECTOR_EMPTY_MESSAGE));
         }
-        for (i, k) in s.keys.iter().enumerate() {
-            if k.is_empty() || k.starts_with('/') {
-                out.push(Problem::at(
-                    [Field("selector"), Field("keys"), Index(i)],
-                    format!("{k:?}: {KEYS_MESSAGE}"),
-                ));
-            }
-        }
-        let tags = || [Field("selector"), Field("matchTags")];
-        for (k, v) in &s.match_tags {
-            if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-                out.push(Problem::at(tags(), MATCH_TAGS_MESSAGE));
-            }
-        }
-        if s.match_tags.len() > 10 {
-            out.push(Problem::at(
-                tags(),
-                "at most 10 matchTags (the S3 tag limit)",
-            ));
-        }
+        key_problems(&[Field("selector"), Field("keys")], &s.keys, &mut out);
+        match_tag_problems(&s.match_tags, &mut out);
         if let Some(w) = &s.camera_window {
             if w.camera.trim().is_empty() {
                 out.push(Problem::at(

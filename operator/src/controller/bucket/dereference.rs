@@ -48,30 +48,15 @@ pub async fn dereference(client: &Client, eb: &EvidenceBucket) -> Result<Derefer
         .await
         .map_err(Error::read(format!("RetentionPolicy {ns}/{policy_name}")))?;
     let name = eb.name_any();
-    let holds = Api::<LegalHold>::namespaced(client.clone(), &ns)
-        .list(&Default::default())
-        .await
-        .map_err(Error::read(format!("the LegalHolds of namespace {ns}")))?
-        .items
-        .into_iter()
-        .filter(|h| h.spec.bucket_ref.name == name)
-        .collect();
-    let restores = Api::<ClipRestore>::namespaced(client.clone(), &ns)
-        .list(&Default::default())
-        .await
-        .map_err(Error::read(format!("the ClipRestores of namespace {ns}")))?
-        .items
-        .into_iter()
-        .filter(|r| r.spec.bucket_ref.name == name)
-        .collect();
-    let requests = Api::<AccessRequest>::namespaced(client.clone(), &ns)
-        .list(&Default::default())
-        .await
-        .map_err(Error::read(format!("the AccessRequests of namespace {ns}")))?
-        .items
-        .into_iter()
-        .filter(|r| r.spec.bucket_ref.name == name)
-        .collect();
+    let holds = naming(client, &ns, &name, |h: &LegalHold| &h.spec.bucket_ref.name).await?;
+    let restores = naming(client, &ns, &name, |r: &ClipRestore| {
+        &r.spec.bucket_ref.name
+    })
+    .await?;
+    let requests = naming(client, &ns, &name, |r: &AccessRequest| {
+        &r.spec.bucket_ref.name
+    })
+    .await?;
     Ok(Dereferenced {
         policy,
         holds,
@@ -79,6 +64,33 @@ pub async fn dereference(client: &Client, eb: &EvidenceBucket) -> Result<Derefer
         requests,
         credentials: credentials(client, eb).await?,
     })
+}
+
+/// The objects of kind `K` in namespace `ns` whose bucket reference (`bucket_ref`)
+/// names the EvidenceBucket `name`: one list of the namespace.
+async fn naming<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    bucket_ref: impl Fn(&K) -> &String,
+) -> Result<Vec<K>, Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Ok(Api::<K>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .map_err(Error::read(format!(
+            "the {}s of namespace {ns}",
+            K::kind(&())
+        )))?
+        .items
+        .into_iter()
+        .filter(|o| bucket_ref(o) == name)
+        .collect())
 }
 
 /// Read the credentials Secret of an EvidenceBucket (also used on its own by
