@@ -36,14 +36,22 @@ pub async fn controller(ctx: Arc<Context>, ns: Option<String>, stop: Cancellatio
         let stop = stop.clone();
         async move { stop.cancelled().await }
     })
-    .run(reconcile_restore, error_policy("cliprestore"), ctx.clone())
+    .run(
+        reconcile::<ClipRestore>,
+        error_policy(ClipRestore::CONTROLLER),
+        ctx.clone(),
+    )
     .for_each(|_| async {});
     let requests = Controller::new(
         api_for::<AccessRequest>(ctx.client.clone(), ns.as_deref()),
         watcher::Config::default(),
     )
     .graceful_shutdown_on(async move { stop.cancelled().await })
-    .run(reconcile_request, error_policy("accessrequest"), ctx)
+    .run(
+        reconcile::<AccessRequest>,
+        error_policy(AccessRequest::CONTROLLER),
+        ctx,
+    )
     .for_each(|_| async {});
     futures::join!(restores, requests);
 }
@@ -59,68 +67,90 @@ async fn missing(ctx: &Context, ns: &str, name: &str) -> Result<Option<String>, 
     }))
 }
 
-async fn reconcile_restore(r: Arc<ClipRestore>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_started("cliprestore");
-    let ns = r.namespace().unwrap_or_default();
-    let Some(message) = missing(&ctx, &ns, &r.spec.bucket_ref.name).await? else {
-        return Ok(Action::await_change());
-    };
-    let previous = r.status.clone().unwrap_or_default();
-    let status = ClipRestoreStatus {
-        conditions: merge_conditions(
-            &previous.conditions,
-            &[Cond::no(COMPLETE, "BucketNotFound", &message)],
-            r.metadata.generation,
-            Timestamp::now(),
-        ),
-        observed_generation: r.metadata.generation,
-        ..previous
-    };
-    apply_status(
-        &Api::<ClipRestore>::namespaced(ctx.client.clone(), &ns),
-        &*r,
-        &status,
-    )
-    .await?;
-    ctx.event(
-        &*r,
-        EventType::Warning,
-        "BucketNotFound",
-        "Restore",
-        message,
-    )
-    .await;
-    Ok(Action::requeue(Duration::from_secs(60)))
+/// What this controller needs of a resource that its bucket's reconcile acts on.
+trait OnBucket:
+    kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The controller's name (metrics).
+    const CONTROLLER: &'static str;
+    /// The condition a missing bucket sets to `False`.
+    const CONDITION: &'static str;
+    /// The event's action.
+    const ACTION: &'static str;
+    /// The status type.
+    type Status: serde::Serialize + std::fmt::Debug;
+    /// The EvidenceBucket it names.
+    fn bucket(&self) -> &str;
+    /// Its status with `conds` merged into its previous conditions.
+    fn with_conditions(&self, conditions: &[Cond]) -> Self::Status;
 }
 
-async fn reconcile_request(r: Arc<AccessRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_started("accessrequest");
+/// `conds` merged into `previous`, stamped now.
+fn merged(
+    previous: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    conds: &[Cond],
+    generation: Option<i64>,
+) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    merge_conditions(previous, conds, generation, Timestamp::now())
+}
+
+impl OnBucket for ClipRestore {
+    const CONTROLLER: &'static str = "cliprestore";
+    const CONDITION: &'static str = COMPLETE;
+    const ACTION: &'static str = "Restore";
+    type Status = ClipRestoreStatus;
+    fn bucket(&self) -> &str {
+        &self.spec.bucket_ref.name
+    }
+    fn with_conditions(&self, conds: &[Cond]) -> ClipRestoreStatus {
+        let previous = self.status.clone().unwrap_or_default();
+        ClipRestoreStatus {
+            conditions: merged(&previous.conditions, conds, self.metadata.generation),
+            observed_generation: self.metadata.generation,
+            ..previous
+        }
+    }
+}
+
+impl OnBucket for AccessRequest {
+    const CONTROLLER: &'static str = "accessrequest";
+    const CONDITION: &'static str = PRESERVING;
+    const ACTION: &'static str = "Preserve";
+    type Status = AccessRequestStatus;
+    fn bucket(&self) -> &str {
+        &self.spec.bucket_ref.name
+    }
+    fn with_conditions(&self, conds: &[Cond]) -> AccessRequestStatus {
+        let previous = self.status.clone().unwrap_or_default();
+        AccessRequestStatus {
+            conditions: merged(&previous.conditions, conds, self.metadata.generation),
+            observed_generation: self.metadata.generation,
+            ..previous
+        }
+    }
+}
+
+/// Nothing to do while the bucket exists; otherwise `BucketNotFound` in the status, a
+/// warning event, and a look again in a minute.
+async fn reconcile<K: OnBucket>(r: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_started(K::CONTROLLER);
     let ns = r.namespace().unwrap_or_default();
-    let Some(message) = missing(&ctx, &ns, &r.spec.bucket_ref.name).await? else {
+    let Some(message) = missing(&ctx, &ns, r.bucket()).await? else {
         return Ok(Action::await_change());
     };
-    let previous = r.status.clone().unwrap_or_default();
-    let status = AccessRequestStatus {
-        conditions: merge_conditions(
-            &previous.conditions,
-            &[Cond::no(PRESERVING, "BucketNotFound", &message)],
-            r.metadata.generation,
-            Timestamp::now(),
-        ),
-        observed_generation: r.metadata.generation,
-        ..previous
-    };
-    apply_status(
-        &Api::<AccessRequest>::namespaced(ctx.client.clone(), &ns),
-        &*r,
-        &status,
-    )
-    .await?;
+    let status = r.with_conditions(&[Cond::no(K::CONDITION, "BucketNotFound", &message)]);
+    apply_status(&Api::<K>::namespaced(ctx.client.clone(), &ns), &*r, &status).await?;
     ctx.event(
         &*r,
         EventType::Warning,
         "BucketNotFound",
-        "Preserve",
+        K::ACTION,
         message,
     )
     .await;
