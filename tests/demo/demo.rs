@@ -19,10 +19,7 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use anyhow::{Context, Result, bail};
 use aws_sdk_s3::{
     Client,
-    types::{
-        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
-        ObjectLockLegalHoldStatus, VersioningConfiguration,
-    },
+    types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectLockLegalHoldStatus},
 };
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use evidence_operator::{
@@ -206,16 +203,7 @@ async fn seed(s3: &Client, count: usize) -> Result<()> {
     }
     // Versioned, so that the policy's restoreWindow can soft-delete (and a ClipRestore
     // bring a clip back).
-    s3.put_bucket_versioning()
-        .bucket(BUCKET)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .with_context(|| format!("enabling versioning on {BUCKET}"))?;
+    evidence_operator_tests::tenant::enable_versioning(s3, BUCKET).await?;
     // The clip deploy/examples/cliprestore.yaml restores: tagged non-evidential at the
     // dock by mistake, so deleted by the 31-day rule (softly) when the operator starts.
     let (key, recorded) = MISTAKEN_CLIP;

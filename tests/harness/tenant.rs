@@ -58,6 +58,21 @@ pub async fn create_bucket(
     Ok(())
 }
 
+/// Turn S3 versioning on (`Enabled`) for `bucket`.
+pub async fn enable_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<()> {
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("enabling versioning on {bucket}"))?;
+    Ok(())
+}
+
 /// Replace the tags of the current version of `key` in `bucket`, behind the operator's
 /// back (an officer re-categorising a clip).
 pub async fn retag(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, tags: &[Tag]) -> Result<()> {

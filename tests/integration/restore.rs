@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use anyhow::{Result, ensure};
 use evidence_operator::{
     api::{ClipRestore, clip::TAG_CATEGORY},
     cli::{
@@ -17,7 +16,7 @@ use evidence_operator::{
 use evidence_operator_tests::{
     Backend, RunningOperator, Tenant, eventually,
     operator::{CLOCK_AHEAD, settings},
-    servers,
+    servers, tenant,
 };
 use kube::Api;
 use serde_json::{Value, json};
@@ -36,16 +35,7 @@ fn policy(window: &str) -> Value {
 
 async fn enable_versioning(t: &Tenant) -> Result<()> {
     for bucket in [&t.hot, &t.cool] {
-        t.s3.put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .with_context(|| format!("enabling versioning on {bucket}"))?;
+        tenant::enable_versioning(&t.s3, bucket).await?;
     }
     Ok(())
 }

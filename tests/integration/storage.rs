@@ -37,7 +37,11 @@ use evidence_operator::{
         region::EndpointRegions,
     },
 };
-use evidence_operator_tests::{Backend, servers, tenant::retag, unique_name};
+use evidence_operator_tests::{
+    Backend, servers,
+    tenant::{enable_versioning, retag},
+    unique_name,
+};
 use futures::{StreamExt, TryStreamExt, stream};
 
 // ---------------------------------------------------------------------------------
@@ -268,16 +272,7 @@ async fn conformance_suite_passes_on_minio() -> Result<()> {
 async fn soft_deletes_restores_and_purges_on_versioned_buckets() -> Result<()> {
     for backend in [Backend::Minio, Backend::Seaweedfs] {
         let s = setup_on(backend, Layout::Separate, StoreOptions::default()).await?;
-        s.fx.s3
-            .put_bucket_versioning()
-            .bucket(&s.fx.tiers.hot.bucket)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await?;
+        enable_versioning(&s.fx.s3, &s.fx.tiers.hot.bucket).await?;
         soft_deletes_restores_and_purges(&s.store, &s.fx)
             .await
             .with_context(|| format!("{backend:?}"))?;
@@ -400,8 +395,6 @@ async fn listing_paginates_over_more_than_a_thousand_clips() -> Result<()> {
 #[tokio::test]
 async fn same_bucket_storage_class_change_needs_versioning_and_then_is_a_verified_copy_onto_the_same_key()
 -> Result<()> {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-
     let s = setup(Layout::CoolIsStorageClass, StoreOptions::default()).await?;
     let (store, cfg) = (&s.store, &s.cfg);
     seed_one(&s.fx, "unversioned.mp4", 4096).await?;
@@ -431,16 +424,7 @@ async fn same_bucket_storage_class_change_needs_versioning_and_then_is_a_verifie
     );
 
     // Versioning on: the layout is accepted and a move keeps exactly one copy.
-    s.fx.s3
-        .put_bucket_versioning()
-        .bucket(&cfg.tiers.hot.bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await?;
+    enable_versioning(&s.fx.s3, &cfg.tiers.hot.bucket).await?;
     store.verify_region().await?;
     let data = seed_one(&s.fx, "rrs.mp4", 4096).await?;
     let clip = listed(store, Tier::Hot, "rrs.mp4").await?;
