@@ -223,20 +223,13 @@ pub async fn run(args: IngestArgs, paths: Paths) -> Result<()> {
         goals: Vec::new(),
     };
     report.judge();
-    std::fs::write(
-        out.join("results.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    let md = report.markdown();
-    std::fs::write(out.join("results.md"), &md)?;
-    std::fs::remove_dir_all(&scratch).ok();
-    println!("{md}");
-    eprintln!(
-        "wrote {:?} and {:?}",
-        out.join("results.json"),
-        out.join("results.md")
+    let written = crate::report::write_results(
+        &out,
+        &serde_json::to_string_pretty(&report)?,
+        &report.markdown(),
     );
-    Ok(())
+    std::fs::remove_dir_all(&scratch).ok();
+    written
 }
 
 type Dock<'a> = (&'a str, PathBuf, usize, usize, usize);

@@ -196,18 +196,13 @@ async fn run(args: RunArgs) -> Result<()> {
     } else {
         args.command_line.clone()
     };
-    let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(out.join("results.json"), &json)?;
-    let md = report.markdown();
-    std::fs::write(out.join("results.md"), &md)?;
-    std::fs::remove_dir_all(&scratch).ok();
-    println!("{md}");
-    eprintln!(
-        "wrote {:?} and {:?}",
-        out.join("results.json"),
-        out.join("results.md")
+    let written = report::write_results(
+        &out,
+        &serde_json::to_string_pretty(&report)?,
+        &report.markdown(),
     );
-    Ok(())
+    std::fs::remove_dir_all(&scratch).ok();
+    written
 }
 
 async fn measure(

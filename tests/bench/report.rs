@@ -404,3 +404,17 @@ impl Report {
         s
     }
 }
+
+/// Write a run's `results.json` and `results.md` into `out`, print the markdown, and
+/// say where both went.
+pub fn write_results(out: &Path, json: &str, md: &str) -> anyhow::Result<()> {
+    std::fs::write(out.join("results.json"), json)?;
+    std::fs::write(out.join("results.md"), md)?;
+    println!("{md}");
+    eprintln!(
+        "wrote {:?} and {:?}",
+        out.join("results.json"),
+        out.join("results.md")
+    );
+    Ok(())
+}
