@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["audit"],
     &["catalogue"],
     &["ingest"],
+    &["disclosure"],
     &["controller"],
     &["runtime"],
     &["cli"],

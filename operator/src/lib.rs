@@ -13,6 +13,7 @@
 //! | [`audit`]      | the tamper-evident audit trail: hash-chained records in Object Lock storage, verifier, custody reports |
 //! | [`catalogue`]  | what the operator learned about each clip (identity, tags, hold), on local disk: a cache rebuilt from storage, so a sweep reads facts only for what changed |
 //! | [`ingest`]     | the dock ingest: a dock folder's clips into the hot tier, verified (SHA-256), tagged from sidecars or the MP4, never overwriting, resumable, one `ingested` audit record per clip |
+//! | [`disclosure`] | the answer to an AccessRequest: the search in every tier, the manifest in the UK export location (hash in the audit chain), shared links, each recorded |
 //! | [`controller`] | the reconcile drivers: an EvidenceBucket as dereference → validate (pure) → apply → report (`controller/bucket/`), one sweep, the LegalHold finalizer; leader election; the operator's metrics |
 //! | [`runtime`]    | wiring from `Settings`: client, HTTP endpoints, leader election, controllers, shutdown; logging |
 //! | [`cli`]        | the binary's subcommands and their flags (clap only here)             |
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod cli;
 pub mod controller;
+pub mod disclosure;
 pub mod engine;
 pub mod ingest;
 pub mod runtime;

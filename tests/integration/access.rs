@@ -197,3 +197,364 @@ async fn a_restore_or_request_for_a_missing_bucket_says_so() -> Result<()> {
     })
     .await
 }
+
+/// A GET of `url` (plain http, as the test servers speak): (status, body).
+async fn http_get(url: &str) -> Result<(u16, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("not an http URL: {url}"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut conn = tokio::net::TcpStream::connect(host).await?;
+    conn.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no HTTP header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status in {head}"))?;
+    ensure!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "chunked answer: {head}"
+    );
+    Ok((status, raw[split + 4..].to_vec()))
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn share_args(argv: &[&str]) -> Result<evidence_operator::cli::share::ShareArgs> {
+    use clap::Parser;
+    use evidence_operator::cli::{Cli, Command};
+    let mut all = vec!["evidence-operator", "share"];
+    all.extend_from_slice(argv);
+    match Cli::try_parse_from(all)?.command {
+        Command::Share(a) => Ok(*a),
+        _ => anyhow::bail!("not share"),
+    }
+}
+
+/// A disclosure by officer over the three tiers: its manifest, in the export bucket,
+/// lists exactly its clips with their real SHA-256 (and not another officer's), its own
+/// hash is in the status and the audit chain; `share` gives links that download the
+/// clips, recorded (to whom, by whom, until when) before they are printed; a link past
+/// its time is refused by the store; `audit verify` passes and `audit show --request`
+/// lists the manifest and every link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manifest_lists_the_clips_with_their_hashes_and_every_share_is_audited() -> Result<()> {
+    let s = servers();
+    let t = Tenant::on_backend("disclose", Backend::Minio).await?;
+    let export = format!("{}-export", t.ns);
+    evidence_operator_tests::tenant::create_bucket(&t.s3, &export, true, false).await?;
+    let pc = [(TAG_OFFICER, "PC 4521")];
+    let other = [(TAG_OFFICER, "PC 9999")];
+    t.put_clip("a-hot.mp4", Some("non-evidential"), 2, &pc)
+        .await?;
+    t.put_clip_in(
+        &t.cool.clone(),
+        "b-cool.mp4",
+        Some("non-evidential"),
+        2,
+        &pc,
+    )
+    .await?;
+    t.put_clip("c-held.mp4", Some("non-evidential"), 2, &pc)
+        .await?;
+    t.put_clip("other.mp4", Some("non-evidential"), 2, &other)
+        .await?;
+    t.apply_policy(
+        "policy",
+        json!({ "default": { "retention": "31d", "onExpiry": "Delete" }, "coolAfter": "Forever" }),
+    )
+    .await?;
+    t.apply_bucket("unit", &Backend::Minio.endpoint(s), "1h")
+        .await?;
+    t.apply_hold(
+        "case",
+        "01/123/26",
+        "charged",
+        json!({ "keys": ["c-held.mp4"] }),
+    )
+    .await?;
+    t.apply(json!({
+        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "AccessRequest",
+        "metadata": { "name": "cps" },
+        "spec": {
+            "bucketRef": { "name": "unit" },
+            "kind": "Disclosure",
+            "reference": "CPS-01-123",
+            "receivedAt": "2026-12-01T09:00:00Z",
+            "selector": { "officer": "PC 4521" },
+            "export": { "bucket": export, "prefix": "disclosures/" },
+        }
+    }))
+    .await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    let requests: Api<AccessRequest> = Api::namespaced(t.client.clone(), &t.ns);
+    op.check(async {
+        // Ready once the manifest is written with the held clip in legal hold.
+        let manifest = eventually(Duration::from_secs(90), "the manifest written", || async {
+            let r = requests.get("cps").await?;
+            let st = serde_json::to_value(&r.status)?;
+            let ready = st["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["reason"] == "ManifestWritten")
+            });
+            let held = t.keys(&t.lock).await?.contains("c-held.mp4");
+            Ok((ready && held && st["manifest"]["clips"] == 3)
+                .then(|| r.status.and_then(|s| s.manifest))
+                .flatten())
+        })
+        .await?;
+        let key = manifest
+            .location
+            .strip_prefix(&format!("s3://{export}/"))
+            .ok_or_else(|| anyhow::anyhow!("manifest elsewhere: {}", manifest.location))?
+            .to_string();
+        ensure!(
+            key.starts_with(&format!("disclosures/{}/cps/manifest-", t.ns)),
+            "{key}"
+        );
+        let body =
+            t.s3.get_object()
+                .bucket(&export)
+                .key(&key)
+                .send()
+                .await?
+                .body
+                .collect()
+                .await?
+                .into_bytes();
+        ensure!(
+            sha_hex(&body) == manifest.sha256,
+            "the manifest's hash is the status's"
+        );
+        let doc: Value = serde_json::from_slice(&body)?;
+        let clips = doc["clips"].as_array().cloned().unwrap_or_default();
+        let keys: Vec<&str> = clips.iter().filter_map(|c| c["key"].as_str()).collect();
+        ensure!(
+            keys == ["a-hot.mp4", "b-cool.mp4", "c-held.mp4"],
+            "exactly the officer's clips: {keys:?}"
+        );
+        for c in &clips {
+            let bucket = match c["tier"].as_str() {
+                Some("hot") => &t.hot,
+                Some("cool") => &t.cool,
+                _ => &t.lock,
+            };
+            let k = c["key"].as_str().unwrap_or_default();
+            let mut get = t.s3.get_object().bucket(bucket).key(k);
+            if let Some(v) = c["versionId"].as_str() {
+                get = get.version_id(v);
+            }
+            let bytes = get
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{k} in {bucket}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    )
+                })?
+                .body
+                .collect()
+                .await?
+                .into_bytes();
+            ensure!(
+                c["sha256"] == sha_hex(&bytes),
+                "{k}: the manifest's SHA-256 is the clip's"
+            );
+            ensure!(c["officer"] == "PC 4521" && c["size"] == bytes.len());
+            ensure!(
+                (c["tier"] == "legal-hold") == (c["legalHold"] == true),
+                "{k}: hold state {c}"
+            );
+        }
+
+        // Share: links that download the clips, recorded first.
+        let bucket = format!("{}/unit", t.ns);
+        let request = format!("{}/cps", t.ns);
+        let args = share_args(&[
+            "--request",
+            &request,
+            "--recipient",
+            "CPS case 01/123",
+            "--expires",
+            "1h",
+        ])?;
+        let report = evidence_operator::cli::share::share(
+            t.client.clone(),
+            &args,
+            std::time::SystemTime::now(),
+        )
+        .await?;
+        ensure!(
+            report.links.len() == 3 && !report.issued_by.is_empty(),
+            "{report:?}"
+        );
+        for l in &report.links {
+            let (status, bytes) = http_get(&l.url).await?;
+            ensure!(status == 200, "{} downloads: {status}", l.key);
+            ensure!(sha_hex(&bytes) == l.sha256, "{} downloads the clip", l.key);
+        }
+        // A link whose hour is over is refused by the store.
+        let old = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+        let args = share_args(&[
+            "--request",
+            &request,
+            "--recipient",
+            "late",
+            "--expires",
+            "1h",
+            "--key",
+            "a-hot.mp4",
+        ])?;
+        let late = evidence_operator::cli::share::share(t.client.clone(), &args, old).await?;
+        let (status, _) = http_get(&late.links[0].url).await?;
+        ensure!(status == 403, "an expired link is refused: {status}");
+
+        // The chain: verified, and the request's records.
+        let shown = {
+            use clap::Parser;
+            use evidence_operator::cli::{
+                Cli, Command,
+                audit::{AuditCommand, run_show},
+            };
+            let Command::Audit(a) = Cli::try_parse_from([
+                "evidence-operator",
+                "audit",
+                "show",
+                "--bucket",
+                &bucket,
+                "--request",
+                "cps",
+                "-o",
+                "json",
+            ])?
+            .command
+            else {
+                anyhow::bail!("not audit")
+            };
+            let AuditCommand::Show(show) = a.command else {
+                anyhow::bail!("not show")
+            };
+            run_show(&show, Some(t.client.clone())).await?
+        };
+        ensure!(
+            shown.broken.is_none(),
+            "the chain verifies: {:?}",
+            shown.broken
+        );
+        let out: Value = serde_json::from_str(&shown.output)?;
+        let records = out["records"].as_array().cloned().unwrap_or_default();
+        let written: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["action"] == "manifest_written")
+            .collect();
+        ensure!(
+            written.len() == 1 && written[0]["sha256"] == manifest.sha256,
+            "one manifest record, its hash: {records:?}"
+        );
+        let shared: Vec<&Value> = records.iter().filter(|r| r["action"] == "shared").collect();
+        ensure!(shared.len() == 4, "every link recorded: {shared:?}");
+        ensure!(
+            shared
+                .iter()
+                .filter(|r| r["share"]["recipient"] == "CPS case 01/123")
+                .count()
+                == 3
+                && shared
+                    .iter()
+                    .all(|r| r["share"]["issuedBy"] == report.issued_by
+                        && r["share"]["expires"].is_string()),
+            "to whom, by whom, until when: {shared:?}"
+        );
+        ensure!(
+            records.len() == written.len() + shared.len(),
+            "only the request's records: {records:?}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// An export location whose store is not in the UK gets nothing: `Ready=False`,
+/// `ExportRefused`, and its bucket stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_export_location_outside_the_uk_is_refused_and_nothing_is_written() -> Result<()> {
+    let s = servers();
+    let t = Tenant::on_backend("disclose-nonuk", Backend::Minio).await?;
+    let abroad = s.non_uk_s3_client();
+    let export = format!("{}-abroad", t.ns);
+    evidence_operator_tests::tenant::create_bucket(&abroad, &export, false, false).await?;
+    t.put_clip("a.mp4", Some("non-evidential"), 2, &[(TAG_OFFICER, "PC 1")])
+        .await?;
+    t.apply_policy(
+        "policy",
+        json!({ "default": { "retention": "31d", "onExpiry": "Delete" } }),
+    )
+    .await?;
+    t.apply_bucket("unit", &Backend::Minio.endpoint(s), "1h")
+        .await?;
+    t.apply(json!({
+        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "AccessRequest",
+        "metadata": { "name": "sar" },
+        "spec": {
+            "bucketRef": { "name": "unit" },
+            "kind": "SubjectAccess",
+            "reference": "SAR-1",
+            "receivedAt": "2026-12-01T09:00:00Z",
+            "selector": { "officer": "PC 1" },
+            // declared in the UK (the bucket's region), but the store says otherwise
+            "export": { "bucket": export, "endpoint": s.non_uk_endpoint },
+        }
+    }))
+    .await?;
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    let requests: Api<AccessRequest> = Api::namespaced(t.client.clone(), &t.ns);
+    op.check(async {
+        let msg = eventually(Duration::from_secs(90), "the export refused", || async {
+            let st = serde_json::to_value(requests.get("sar").await?.status)?;
+            Ok(st["conditions"].as_array().and_then(|cs| {
+                cs.iter()
+                    .find(|c| {
+                        c["type"] == "Ready"
+                            && c["status"] == "False"
+                            && c["reason"] == "ExportRefused"
+                    })
+                    .map(|c| c["message"].to_string())
+            }))
+        })
+        .await?;
+        ensure!(
+            msg.contains(&s.non_uk_region),
+            "the message names the region found: {msg}"
+        );
+        let listed = abroad.list_objects_v2().bucket(&export).send().await?;
+        ensure!(
+            listed.key_count().unwrap_or(0) == 0,
+            "nothing written abroad: {listed:?}"
+        );
+        // The request still preserves its clip.
+        let st = serde_json::to_value(requests.get("sar").await?.status)?;
+        ensure!(st["clipsFound"] == 1 && st["manifest"].is_null(), "{st}");
+        Ok(())
+    })
+    .await
+}

@@ -19,7 +19,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::legal_hold::{BucketRef, KEYS_MESSAGE, MATCH_TAGS_MESSAGE};
+use super::{
+    evidence_bucket::{
+        BUCKET_NAME_MESSAGE, CredentialsSecretRef, ENDPOINT_MESSAGE, ENDPOINT_METADATA_MESSAGE,
+        PREFIX_MESSAGE, REGION_NAME_MESSAGE,
+    },
+    legal_hold::{BucketRef, KEYS_MESSAGE, MATCH_TAGS_MESSAGE},
+};
 
 // The messages of the CRD's rules, each defined once: the attributes below put them in
 // the CRD, and [`super::validation`] gives the same words for the same problems.
@@ -86,10 +92,65 @@ pub struct AccessRequestSpec {
     pub received_at: DateTime<Utc>,
     /// Which clips the request covers: ALL of the criteria given must hold.
     pub selector: AccessSelector,
+    /// Where the answer goes: a bucket and prefix in the UK that receives the request's
+    /// manifest (every clip found, with its version, size, SHA-256, recording time,
+    /// camera, officer, tier and hold state). Absent: the clips are preserved and counted,
+    /// and no manifest is written. Nothing in the evidence tiers is ever written through
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportLocation>,
     /// Set to `true` when the request is answered: the preservation ends (the clips fall
     /// back under their normal retention). Deleting the AccessRequest does the same.
     #[serde(default)]
     pub closed: bool,
+}
+
+/// The export location of a request: where its manifest is written. It is region-proved
+/// like every tier before anything is written: a bucket whose declared or verified
+/// region is not an allowed UK region receives nothing (condition `Ready=False`, reason
+/// `ExportRefused`).
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportLocation {
+    /// The bucket (S3 naming rules). It must exist; it need not be versioned.
+    #[x_kube(
+        validation = Rule::new("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$') && !self.contains('..')")
+            .message(BUCKET_NAME_MESSAGE)
+    )]
+    #[schemars(length(min = 3, max = 63))]
+    pub bucket: String,
+    /// A key prefix, such as `disclosures/`. The manifest is written under
+    /// `<prefix><namespace>/<name>/`. Must not start with `/`. Absent: the bucket root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self.startsWith('/')").message(PREFIX_MESSAGE))]
+    #[schemars(length(max = 512))]
+    pub prefix: Option<String>,
+    /// The bucket's region; must be an allowed UK region, like an EvidenceBucket's
+    /// (checked at apply time by the `evidence-operator-uk-regions` admission policy,
+    /// and again by the operator, which also proves it). Absent: the EvidenceBucket's
+    /// region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')")
+        .message(REGION_NAME_MESSAGE))]
+    #[schemars(length(min = 1, max = 63))]
+    pub region: Option<String>,
+    /// The S3 endpoint URL of the export bucket. Absent: the EvidenceBucket's endpoint.
+    /// Never a link-local or cloud metadata address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname() != ''")
+        .message(ENDPOINT_MESSAGE))]
+    #[x_kube(validation = Rule::new("!self.matches(r'^(?i)https?://(169\\.254\\.[0-9]{1,3}\\.[0-9]{1,3}|\\[(fe[89ab][0-9a-f]:[0-9a-f:.]*|fd00:ec2::254)\\]|metadata\\.google\\.internal\\.?)(:[0-9]*)?([/?#].*)?$')")
+        .message(ENDPOINT_METADATA_MESSAGE))]
+    #[schemars(length(max = 2048))]
+    pub endpoint: Option<String>,
+    /// Address the bucket by path. Absent: the EvidenceBucket's setting when the
+    /// endpoint is the EvidenceBucket's, else `true` with an endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_path_style: Option<bool>,
+    /// The Secret (in this namespace) with the export bucket's access key. Absent: the
+    /// EvidenceBucket's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<CredentialsSecretRef>,
 }
 
 /// What kind of request.
@@ -170,10 +231,34 @@ pub struct AccessRequestStatus {
     pub due_by: Option<DateTime<Utc>>,
     /// Standard conditions. `Preserving` is `True` while the request is open and its
     /// clips are preserved (reason `ClipsPreserved`, or `NoClipsFound`), `False` once it
-    /// is closed (reason `Closed`).
+    /// is closed (reason `Closed`). `Ready` is `True` when the manifest of the clips
+    /// found is written (reason `ManifestWritten`; `Searched` without an export
+    /// location), `False` when it cannot be (`ExportRefused`: the export location is not
+    /// proved to be in the UK, or cannot be reached; `ExportFailed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The manifest last written to the export location (requests with `export`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestRef>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// Where a request's manifest is, and what it holds.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestRef {
+    /// `s3://<bucket>/<key>` of the manifest (a JSON document; its key names its hash,
+    /// so a manifest is never overwritten).
+    pub location: String,
+    /// The manifest's SHA-256 (hex), also in the bucket's audit chain
+    /// (`manifest_written`).
+    pub sha256: String,
+    /// Clips it lists.
+    pub clips: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// When it was written.
+    pub written_at: DateTime<Utc>,
 }

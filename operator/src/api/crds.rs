@@ -115,7 +115,7 @@ pub fn admission_policy_objects() -> Vec<Value> {
             "labels": { "app.kubernetes.io/part-of": "evidence-operator" },
             "annotations": {
                 "evidence.bwv.io/description": format!(
-                    "EvidenceBucket.spec.region must be a UK region: one of {builtin_text}, or listed in ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY}; and spec.endpoint's host one of key {ENDPOINTS_CONFIGMAP_KEY} (hosts or *.suffix, comma-separated) when that lists any"
+                    "EvidenceBucket.spec.region (and AccessRequest.spec.export.region, when given) must be a UK region: one of {builtin_text}, or listed in ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY}; and the endpoint's host one of key {ENDPOINTS_CONFIGMAP_KEY} (hosts or *.suffix, comma-separated) when that lists any"
                 )
             }
         },
@@ -127,25 +127,30 @@ pub fn admission_policy_objects() -> Vec<Value> {
                     "apiGroups": ["evidence.bwv.io"],
                     "apiVersions": ["*"],
                     "operations": ["CREATE", "UPDATE"],
-                    "resources": ["evidencebuckets"]
+                    "resources": ["evidencebuckets", "accessrequests"]
                 }]
             },
             "variables": [
-                { "name": "region", "expression": "has(object.spec) && has(object.spec.region) ? object.spec.region : ''" },
+                // An EvidenceBucket's spec, or an AccessRequest's spec.export (where the
+                // fields have the same names and meaning; absent, nothing to check).
+                { "name": "request", "expression": "object.kind == 'AccessRequest'" },
+                { "name": "place", "expression": "!has(object.spec) ? {} : variables.request ? (has(object.spec.export) ? object.spec.export : {}) : object.spec" },
+                { "name": "field", "expression": "variables.request ? 'spec.export.' : 'spec.'" },
+                { "name": "region", "expression": "has(variables.place.region) ? variables.place.region : ''" },
                 { "name": "extra", "expression": extra },
-                { "name": "host", "expression": "has(object.spec) && has(object.spec.endpoint) && isURL(object.spec.endpoint) ? url(object.spec.endpoint).getHostname().lowerAscii() : ''" },
+                { "name": "host", "expression": "has(variables.place.endpoint) && isURL(variables.place.endpoint) ? url(variables.place.endpoint).getHostname().lowerAscii() : ''" },
                 { "name": "endpoints", "expression": endpoints }
             ],
             "validations": [{
-                "expression": format!("variables.region in [{builtin}] || variables.region in variables.extra"),
+                "expression": format!("(variables.request && variables.region == '') || variables.region in [{builtin}] || variables.region in variables.extra"),
                 "messageExpression": format!(
-                    "'spec.region: ' + variables.region + ' is not an allowed UK region (allowed: {builtin_text}' + (size(variables.extra) > 0 ? ', ' + variables.extra.join(', ') : '') + '; an installation adds on-premises UK regions to ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY})'"
+                    "variables.field + 'region: ' + variables.region + ' is not an allowed UK region (allowed: {builtin_text}' + (size(variables.extra) > 0 ? ', ' + variables.extra.join(', ') : '') + '; an installation adds on-premises UK regions to ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {REGIONS_CONFIGMAP_KEY})'"
                 ),
                 "reason": "Invalid"
             }, {
                 "expression": "variables.host == '' || size(variables.endpoints) == 0 || variables.endpoints.exists(p, p.lowerAscii() == variables.host || (p.startsWith('*.') && variables.host.endsWith(p.lowerAscii().substring(1))))",
                 "messageExpression": format!(
-                    "'spec.endpoint: host ' + variables.host + ' is not among the allowed endpoints (' + variables.endpoints.join(', ') + '; ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {ENDPOINTS_CONFIGMAP_KEY})'"
+                    "variables.field + 'endpoint: host ' + variables.host + ' is not among the allowed endpoints (' + variables.endpoints.join(', ') + '; ConfigMap {REGIONS_CONFIGMAP_NAMESPACE}/{REGIONS_CONFIGMAP} key {ENDPOINTS_CONFIGMAP_KEY})'"
                 ),
                 "reason": "Invalid"
             }]

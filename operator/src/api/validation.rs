@@ -102,35 +102,15 @@ impl EvidenceBucketSpec {
     /// names, prefixes and storage classes, the tier layout, a sweep interval under 1m.
     pub fn problems(&self, allowed: &AllowedRegions) -> Vec<Problem> {
         let mut out = Vec::new();
-        let region = self.region.as_str();
-        if !is_dns_label(region) {
-            out.push(Problem::at(
-                [Field("region")],
-                format!("region {region:?}: {REGION_NAME_MESSAGE}"),
-            ));
-        } else if !allowed.contains(region) {
-            out.push(Problem::at(
-                [Field("region")],
-                format!(
-                    "spec.region: {region} is not an allowed UK region (allowed: {allowed}; pass --allowed-regions for an installation's on-premises UK regions)"
-                ),
-            ));
-        }
+        region_problems(
+            &[Field("region")],
+            "spec.region",
+            &self.region,
+            allowed,
+            &mut out,
+        );
         if let Some(ep) = &self.endpoint {
-            let host = ep
-                .strip_prefix("https://")
-                .or_else(|| ep.strip_prefix("http://"))
-                .map(|r| r.split(['/', ':', '?', '#']).next().unwrap_or_default());
-            if host.is_none_or(str::is_empty) || ep.len() > 2048 {
-                out.push(Problem::at(
-                    [Field("endpoint")],
-                    format!("endpoint {ep:?}: {ENDPOINT_MESSAGE}"),
-                ));
-            } else if let Err(e) = endpoint_host(ep)
-                && e.contains(ENDPOINT_METADATA_MESSAGE)
-            {
-                out.push(Problem::at([Field("endpoint")], e));
-            }
+            endpoint_problems(&[Field("endpoint")], ep, &mut out);
         }
         let tiers = [
             ("hot", &self.tiers.hot),
@@ -296,6 +276,48 @@ impl RetentionPolicySpec {
 
 /// Clip keys that are empty or start with `/`, each at `path` and its index (a hold's,
 /// a request's, a restore's).
+/// A malformed region, or one the installation does not allow (`shown`: how the
+/// message names the field).
+fn region_problems(
+    path: &[Segment],
+    shown: &str,
+    region: &str,
+    allowed: &AllowedRegions,
+    out: &mut Vec<Problem>,
+) {
+    if !is_dns_label(region) {
+        out.push(Problem::at(
+            path.to_vec(),
+            format!("region {region:?}: {REGION_NAME_MESSAGE}"),
+        ));
+    } else if !allowed.contains(region) {
+        out.push(Problem::at(
+            path.to_vec(),
+            format!(
+                "{shown}: {region} is not an allowed UK region (allowed: {allowed}; pass --allowed-regions for an installation's on-premises UK regions)"
+            ),
+        ));
+    }
+}
+
+/// A malformed endpoint URL, or a link-local or cloud metadata address.
+fn endpoint_problems(path: &[Segment], ep: &str, out: &mut Vec<Problem>) {
+    let host = ep
+        .strip_prefix("https://")
+        .or_else(|| ep.strip_prefix("http://"))
+        .map(|r| r.split(['/', ':', '?', '#']).next().unwrap_or_default());
+    if host.is_none_or(str::is_empty) || ep.len() > 2048 {
+        out.push(Problem::at(
+            path.to_vec(),
+            format!("endpoint {ep:?}: {ENDPOINT_MESSAGE}"),
+        ));
+    } else if let Err(e) = endpoint_host(ep)
+        && e.contains(ENDPOINT_METADATA_MESSAGE)
+    {
+        out.push(Problem::at(path.to_vec(), e));
+    }
+}
+
 fn key_problems(path: &[Segment], keys: &[String], out: &mut Vec<Problem>) {
     for (i, k) in keys.iter().enumerate() {
         if k.is_empty() || k.starts_with('/') {
@@ -321,8 +343,10 @@ fn match_tag_problems(tags: &std::collections::BTreeMap<String, String>, out: &m
 
 impl AccessRequestSpec {
     /// What is wrong with this request: a blank reference, an empty selector, a blank
-    /// value, a reversed window, malformed keys, tags beyond the S3 limits.
-    pub fn problems(&self) -> Vec<Problem> {
+    /// value, a reversed window, malformed keys, tags beyond the S3 limits, an export
+    /// location with a malformed bucket, prefix or endpoint, or outside the UK
+    /// (`allowed`, as for an EvidenceBucket).
+    pub fn problems(&self, allowed: &AllowedRegions) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.reference.trim().is_empty() {
             out.push(Problem::at(
@@ -362,6 +386,21 @@ impl AccessRequestSpec {
         }
         key_problems(&[Field("selector"), Field("keys")], &s.keys, &mut out);
         match_tag_problems(&s.match_tags, &mut out);
+        if let Some(x) = &self.export {
+            let at = |f| vec![Field("export"), Field(f)];
+            if let Some(p) = bucket_name_problem(&x.bucket) {
+                out.push(Problem::at(at("bucket"), p));
+            }
+            if x.prefix.as_deref().is_some_and(|p| p.starts_with('/')) {
+                out.push(Problem::at(at("prefix"), PREFIX_MESSAGE));
+            }
+            if let Some(r) = &x.region {
+                region_problems(&at("region"), "spec.export.region", r, allowed, &mut out);
+            }
+            if let Some(ep) = &x.endpoint {
+                endpoint_problems(&at("endpoint"), ep, &mut out);
+            }
+        }
         out
     }
 }

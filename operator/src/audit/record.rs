@@ -76,6 +76,14 @@ pub enum AuditAction {
     /// removed; the same version current again). The reason names the ClipRestore, its
     /// reference and reason, and who created it.
     Restored,
+    /// An AccessRequest's manifest (the clips it found, each with its version, size and
+    /// SHA-256) was written to its export location; `sha256` is the manifest's own, the
+    /// reason names where it is (`object`: the AccessRequest).
+    ManifestWritten,
+    /// A time-limited link (an S3 presigned URL) to a clip was issued for an
+    /// AccessRequest: `share` says to whom, by whom and until when (`object`: the
+    /// AccessRequest; the actor `share:<user>@<host>`).
+    Shared,
 }
 
 impl AuditAction {
@@ -101,6 +109,8 @@ impl AuditAction {
             AuditAction::SoftDeleted => "soft_deleted",
             AuditAction::Purged => "purged",
             AuditAction::Restored => "restored",
+            AuditAction::ManifestWritten => "manifest_written",
+            AuditAction::Shared => "shared",
         }
     }
 
@@ -111,7 +121,7 @@ impl AuditAction {
 }
 
 /// Every audit action.
-pub const ALL_ACTIONS: [AuditAction; 19] = [
+pub const ALL_ACTIONS: [AuditAction; 21] = [
     AuditAction::Moved,
     AuditAction::Held,
     AuditAction::Released,
@@ -131,6 +141,8 @@ pub const ALL_ACTIONS: [AuditAction; 19] = [
     AuditAction::SoftDeleted,
     AuditAction::Purged,
     AuditAction::Restored,
+    AuditAction::ManifestWritten,
+    AuditAction::Shared,
 ];
 
 /// Who acted: the operator replica and the leader Lease it held.
@@ -194,6 +206,20 @@ pub struct ObjectInfo {
     pub changed_by: Option<String>,
 }
 
+/// A link to a clip given to someone (a `shared` record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Share {
+    /// Who the link was given to, as the person issuing it named them (such as
+    /// `CPS case 01/123`).
+    pub recipient: String,
+    /// Who issued it: the Kubernetes user the API server names for the credentials used
+    /// (`SelfSubjectReview`), else the local user and host.
+    pub issued_by: String,
+    /// When the link stops working (RFC 3339, UTC).
+    pub expires: String,
+}
+
 /// What the controller hands to the audit log: everything but the chain fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -217,6 +243,8 @@ pub struct Entry {
     pub cases: Vec<String>,
     /// The Kubernetes object, for policy actions.
     pub object: Option<ObjectInfo>,
+    /// To whom a link was given, for `shared` records.
+    pub share: Option<Share>,
 }
 
 impl Entry {
@@ -238,6 +266,7 @@ impl Entry {
             holds: Vec::new(),
             cases: Vec::new(),
             object: None,
+            share: None,
         }
     }
 
@@ -254,6 +283,7 @@ impl Entry {
             holds: Vec::new(),
             cases: Vec::new(),
             object: Some(object),
+            share: None,
         }
     }
 }
@@ -297,6 +327,9 @@ pub struct Record {
     /// The Kubernetes object, for policy actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectInfo>,
+    /// To whom a link was given, for `shared` records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<Share>,
     /// SHA-256 (hex) of the previous record's line; [`GENESIS`] for the first.
     pub prev: String,
 }
@@ -355,6 +388,7 @@ pub fn seal(
             holds: e.holds.clone(),
             cases: e.cases.clone(),
             object: e.object.clone(),
+            share: e.share.clone(),
             prev: prev.clone(),
         };
         let line = serde_json::to_vec(&record)?;

@@ -17,6 +17,9 @@ pub struct Filter {
     pub clip: Option<String>,
     /// Only records naming this case reference.
     pub case: Option<String>,
+    /// Only records about this AccessRequest (`namespace/name`): its manifests and the
+    /// links shared for it.
+    pub request: Option<String>,
     /// Only these actions (any of them).
     pub actions: Vec<AuditAction>,
     /// Only records at or after this time.
@@ -35,6 +38,14 @@ impl Filter {
         }
         if let Some(c) = &self.case
             && !r.cases.iter().any(|x| x == c)
+        {
+            return false;
+        }
+        if let Some(req) = &self.request
+            && !r
+                .object
+                .as_ref()
+                .is_some_and(|o| o.kind == "AccessRequest" && &o.name == req)
         {
             return false;
         }
@@ -186,6 +197,13 @@ pub fn record_line(r: &Record) -> String {
         if let Some(by) = &o.changed_by {
             let _ = write!(s, " by={by}");
         }
+    }
+    if let Some(sh) = &r.share {
+        let _ = write!(
+            s,
+            " to={:?} by={} until={}",
+            sh.recipient, sh.issued_by, sh.expires
+        );
     }
     if !r.holds.is_empty() {
         let _ = write!(s, " holds={}", r.holds.join(","));

@@ -172,6 +172,10 @@ impl TierStore for CataloguedStore {
         self.inner.purge_clip(deleted).await
     }
 
+    async fn clip_sha256(&self, clip: &Clip) -> Result<String, StorageError> {
+        self.inner.clip_sha256(clip).await
+    }
+
     async fn current_tags(&self, clips: &[Clip]) -> Result<Vec<Option<Vec<Tag>>>, StorageError> {
         let result = self.inner.current_tags(clips).await;
         if let Ok(now) = &result {

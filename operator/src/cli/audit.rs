@@ -120,10 +120,16 @@ pub struct ShowArgs {
     /// Only records naming this case reference.
     #[arg(long)]
     pub case: Option<String>,
+    /// Only records about this AccessRequest (`name` in the bucket's namespace, or
+    /// `namespace/name`): its manifests (`manifest_written`) and every link shared for
+    /// it (`shared`: what, to whom, by whom, until when).
+    #[arg(long, value_name = "[NAMESPACE/]NAME")]
+    pub request: Option<String>,
     /// Only these actions (repeatable or comma-separated): moved, held, released,
     /// deleted, flagged_for_review, flagged_malformed, failed, refused,
-    /// integrity_verified, integrity_mismatch, policy_created, policy_changed,
-    /// policy_deleted.
+    /// integrity_verified, integrity_mismatch, intended, policy_created,
+    /// policy_changed, policy_deleted, claim_taken_over, ingested, soft_deleted,
+    /// purged, restored, manifest_written, shared.
     #[arg(long, value_delimiter = ',')]
     pub action: Vec<String>,
     /// Only records at or after this time (RFC 3339).
@@ -318,9 +324,22 @@ pub async fn run_show(args: &ShowArgs, client: Option<kube::Client>) -> anyhow::
                 .with_context(|| format!("--action {a:?} is not an audit action"))?,
         );
     }
+    let request = args.request.as_ref().map(|r| {
+        match (
+            r.contains('/'),
+            args.source
+                .bucket
+                .as_deref()
+                .and_then(|b| b.split_once('/')),
+        ) {
+            (false, Some((ns, _))) => format!("{ns}/{r}"),
+            _ => r.clone(),
+        }
+    });
     let filter = Filter {
         clip: args.clip.clone(),
         case: args.case.clone(),
+        request,
         actions,
         since: args.since,
         until: args.until,

@@ -14,16 +14,12 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use kube::{Api, Client};
+use kube::Client;
 
 use crate::{
-    api::{EvidenceBucket, regions::AllowedRegions},
+    api::regions::AllowedRegions,
     audit::AuditTarget,
-    controller::{
-        self,
-        audit::audit_target_for,
-        bucket::{Refusal, dereference, validate},
-    },
+    controller::{self, audit::audit_target_for},
     ingest::{
         Categories, ClipReport, Defaults, IngestOptions, IngestReport, IngestTarget, Progress,
         ingest,
@@ -180,43 +176,20 @@ pub async fn bucket_target(client: Client, args: &IngestArgs) -> anyhow::Result<
             name.to_string(),
         ),
     };
-    let key = format!("{ns}/{name}");
-    let eb = Api::<EvidenceBucket>::namespaced(client.clone(), &ns)
-        .get_opt(&name)
-        .await
-        .map_err(controller::Error::read(format!("EvidenceBucket {key}")))?
-        .with_context(|| format!("EvidenceBucket {key} not found"))?;
-    let allowed = args.installation.regions();
-    let endpoint_regions = args.installation.endpoint_regions();
-    endpoint_regions
-        .check(&allowed)
-        .map_err(anyhow::Error::msg)?;
-    let found = dereference(&client, &eb).await?;
-    let grants = args.installation.grants(&ns);
-    let refused = |r: Refusal| {
-        anyhow::anyhow!(
-            "EvidenceBucket {key} is refused ({}): {r}; nothing was uploaded",
-            r.reason()
-        )
-    };
-    let valid = validate(&eb, &found, &allowed, &grants, chrono::Utc::now()).map_err(refused)?;
+    let checked =
+        super::checked_bucket(&client, &ns, &name, &args.installation, "uploaded").await?;
     let root = controller::normalise_prefix(&args.audit_prefix);
     Ok(IngestTarget {
-        config: valid.config.clone(),
+        config: checked.config,
         store_options: StoreOptions {
-            endpoint_regions,
+            endpoint_regions: checked.endpoint_regions,
             ..StoreOptions::default()
         },
-        audit: Some((audit_target_for(&eb, &root, Some(args.retention())), key)),
-        categories: Categories::Known(
-            valid
-                .policy
-                .spec
-                .categories
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
-        ),
+        audit: Some((
+            audit_target_for(&checked.bucket, &root, Some(args.retention())),
+            checked.key,
+        )),
+        categories: Categories::Known(checked.categories),
     })
 }
 

@@ -9,9 +9,10 @@ pub mod audit;
 pub mod check;
 pub mod ingest;
 pub mod plan;
+pub mod share;
 
 use crate::{
-    api::regions::AllowedRegions,
+    api::{EvidenceBucket, regions::AllowedRegions},
     catalogue::CatalogueOptions,
     controller,
     runtime::{self, LeaderElection, Settings, telemetry::LogFormat},
@@ -63,6 +64,10 @@ pub enum Command {
     /// verified by the store, tagged from sidecars (or flags, or the MP4's creation
     /// time), never overwriting, resumable, one `ingested` audit record per clip.
     Ingest(Box<ingest::IngestArgs>),
+    /// Give time-limited links (S3 presigned URLs) to the clips of an AccessRequest's
+    /// manifest to a named recipient; every link is recorded in the audit chain before
+    /// it is printed.
+    Share(Box<share::ShareArgs>),
     /// Print the CustomResourceDefinitions (YAML), or write every generated manifest
     /// (`crds/<plural>.yaml`, `deploy/admission/*.yaml`) under a directory.
     Crds {
@@ -134,6 +139,68 @@ impl InstallationArgs {
             namespace,
         )
     }
+}
+
+/// An EvidenceBucket read through the cluster and validated as the sweep validates it
+/// (a bucket the operator refuses is refused by the CLI too).
+pub struct CheckedBucket {
+    /// The EvidenceBucket.
+    pub bucket: EvidenceBucket,
+    /// `namespace/name`.
+    pub key: String,
+    /// Its storage configuration, credentials included.
+    pub config: crate::storage::BucketConfig,
+    /// The installation's endpoint region declarations.
+    pub endpoint_regions: EndpointRegions,
+    /// Its RetentionPolicy's category names.
+    pub categories: Vec<String>,
+}
+
+/// Read `ns/name` and validate it with what the installation allows; `done` says what
+/// did not happen when it is refused ("uploaded", "shared").
+pub async fn checked_bucket(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    installation: &InstallationArgs,
+    done: &str,
+) -> anyhow::Result<CheckedBucket> {
+    use anyhow::Context as _;
+    let key = format!("{ns}/{name}");
+    let eb = kube::Api::<EvidenceBucket>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .map_err(controller::Error::read(format!("EvidenceBucket {key}")))?
+        .with_context(|| format!("EvidenceBucket {key} not found"))?;
+    let allowed = installation.regions();
+    let endpoint_regions = installation.endpoint_regions();
+    endpoint_regions
+        .check(&allowed)
+        .map_err(anyhow::Error::msg)?;
+    let found = controller::bucket::dereference(client, &eb).await?;
+    let grants = installation.grants(ns);
+    let valid = controller::bucket::validate(&eb, &found, &allowed, &grants, chrono::Utc::now())
+        .map_err(|r| {
+            anyhow::anyhow!(
+                "EvidenceBucket {key} is refused ({}): {r}; nothing was {done}",
+                r.reason()
+            )
+        })?;
+    let config = valid.config.clone();
+    let categories = valid
+        .policy
+        .spec
+        .categories
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    Ok(CheckedBucket {
+        bucket: eb,
+        key,
+        config,
+        endpoint_regions,
+        categories,
+    })
 }
 
 /// Flags of `evidence-operator run`.
@@ -318,6 +385,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::main(args),
         Command::Audit(args) => audit::main(*args),
         Command::Ingest(args) => ingest::main(*args),
+        Command::Share(args) => share::main(*args),
         Command::Run(args) => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

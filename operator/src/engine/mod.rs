@@ -71,5 +71,6 @@ pub use decision::{
 };
 pub use holds::ActiveHold;
 pub use planner::{EngineError, Planner, RETAIN_FOREVER};
+pub(crate) use preserve::CompiledPreserve;
 pub use preserve::Preserve;
 pub use purge::PurgeDecision;

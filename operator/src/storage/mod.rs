@@ -183,6 +183,11 @@ pub trait TierStore: Send + Sync {
         object: &ListedObject,
     ) -> Result<Option<ClipFacts>, StorageError>;
 
+    /// The full-object SHA-256 (hex) of a clip's listed version: the recorded one, else
+    /// the store's full-object checksum, else computed by reading it (S3: one HEAD, and
+    /// a GET only when neither is recorded).
+    async fn clip_sha256(&self, clip: &Clip) -> Result<String, StorageError>;
+
     /// Prove every tier bucket is in an allowed UK region (cached for a bounded time).
     async fn verify_region(&self) -> Result<RegionProof, StorageError>;
 

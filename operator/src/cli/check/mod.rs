@@ -287,7 +287,7 @@ pub fn check_sources(sources: &[(PathBuf, String)], opts: &Options) -> Report {
             "EvidenceBucket" => check_bucket(&obj.value, opts, &mut problems),
             "LegalHold" => check_hold(&obj.value, &mut problems),
             "ClipRestore" => check_restore(&obj.value, &mut problems),
-            "AccessRequest" => check_request(&obj.value, &mut problems),
+            "AccessRequest" => check_request(&obj.value, opts, &mut problems),
             other => problem(
                 &mut problems,
                 &["kind"],
@@ -351,9 +351,9 @@ fn check_bucket(value: &Value, opts: &Options, out: &mut Problems) {
     }
 }
 
-fn check_request(value: &Value, out: &mut Problems) {
+fn check_request(value: &Value, opts: &Options, out: &mut Problems) {
     if let Some(spec) = spec_of::<AccessRequestSpec>(value, out) {
-        add(out, spec.problems());
+        add(out, spec.problems(&opts.allowed_regions));
     }
 }
 

@@ -52,6 +52,9 @@ pub struct SweepReport {
     pub integrity: Option<IntegrityFound>,
     /// The `AuditTrail` condition after the sweep's records.
     pub audit: Cond,
+    /// The answers given to AccessRequests after this sweep, by name (requests not
+    /// named keep their last answer).
+    pub answers: std::collections::BTreeMap<String, super::export::Answer>,
     /// When the sweep started.
     pub started: DateTime<Utc>,
     /// When it (and the integrity sweep) ended.
@@ -273,12 +276,16 @@ pub async fn apply(
     } else {
         None
     };
+    // AccessRequests: their manifests, where what they cover may have changed.
+    let answers =
+        super::export::answer_all(ctx, eb, valid, store.as_ref(), &sink, &outcome).await?;
     let finished = Utc::now();
     info!(bucket = %key, moved = outcome.moved, held = outcome.held, released = outcome.released,
           deleted = outcome.deleted, flagged = outcome.flagged, failed = outcome.failed,
           interrupted = outcome.interrupted, unlisted = ?outcome.unlisted, "sweep finished");
     Ok(Applied::Swept(Box::new(SweepReport {
         audit: audit_condition(&audit_log, audit_head).await,
+        answers,
         outcome,
         integrity,
         started,

@@ -21,6 +21,7 @@
 pub mod apply;
 pub mod clock;
 pub mod dereference;
+pub mod export;
 pub mod fence;
 pub mod refusal;
 pub mod report;

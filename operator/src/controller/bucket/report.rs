@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt, runtime::events::EventType};
 use tracing::warn;
 
-use super::{apply::SweepReport, refusal::Refusal, validate::ValidatedBucket};
+use super::{apply::SweepReport, export::Answer, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
     api::{
         AccessRequest, AccessRequestStatus, EvidenceBucket, LegalHold,
@@ -175,7 +175,7 @@ pub async fn swept(
         if r.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let status = request_status(r, o);
+        let status = request_status(r, o, report.answers.get(&r.name_any()));
         let labels = [key_of(eb), r.name_any()];
         let labels = [labels[0].as_str(), labels[1].as_str()];
         match status.due_by.filter(|_| !r.spec.closed) {
@@ -195,8 +195,13 @@ pub async fn swept(
 
 /// An AccessRequest's status after a sweep of its bucket (pure): the clips and bytes
 /// its selector covers (while open; kept as last found once closed), its statutory due
-/// date (received + one calendar month) and its `Preserving` condition.
-pub fn request_status(r: &AccessRequest, o: &SweepOutcome) -> AccessRequestStatus {
+/// date (received + one calendar month), its `Preserving` condition, and, given this
+/// sweep's `answer` (none: the last one stands), its manifest and `Ready` condition.
+pub fn request_status(
+    r: &AccessRequest,
+    o: &SweepOutcome,
+    answer: Option<&Answer>,
+) -> AccessRequestStatus {
     let previous = r.status.clone().unwrap_or_default();
     let found = o.found_by.get(&r.name_any()).copied().unwrap_or_default();
     let month = RetentionDuration::Finite {
@@ -233,13 +238,48 @@ pub fn request_status(r: &AccessRequest, o: &SweepOutcome) -> AccessRequestStatu
         };
         (Some(n), Some(b), cond)
     };
+    let mut conds = vec![cond];
+    let mut manifest = previous.manifest.clone();
+    match (answer, &r.spec.export) {
+        (Some(Answer::Written(m)), _) => {
+            conds.push(Cond::yes(
+                READY,
+                "ManifestWritten",
+                format!(
+                    "the manifest of {} clip(s), {} bytes, is at {} (SHA-256 {}, in the audit chain)",
+                    m.clips, m.bytes, m.location, m.sha256
+                ),
+            ));
+            manifest = Some(m.clone());
+        }
+        (Some(Answer::NotWritten { reason, message }), _) => {
+            conds.push(Cond::no(READY, reason, message.clone()));
+        }
+        (None, None) if !r.spec.closed => conds.push(Cond::yes(
+            READY,
+            "Searched",
+            "the clips are counted and preserved; name spec.export for a manifest",
+        )),
+        // No new answer: the last one stands (the status lists only what it is given).
+        (None, _) => {
+            if let Some(c) = previous.conditions.iter().find(|c| c.type_ == READY) {
+                let kept = match c.status.as_str() {
+                    "True" => Cond::yes(READY, &c.reason, c.message.clone()),
+                    "False" => Cond::no(READY, &c.reason, c.message.clone()),
+                    _ => Cond::unknown(READY, &c.reason, c.message.clone()),
+                };
+                conds.push(kept);
+            }
+        }
+    }
     AccessRequestStatus {
         clips_found: clips,
         bytes,
         due_by: month.after(r.spec.received_at),
+        manifest,
         conditions: merge_conditions(
             &previous.conditions,
-            &[cond],
+            &conds,
             r.metadata.generation,
             Timestamp::now(),
         ),

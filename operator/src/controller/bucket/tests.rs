@@ -255,6 +255,10 @@ fn a_bucket_without_a_secret_is_refused_where_the_operators_identity_is_not_gran
     assert!(granted(&["*"], "bwv-camden"));
     assert!(!granted(&["bwv-westminster"], "bwv-camden"));
     assert!(!granted(&[], "bwv-westminster"));
+    // An empty allow-list setting (the chart's default, `EVIDENCE_ALLOWED_ENDPOINTS=""`,
+    // which clap reads as one empty entry) allows any host, as documented.
+    let endpoints = Grants::for_namespace(&[], &["".to_string(), " ".to_string()], "ns").endpoints;
+    assert!(endpoints.is_empty(), "{endpoints:?}");
 }
 
 #[test]
@@ -700,4 +704,64 @@ fn a_metadata_or_unlisted_endpoint_is_refused_before_any_request() {
     assert!(r.to_string().contains("--allowed-endpoints"), "{r}");
     let eb = EvidenceBucket::test().at_endpoint("http://minio.storage.svc:9000");
     assert!(validate(&eb, &found(), &uk(), &grants, now()).is_ok());
+}
+
+/// An AccessRequest with an export location and the status a first answer gave it.
+fn answered_request() -> crate::api::AccessRequest {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "AccessRequest",
+        "metadata": { "name": "sar", "namespace": "ns", "generation": 1 },
+        "spec": {
+            "bucketRef": { "name": "b" }, "kind": "Disclosure", "reference": "CPS-1",
+            "receivedAt": "2026-12-01T09:00:00Z", "selector": { "officer": "PC 1" },
+            "export": { "bucket": "exports" },
+        },
+        "status": {
+            "clipsFound": 1, "bytes": 10, "observedGeneration": 1,
+            "manifest": { "location": "s3://exports/ns/sar/manifest-ab.json", "sha256": "ab",
+                          "clips": 1, "bytes": 10, "writtenAt": "2026-12-03T12:00:00Z" },
+            "conditions": [{ "type": "Ready", "status": "True", "reason": "ManifestWritten",
+                             "message": "written", "lastTransitionTime": "2026-12-03T12:00:00Z" }],
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_request_not_answered_again_keeps_its_manifest_and_ready_condition() {
+    use super::{export::Answer, report::request_status};
+    let r = answered_request();
+    let mut o = SweepOutcome::default();
+    o.found_by.insert(
+        "sar".into(),
+        TierTotals {
+            clips: 1,
+            bytes: 10,
+        },
+    );
+    let kept = request_status(&r, &o, None);
+    let ready = kept.conditions.iter().find(|c| c.type_ == READY).unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "ManifestWritten")
+    );
+    assert_eq!(kept.manifest, r.status.as_ref().unwrap().manifest);
+    // A refused export says so, and keeps the last manifest's reference.
+    let refused = request_status(
+        &r,
+        &o,
+        Some(&Answer::NotWritten {
+            reason: "ExportRefused",
+            message: "not in the UK".into(),
+        }),
+    );
+    let ready = refused
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "ExportRefused")
+    );
 }

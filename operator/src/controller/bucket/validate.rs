@@ -98,7 +98,13 @@ impl Grants {
             operator_identity: identity_namespaces
                 .iter()
                 .any(|g| g == "*" || g == namespace),
-            endpoints: endpoints.to_vec(),
+            // (an empty setting, such as the chart's `EVIDENCE_ALLOWED_ENDPOINTS=""`,
+            // lists no host: any host is allowed, as documented)
+            endpoints: endpoints
+                .iter()
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect(),
         }
     }
 }

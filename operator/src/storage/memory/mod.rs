@@ -561,6 +561,17 @@ impl TierStore for MemoryTierStore {
         stream::iter(found.into_iter().map(Ok)).boxed()
     }
 
+    async fn clip_sha256(&self, clip: &Clip) -> Result<String, StorageError> {
+        let s = self.state();
+        let v = s
+            .find(clip.tier, &clip.key, clip.version_id.as_deref())
+            .ok_or_else(|| StorageError::NotFound {
+                bucket: clip.tier.to_string(),
+                key: clip.key.clone(),
+            })?;
+        Ok(v.recorded().unwrap_or_else(|| sha_hex(&v.data)))
+    }
+
     async fn restore_clip(&self, deleted: &DeletedClip) -> Result<(), StorageError> {
         let mut s = self.state();
         s.prove()?;

@@ -260,6 +260,10 @@ impl TierStore for S3TierStore {
         self.purge_deleted(deleted).await
     }
 
+    async fn clip_sha256(&self, clip: &Clip) -> Result<String, StorageError> {
+        self.read_sha256(clip).await
+    }
+
     async fn server_date(&self) -> Result<Option<ServerDate>, StorageError> {
         self.read_server_date().await
     }
