@@ -558,3 +558,225 @@ async fn an_export_location_outside_the_uk_is_refused_and_nothing_is_written() -
     })
     .await
 }
+
+/// `export.copy`: every clip found is copied into the export location (one larger than
+/// a part, sent in parts), each copy's SHA-256 the clip's and recorded (`exported`),
+/// under a finalizer; closed, the copies stay for `keepFor`, then (by the operator's
+/// clock, two days on) are deleted, each deletion recorded, the manifest kept, the
+/// finalizer gone, and the evidence tiers untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn export_copies_are_verified_and_deleted_keep_for_after_closing() -> Result<()> {
+    use evidence_operator::api::{
+        access_request::EXPORT_FINALIZER,
+        clip::{TAG_CATEGORY, TAG_RECORDED_AT, Tag},
+    };
+    let s = servers();
+    let t = Tenant::on_backend("disclose-copy", Backend::Minio).await?;
+    let export = format!("{}-export", t.ns);
+    evidence_operator_tests::tenant::create_bucket(&t.s3, &export, true, false).await?;
+    let pc = [(TAG_OFFICER, "PC 4521")];
+    t.put_clip("small.mp4", Some("non-evidential"), 2, &pc)
+        .await?;
+    t.put_clip_in(&t.cool.clone(), "cool.mp4", Some("non-evidential"), 2, &pc)
+        .await?;
+    t.put_clip(
+        "other.mp4",
+        Some("non-evidential"),
+        2,
+        &[(TAG_OFFICER, "PC 1")],
+    )
+    .await?;
+    // 17 MiB: more than one 16 MiB part.
+    let big: Vec<u8> = (0..17 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    t.s3.put_object()
+        .bucket(&t.hot)
+        .key("big.mp4")
+        .body(big.clone().into())
+        .send()
+        .await?;
+    evidence_operator_tests::tenant::retag(
+        &t.s3,
+        &t.hot,
+        "big.mp4",
+        &[
+            Tag::new(TAG_OFFICER, "PC 4521"),
+            Tag::new(TAG_CATEGORY, "non-evidential"),
+            Tag::new(
+                TAG_RECORDED_AT,
+                (Utc::now() - TimeDelta::days(2)).to_rfc3339(),
+            ),
+        ],
+    )
+    .await?;
+    t.apply_policy(
+        "policy",
+        json!({ "default": { "retention": "31d", "onExpiry": "Delete" }, "coolAfter": "Forever" }),
+    )
+    .await?;
+    t.apply_bucket("unit", &Backend::Minio.endpoint(s), "1h")
+        .await?;
+    let mut request = json!({
+        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "AccessRequest",
+        "metadata": { "name": "cps" },
+        "spec": {
+            "bucketRef": { "name": "unit" },
+            "kind": "Disclosure",
+            "reference": "CPS-01-124",
+            "receivedAt": "2026-12-01T09:00:00Z",
+            "selector": { "officer": "PC 4521" },
+            "export": { "bucket": export, "copy": true, "keepFor": "1d" },
+        }
+    });
+    t.apply(request.clone()).await?;
+    let requests: Api<AccessRequest> = Api::namespaced(t.client.clone(), &t.ns);
+    let place = format!("{}/cps/", t.ns);
+    let export_keys = || async {
+        let listed = t.s3.list_objects_v2().bucket(&export).send().await?;
+        anyhow::Ok(
+            listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect::<BTreeSet<String>>(),
+        )
+    };
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    op.check(async {
+        eventually(Duration::from_secs(120), "the copies made", || async {
+            let r = requests.get("cps").await?;
+            let st = serde_json::to_value(&r.status)?;
+            Ok((st["copies"] == 3 && st["manifest"]["clips"] == 3).then_some(()))
+        })
+        .await?;
+        let r = requests.get("cps").await?;
+        ensure!(
+            r.metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == EXPORT_FINALIZER),
+            "the copies' finalizer"
+        );
+        let keys = export_keys().await?;
+        for k in ["small.mp4", "cool.mp4", "big.mp4"] {
+            ensure!(
+                keys.contains(&format!("{place}clips/{k}")),
+                "{k} copied: {keys:?}"
+            );
+        }
+        ensure!(
+            !keys.iter().any(|k| k.contains("other.mp4")),
+            "not another officer's clip"
+        );
+        let copy =
+            t.s3.get_object()
+                .bucket(&export)
+                .key(format!("{place}clips/big.mp4"))
+                .send()
+                .await?
+                .body
+                .collect()
+                .await?
+                .into_bytes();
+        ensure!(
+            sha_hex(&copy) == sha_hex(&big),
+            "the big copy's bytes are the clip's"
+        );
+        // Closed: the copies stay for keepFor.
+        request["spec"]["closed"] = json!(true);
+        t.apply(request.clone()).await?;
+        eventually(Duration::from_secs(60), "closedAt", || async {
+            let st = serde_json::to_value(requests.get("cps").await?.status)?;
+            Ok(st["closedAt"].is_string().then_some(()))
+        })
+        .await?;
+        ensure!(
+            export_keys()
+                .await?
+                .iter()
+                .filter(|k| k.contains("/clips/"))
+                .count()
+                == 3,
+            "kept within keepFor"
+        );
+        Ok(())
+    })
+    .await?;
+
+    // Two days later by the operator's clock: keepFor has passed.
+    let mut later = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    later.controllers.clock_offset =
+        evidence_operator_tests::operator::CLOCK_AHEAD + TimeDelta::days(2);
+    let op = RunningOperator::start(s.kube_client().await?, later)?;
+    op.check(async {
+        let st = eventually(Duration::from_secs(120), "the copies deleted", || async {
+            let r = requests.get("cps").await?;
+            let st = serde_json::to_value(&r.status)?;
+            let unfinalized = !r
+                .metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == EXPORT_FINALIZER);
+            Ok((st["copiesDeletedAt"].is_string() && unfinalized).then_some(st))
+        })
+        .await?;
+        ensure!(st["copies"] == 0, "{st}");
+        let keys = export_keys().await?;
+        ensure!(
+            !keys.iter().any(|k| k.contains("/clips/")),
+            "no copy left: {keys:?}"
+        );
+        ensure!(
+            keys.iter().any(|k| k.contains("/manifest-")),
+            "the manifest stays: {keys:?}"
+        );
+        ensure!(
+            t.keys(&t.hot).await?.contains("big.mp4")
+                && t.keys(&t.cool).await?.contains("cool.mp4"),
+            "the evidence is untouched"
+        );
+        Ok(())
+    })
+    .await?;
+    // Every copy and every deletion recorded.
+    let bucket = format!("{}/unit", t.ns);
+    let shown = {
+        use clap::Parser;
+        use evidence_operator::cli::{
+            Cli, Command,
+            audit::{AuditCommand, run_show},
+        };
+        let Command::Audit(a) = Cli::try_parse_from([
+            "evidence-operator",
+            "audit",
+            "show",
+            "--bucket",
+            &bucket,
+            "--request",
+            "cps",
+            "-o",
+            "json",
+        ])?
+        .command
+        else {
+            anyhow::bail!("not audit")
+        };
+        let AuditCommand::Show(show) = a.command else {
+            anyhow::bail!("not show")
+        };
+        run_show(&show, Some(t.client.clone())).await?
+    };
+    ensure!(shown.broken.is_none(), "{:?}", shown.broken);
+    let out: Value = serde_json::from_str(&shown.output)?;
+    let count = |a: &str| {
+        out["records"]
+            .as_array()
+            .map_or(0, |r| r.iter().filter(|x| x["action"] == a).count())
+    };
+    ensure!(
+        count("exported") == 3 && count("export_deleted") == 3,
+        "{out}"
+    );
+    Ok(())
+}

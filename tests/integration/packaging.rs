@@ -519,6 +519,7 @@ fn rbac_is_least_privilege() {
         "evidence.bwv.io/accessrequests:get",
         "evidence.bwv.io/accessrequests:list",
         "evidence.bwv.io/accessrequests:watch",
+        "evidence.bwv.io/accessrequests:patch",
         "evidence.bwv.io/accessrequests/status:patch",
         "evidence.bwv.io/evidencebuckets/status:patch",
         "evidence.bwv.io/legalholds/status:patch",

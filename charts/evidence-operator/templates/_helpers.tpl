@@ -72,7 +72,7 @@ The operator's rules on the evidence.bwv.io resources and events, and nothing mo
   resources: ["evidencebuckets", "retentionpolicies", "legalholds", "cliprestores", "accessrequests"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["evidence.bwv.io"]
-  resources: ["legalholds"]
+  resources: ["legalholds", "accessrequests"]
   verbs: ["patch"]
 - apiGroups: ["evidence.bwv.io"]
   resources: ["evidencebuckets/status", "legalholds/status", "cliprestores/status", "accessrequests/status"]

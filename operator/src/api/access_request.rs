@@ -20,11 +20,13 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::{
+    duration::{DurationUnit, RetentionDuration},
     evidence_bucket::{
         BUCKET_NAME_MESSAGE, CredentialsSecretRef, ENDPOINT_MESSAGE, ENDPOINT_METADATA_MESSAGE,
         PREFIX_MESSAGE, REGION_NAME_MESSAGE,
     },
     legal_hold::{BucketRef, KEYS_MESSAGE, MATCH_TAGS_MESSAGE},
+    retention_policy::RESTORE_WINDOW_RULE,
 };
 
 // The messages of the CRD's rules, each defined once: the attributes below put them in
@@ -41,6 +43,13 @@ pub const REQUEST_REFERENCE_BLANK_MESSAGE: &str =
 /// A selector value is blank.
 pub const REQUEST_VALUE_BLANK_MESSAGE: &str =
     "officer, camera, case and location must not be blank";
+/// The finalizer on an AccessRequest with export copies: removed once the copies are
+/// deleted (`export.keepFor` after the request is closed or deleted).
+pub const EXPORT_FINALIZER: &str = "evidence.bwv.io/export-copies";
+
+/// `export.keepFor` is not a duration of at most 90 days.
+pub const KEEP_FOR_MESSAGE: &str =
+    "export.keepFor must be at most 90 days (2160h, 90d, 12w or 3mo), not Forever";
 /// An update changed `bucketRef`.
 pub const REQUEST_BUCKET_IMMUTABLE_MESSAGE: &str =
     "bucketRef is immutable: create a new AccessRequest for another bucket";
@@ -151,6 +160,26 @@ pub struct ExportLocation {
     /// EvidenceBucket's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<CredentialsSecretRef>,
+    /// Also copy every clip found into the export location (under
+    /// `<prefix><namespace>/<name>/clips/<key>`), each copy verified against the clip's
+    /// SHA-256 and recorded in the audit chain (`exported`). The evidence tiers are only
+    /// read. Defaults to `false` (the manifest alone).
+    #[serde(default)]
+    pub copy: bool,
+    /// How long export copies are kept once the request is closed (or deleted: a
+    /// finalizer keeps the AccessRequest until then): then they are deleted, each
+    /// deletion recorded (`export_deleted`). The manifests stay. Defaults to `30d`; at
+    /// most 90 days, not `Forever`.
+    #[serde(default = "default_keep_for")]
+    #[x_kube(validation = Rule::new(RESTORE_WINDOW_RULE).message(KEEP_FOR_MESSAGE))]
+    pub keep_for: RetentionDuration,
+}
+
+fn default_keep_for() -> RetentionDuration {
+    RetentionDuration::Finite {
+        amount: 30,
+        unit: DurationUnit::Days,
+    }
 }
 
 /// What kind of request.
@@ -240,6 +269,17 @@ pub struct AccessRequestStatus {
     /// The manifest last written to the export location (requests with `export`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestRef>,
+    /// Export copies of the clips found in the export location (`export.copy`), each
+    /// verified against the clip's SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies: Option<u64>,
+    /// When the operator first saw the request closed (or deleted): `export.keepFor`
+    /// counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When the export copies were deleted (`keepFor` after closing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies_deleted_at: Option<DateTime<Utc>>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -390,6 +390,7 @@ mod tests {
             ar::REQUEST_REFERENCE_BLANK_MESSAGE,
             ar::REQUEST_VALUE_BLANK_MESSAGE,
             ar::REQUEST_BUCKET_IMMUTABLE_MESSAGE,
+            ar::KEEP_FOR_MESSAGE,
         ]
         .into_iter()
         .map(String::from)

@@ -17,8 +17,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
     access_request::{
-        AccessRequestSpec, REQUEST_REFERENCE_BLANK_MESSAGE, REQUEST_SELECTOR_EMPTY_MESSAGE,
-        REQUEST_VALUE_BLANK_MESSAGE, REQUEST_WINDOW_ORDER_MESSAGE,
+        AccessRequestSpec, KEEP_FOR_MESSAGE, REQUEST_REFERENCE_BLANK_MESSAGE,
+        REQUEST_SELECTOR_EMPTY_MESSAGE, REQUEST_VALUE_BLANK_MESSAGE, REQUEST_WINDOW_ORDER_MESSAGE,
     },
     clip_restore::{ClipRestoreSpec, RESTORE_KEYS_EMPTY_MESSAGE, RESTORE_REFERENCE_BLANK_MESSAGE},
     duration::{INTERVAL_MIN_MESSAGE, MIN_INTERVAL, RetentionDuration},
@@ -172,6 +172,22 @@ impl EvidenceBucketSpec {
     }
 }
 
+/// Whether a duration is finite and at most 90 days (the restore window's and the
+/// export copies' limit).
+fn within_90_days(w: &RetentionDuration) -> bool {
+    use super::duration::DurationUnit;
+    match *w {
+        RetentionDuration::Forever => false,
+        RetentionDuration::Finite { amount: n, unit } => match unit {
+            DurationUnit::Hours => n <= 24 * MAX_RESTORE_WINDOW_DAYS as u32,
+            DurationUnit::Days => n <= MAX_RESTORE_WINDOW_DAYS as u32,
+            DurationUnit::Weeks => n <= 12,
+            DurationUnit::Months => n <= 3,
+            DurationUnit::Years => false,
+        },
+    }
+}
+
 impl RetentionPolicySpec {
     /// What is wrong with this policy: [`category_problems`](Self::category_problems)
     /// then [`safety_floor_problems`](Self::safety_floor_problems).
@@ -184,21 +200,10 @@ impl RetentionPolicySpec {
 
     /// A `restoreWindow` that is `Forever` or longer than 90 days (the CRD's rule).
     pub fn restore_window_problems(&self) -> Vec<Problem> {
-        use super::duration::DurationUnit;
         let Some(w) = &self.restore_window else {
             return Vec::new();
         };
-        let ok = match *w {
-            RetentionDuration::Forever => false,
-            RetentionDuration::Finite { amount: n, unit } => match unit {
-                DurationUnit::Hours => n <= 24 * MAX_RESTORE_WINDOW_DAYS as u32,
-                DurationUnit::Days => n <= MAX_RESTORE_WINDOW_DAYS as u32,
-                DurationUnit::Weeks => n <= 12,
-                DurationUnit::Months => n <= 3,
-                DurationUnit::Years => false,
-            },
-        };
-        if ok {
+        if within_90_days(w) {
             Vec::new()
         } else {
             vec![Problem::at(
@@ -399,6 +404,12 @@ impl AccessRequestSpec {
             }
             if let Some(ep) = &x.endpoint {
                 endpoint_problems(&at("endpoint"), ep, &mut out);
+            }
+            if !within_90_days(&x.keep_for) {
+                out.push(Problem::at(
+                    at("keepFor"),
+                    format!("{}: {KEEP_FOR_MESSAGE}", x.keep_for),
+                ));
             }
         }
         out

@@ -80,6 +80,12 @@ pub enum AuditAction {
     /// SHA-256) was written to its export location; `sha256` is the manifest's own, the
     /// reason names where it is (`object`: the AccessRequest).
     ManifestWritten,
+    /// A clip was copied into an AccessRequest's export location (`export.copy`), the
+    /// copy verified against the clip's SHA-256 (`object`: the AccessRequest; the reason
+    /// names where the copy is).
+    Exported,
+    /// An export copy was deleted, `keepFor` after its request was closed.
+    ExportDeleted,
     /// A time-limited link (an S3 presigned URL) to a clip was issued for an
     /// AccessRequest: `share` says to whom, by whom and until when (`object`: the
     /// AccessRequest; the actor `share:<user>@<host>`).
@@ -110,6 +116,8 @@ impl AuditAction {
             AuditAction::Purged => "purged",
             AuditAction::Restored => "restored",
             AuditAction::ManifestWritten => "manifest_written",
+            AuditAction::Exported => "exported",
+            AuditAction::ExportDeleted => "export_deleted",
             AuditAction::Shared => "shared",
         }
     }
@@ -121,7 +129,7 @@ impl AuditAction {
 }
 
 /// Every audit action.
-pub const ALL_ACTIONS: [AuditAction; 21] = [
+pub const ALL_ACTIONS: [AuditAction; 23] = [
     AuditAction::Moved,
     AuditAction::Held,
     AuditAction::Released,
@@ -142,6 +150,8 @@ pub const ALL_ACTIONS: [AuditAction; 21] = [
     AuditAction::Purged,
     AuditAction::Restored,
     AuditAction::ManifestWritten,
+    AuditAction::Exported,
+    AuditAction::ExportDeleted,
     AuditAction::Shared,
 ];
 

@@ -176,6 +176,10 @@ impl TierStore for CataloguedStore {
         self.inner.clip_sha256(clip).await
     }
 
+    async fn read_clip(&self, clip: &Clip) -> Result<crate::storage::ByteChunks, StorageError> {
+        self.inner.read_clip(clip).await
+    }
+
     async fn current_tags(&self, clips: &[Clip]) -> Result<Vec<Option<Vec<Tag>>>, StorageError> {
         let result = self.inner.current_tags(clips).await;
         if let Ok(now) = &result {

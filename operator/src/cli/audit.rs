@@ -129,7 +129,7 @@ pub struct ShowArgs {
     /// deleted, flagged_for_review, flagged_malformed, failed, refused,
     /// integrity_verified, integrity_mismatch, intended, policy_created,
     /// policy_changed, policy_deleted, claim_taken_over, ingested, soft_deleted,
-    /// purged, restored, manifest_written, shared.
+    /// purged, restored, manifest_written, exported, export_deleted, shared.
     #[arg(long, value_delimiter = ',')]
     pub action: Vec<String>,
     /// Only records at or after this time (RFC 3339).

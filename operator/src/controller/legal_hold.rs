@@ -65,7 +65,7 @@ async fn reconcile(hold: Arc<LegalHold>, ctx: Arc<Context>) -> Result<Action, Er
         kube::runtime::finalizer::Error::ApplyFailed(e)
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer {
-            hold: key,
+            hold: format!("LegalHold {key}"),
             message: other.to_string(),
         },
     })

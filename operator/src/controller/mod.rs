@@ -87,8 +87,8 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
-    /// The LegalHold finalizer could not be added or removed.
-    #[error("finalizer of LegalHold {hold}: {message}")]
+    /// A finalizer (a LegalHold's, an AccessRequest's) could not be added or removed.
+    #[error("finalizer of {hold}: {message}")]
     Finalizer {
         /// `namespace/name` of the LegalHold.
         hold: String,

@@ -54,6 +54,9 @@ pub struct ManifestClip {
     pub location: Option<String>,
     /// Whether an S3 Object Lock legal hold is on for this version.
     pub legal_hold: bool,
+    /// Where its export copy is (`s3://bucket/key`), when the request asks for copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_copy: Option<String>,
 }
 
 impl ManifestClip {
@@ -72,6 +75,7 @@ impl ManifestClip {
             case: tag(TAG_CASE),
             location: tag(TAG_LOCATION),
             legal_hold: clip.legal_hold,
+            export_copy: None,
         }
     }
 }

@@ -18,7 +18,7 @@ pub use self::manifest::{MANIFEST_FORMAT, Manifest, ManifestClip};
 use crate::{
     api::{
         access_request::ExportLocation,
-        clip::{Clip, Tier},
+        clip::{Clip, META_SHA256, Tier},
     },
     engine::{CompiledPreserve, Preserve},
     storage::{
@@ -65,23 +65,131 @@ pub async fn search(
     Ok(found)
 }
 
-/// The manifest entries of found clips: their SHA-256 from the listing, else read
-/// from the store (the recorded checksum; computed only where none is recorded).
+/// The manifest entries of found clips (each with its clip): their SHA-256 from the
+/// listing, else read from the store (the recorded checksum; computed only where none
+/// is recorded).
 pub async fn manifest_clips(
     store: &dyn crate::storage::TierStore,
     clips: Vec<Clip>,
-) -> Result<Vec<ManifestClip>, StorageError> {
+) -> Result<Vec<(Clip, ManifestClip)>, StorageError> {
     stream::iter(clips)
         .map(|clip| async move {
             let sha = match &clip.sha256 {
                 Some(s) => s.clone(),
                 None => store.clip_sha256(&clip).await?,
             };
-            Ok::<_, StorageError>(ManifestClip::new(&clip, sha))
+            let entry = ManifestClip::new(&clip, sha);
+            Ok::<_, StorageError>((clip, entry))
         })
         .buffer_unordered(SHA_CONCURRENCY)
         .try_collect()
         .await
+}
+
+/// Where export copies go, relative to the request's place in the export location.
+pub const COPIES: &str = "clips/";
+/// Bytes per part of an export copy sent in parts (and the largest sent in one PUT).
+const COPY_PART: u64 = 16 * 1024 * 1024;
+/// Parts of one copy in memory and in flight at once.
+const COPY_PARALLEL_PARTS: usize = 2;
+
+/// What copying one clip did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// `s3://bucket/key` of the copy.
+    pub location: String,
+    /// Whether this call wrote it (`false`: a copy with its SHA-256 was there).
+    pub created: bool,
+}
+
+/// Copy one found clip into the export store, unless a copy with its SHA-256 is
+/// already there: read from its tier and sent as it is read, never over an existing
+/// object, and verified by the export store against the clip's SHA-256 (as the dock
+/// ingest verifies an upload). A copy there with another SHA-256 is a conflict,
+/// reported and left alone.
+pub async fn copy_clip(
+    evidence: &dyn crate::storage::TierStore,
+    export: &S3TierStore,
+    clip: &Clip,
+    entry: &ManifestClip,
+) -> Result<Copied, StorageError> {
+    let key = format!("{COPIES}{}", clip.key);
+    let hot = export.config().tiers.get(Tier::Hot);
+    let location = format!("s3://{}/{}", hot.bucket, hot.object_key(&key));
+    let conflict = |found: Option<String>| {
+        StorageError::InvalidInput(format!(
+            "{location} exists with another content (SHA-256 {}); it was not overwritten",
+            found.unwrap_or_else(|| "unknown".into())
+        ))
+    };
+    if let Some(there) = export.hot_object(&key).await? {
+        return if there.sha256.as_deref() == Some(entry.sha256.as_str()) {
+            Ok(Copied {
+                location,
+                created: false,
+            })
+        } else {
+            Err(conflict(there.sha256))
+        };
+    }
+    let new = NewClip {
+        key,
+        size: clip.size,
+        sha256: entry.sha256.clone(),
+        tags: Vec::new(),
+        // the SHA-256 recorded on the copy, as on every clip the operator writes (a
+        // copy sent in parts has no full-object checksum of its own)
+        metadata: [(META_SHA256.to_string(), entry.sha256.clone())].into(),
+        content_type: "video/mp4".into(),
+        body: ClipBody::stream(
+            evidence.read_clip(clip).await?,
+            COPY_PART,
+            COPY_PARALLEL_PARTS,
+        ),
+    };
+    match export.create_clip(&new, None).await? {
+        Created::Written { .. } => Ok(Copied {
+            location,
+            created: true,
+        }),
+        Created::Exists(Some(e)) if e.sha256.as_deref() == Some(entry.sha256.as_str()) => {
+            Ok(Copied {
+                location,
+                created: false,
+            })
+        }
+        Created::Exists(e) => Err(conflict(e.and_then(|e| e.sha256))),
+    }
+}
+
+/// Delete every export copy of a request (the objects under [`COPIES`] in its place),
+/// after its `keepFor`: the deleted copies (key relative to the place, size).
+pub async fn delete_copies(export: &S3TierStore) -> Result<Vec<(String, u64)>, StorageError> {
+    use crate::storage::TierStore;
+    let copies: Vec<Clip> = export
+        .list(Tier::Hot)
+        .try_filter(|c| futures::future::ready(c.key.starts_with(COPIES)))
+        .try_collect()
+        .await?;
+    if copies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let report = export.delete_clips(&copies).await?;
+    if let Some(f) = report.failed.first() {
+        return Err(StorageError::InvalidInput(format!(
+            "deleting export copies: {} of {} failed (first: {} {}: {})",
+            report.failed.len(),
+            copies.len(),
+            f.clip.key,
+            f.code,
+            f.message
+        )));
+    }
+    Ok(report
+        .deleted
+        .into_iter()
+        .map(|c| (c.key, c.size))
+        .collect())
 }
 
 /// The export location of a request as a store configuration: its bucket, under
@@ -164,7 +272,7 @@ pub async fn write_manifest(
         size: body.len() as u64,
         sha256: sha256.clone(),
         tags: Vec::new(),
-        metadata: Default::default(),
+        metadata: [(META_SHA256.to_string(), sha256.clone())].into(),
         content_type: "application/json".into(),
         body: ClipBody::Memory(body.into()),
     };

@@ -158,6 +158,9 @@ pub struct DeleteReport {
     pub requests: u32,
 }
 
+/// An object's bytes as they are read, chunk by chunk.
+pub type ByteChunks = BoxStream<'static, Result<bytes::Bytes, StorageError>>;
+
 /// The storage tiers of one evidence bucket. Usable as `Arc<dyn TierStore>`.
 #[async_trait]
 pub trait TierStore: Send + Sync {
@@ -182,6 +185,9 @@ pub trait TierStore: Send + Sync {
         tier: Tier,
         object: &ListedObject,
     ) -> Result<Option<ClipFacts>, StorageError>;
+
+    /// The bytes of a clip's listed version, as they are read (S3: one GET).
+    async fn read_clip(&self, clip: &Clip) -> Result<ByteChunks, StorageError>;
 
     /// The full-object SHA-256 (hex) of a clip's listed version: the recorded one, else
     /// the store's full-object checksum, else computed by reading it (S3: one HEAD, and

@@ -240,20 +240,60 @@ pub fn request_status(
     };
     let mut conds = vec![cond];
     let mut manifest = previous.manifest.clone();
+    let mut copies = previous.copies;
+    let mut closed_at = previous.closed_at;
+    let mut copies_deleted_at = previous.copies_deleted_at;
+    let last_ready = || {
+        previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .map(|c| match c.status.as_str() {
+                "True" => Cond::yes(READY, &c.reason, c.message.clone()),
+                "False" => Cond::no(READY, &c.reason, c.message.clone()),
+                _ => Cond::unknown(READY, &c.reason, c.message.clone()),
+            })
+    };
     match (answer, &r.spec.export) {
-        (Some(Answer::Written(m)), _) => {
+        (
+            Some(Answer::Written {
+                manifest: m,
+                copies: n,
+            }),
+            _,
+        ) => {
             conds.push(Cond::yes(
                 READY,
                 "ManifestWritten",
                 format!(
-                    "the manifest of {} clip(s), {} bytes, is at {} (SHA-256 {}, in the audit chain)",
-                    m.clips, m.bytes, m.location, m.sha256
+                    "the manifest of {} clip(s), {} bytes, is at {} (SHA-256 {}, in the audit chain){}",
+                    m.clips,
+                    m.bytes,
+                    m.location,
+                    m.sha256,
+                    n.map(|n| format!("; {n} export copies, each verified"))
+                        .unwrap_or_default()
                 ),
             ));
             manifest = Some(m.clone());
+            copies = *n;
         }
         (Some(Answer::NotWritten { reason, message }), _) => {
             conds.push(Cond::no(READY, reason, message.clone()));
+        }
+        (
+            Some(Answer::Closed {
+                closed_at: at,
+                copies_deleted_at: deleted,
+            }),
+            _,
+        ) => {
+            closed_at = Some(*at);
+            if deleted.is_some() {
+                copies_deleted_at = *deleted;
+                copies = Some(0);
+            }
+            conds.extend(last_ready());
         }
         (None, None) if !r.spec.closed => conds.push(Cond::yes(
             READY,
@@ -261,22 +301,16 @@ pub fn request_status(
             "the clips are counted and preserved; name spec.export for a manifest",
         )),
         // No new answer: the last one stands (the status lists only what it is given).
-        (None, _) => {
-            if let Some(c) = previous.conditions.iter().find(|c| c.type_ == READY) {
-                let kept = match c.status.as_str() {
-                    "True" => Cond::yes(READY, &c.reason, c.message.clone()),
-                    "False" => Cond::no(READY, &c.reason, c.message.clone()),
-                    _ => Cond::unknown(READY, &c.reason, c.message.clone()),
-                };
-                conds.push(kept);
-            }
-        }
+        (None, _) => conds.extend(last_ready()),
     }
     AccessRequestStatus {
         clips_found: clips,
         bytes,
         due_by: month.after(r.spec.received_at),
         manifest,
+        copies,
+        closed_at,
+        copies_deleted_at,
         conditions: merge_conditions(
             &previous.conditions,
             &conds,

@@ -156,6 +156,29 @@ impl S3TierStore {
         Ok((hex::encode(hasher.finalize()), n))
     }
 
+    /// The bytes of a clip's version, as they are read.
+    pub async fn open_clip(&self, clip: &Clip) -> Result<crate::storage::ByteChunks, StorageError> {
+        let loc = self.loc(clip.tier);
+        let (bucket, key) = (loc.bucket.clone(), loc.object_key(&clip.key));
+        let out = self
+            .requester
+            .get_object(&bucket, &key, clip.version_id.as_deref(), None)
+            .await
+            .map_err(|f| f.into_error("get_object", &bucket, Some(&key)))?;
+        Ok(Box::pin(futures::stream::unfold(
+            (out.body, bucket, key),
+            |(mut body, bucket, key)| async move {
+                let next = body.next().await?;
+                let chunk = next.map_err(|e| StorageError::Read {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    message: e.to_string(),
+                });
+                Some((chunk, (body, bucket, key)))
+            },
+        )))
+    }
+
     /// Read the full-object SHA-256 of a clip: the recorded one if there is one, else
     /// S3's full-object checksum, else computed by streaming the object.
     pub async fn read_sha256(&self, clip: &Clip) -> Result<String, StorageError> {

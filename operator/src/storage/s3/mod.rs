@@ -264,6 +264,10 @@ impl TierStore for S3TierStore {
         self.read_sha256(clip).await
     }
 
+    async fn read_clip(&self, clip: &Clip) -> Result<super::ByteChunks, StorageError> {
+        self.open_clip(clip).await
+    }
+
     async fn server_date(&self) -> Result<Option<ServerDate>, StorageError> {
         self.read_server_date().await
     }

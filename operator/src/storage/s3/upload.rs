@@ -27,13 +27,13 @@ use aws_sdk_s3::{
 };
 use base64::Engine;
 use bytes::Bytes;
-use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use futures::{StreamExt, TryStreamExt, future::BoxFuture, stream::FuturesUnordered};
 use sha2::{Digest, Sha256};
 
 use super::{S3TierStore, checksum::full_object_sha256, client::Calls, tagging_query};
 use crate::{
     api::clip::{Tag, Tier},
-    storage::{StorageError, retry::Failure},
+    storage::{ByteChunks, StorageError, retry::Failure},
 };
 
 /// Test-only pause point of a multipart upload: called with the clip key and the part
@@ -68,6 +68,103 @@ pub enum ClipBody {
         /// Parts read and in flight at once (memory: this many parts, plus one).
         parallel_parts: usize,
     },
+    /// Another object's bytes, sent as they are read (an export copy): one `PutObject`
+    /// up to `part_size`, else in parts of `part_size`, at most `parallel_parts` in
+    /// memory and in flight. The stream is taken by the first upload of it.
+    Stream {
+        /// The bytes (a GET's body, as [`crate::storage::TierStore::read_clip`] gives it).
+        body: StreamBody,
+        /// Bytes per part (at least 5 MiB but for the last).
+        part_size: u64,
+        /// Parts read and in flight at once.
+        parallel_parts: usize,
+    },
+}
+
+impl ClipBody {
+    /// The body of a GET, to be sent as it is read.
+    pub fn stream(body: ByteChunks, part_size: u64, parallel_parts: usize) -> Self {
+        ClipBody::Stream {
+            body: StreamBody(Arc::new(tokio::sync::Mutex::new(Some(body)))),
+            part_size,
+            parallel_parts,
+        }
+    }
+}
+
+/// A stream of bytes that the first upload of it takes (a clip body is `Clone`; a
+/// stream cannot be read twice).
+#[derive(Clone)]
+pub struct StreamBody(Arc<tokio::sync::Mutex<Option<ByteChunks>>>);
+
+impl std::fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamBody")
+    }
+}
+
+/// Where the parts of a multipart upload come from, read in order.
+enum Parts {
+    /// A file, read off the async threads.
+    File {
+        file: Option<std::fs::File>,
+        path: PathBuf,
+    },
+    /// A stream of bytes (another object's GET).
+    Stream {
+        body: ByteChunks,
+        pending: bytes::BytesMut,
+    },
+}
+
+impl Parts {
+    fn open(path: &std::path::Path) -> Result<Parts, StorageError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| StorageError::InvalidInput(format!("reading {}: {e}", path.display())))?;
+        Ok(Parts::File {
+            file: Some(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The next `len` bytes.
+    async fn read(&mut self, len: usize) -> Result<Vec<u8>, StorageError> {
+        match self {
+            Parts::File { file, path } => {
+                let read_err = |e: String| {
+                    StorageError::InvalidInput(format!("reading {}: {e}", path.display()))
+                };
+                let mut f = file
+                    .take()
+                    .ok_or_else(|| read_err("read after a failure".into()))?;
+                let (f, data) = tokio::task::spawn_blocking(move || {
+                    use std::io::Read;
+                    let mut data = vec![0u8; len];
+                    f.read_exact(&mut data).map(|()| (f, data))
+                })
+                .await
+                .map_err(|e| read_err(e.to_string()))?
+                .map_err(|e| read_err(e.to_string()))?;
+                *file = Some(f);
+                Ok(data)
+            }
+            Parts::Stream { body, pending } => {
+                while pending.len() < len {
+                    match body.next().await {
+                        Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                        Some(Err(e)) => return Err(e),
+                        None => {
+                            return Err(StorageError::InvalidInput(format!(
+                                "the source ended {} bytes short of a part",
+                                len - pending.len()
+                            )));
+                        }
+                    }
+                }
+                Ok(pending.split_to(len).to_vec())
+            }
+        }
+    }
 }
 
 /// One clip to create in the hot tier.
@@ -236,8 +333,30 @@ impl S3TierStore {
                 part_size,
                 parallel_parts,
             } => {
-                self.put_multipart(clip, path, *part_size, *parallel_parts, hook, &calls)
+                let parts = Parts::open(path)?;
+                self.put_multipart(clip, parts, *part_size, *parallel_parts, hook, &calls)
                     .await?
+            }
+            ClipBody::Stream {
+                body,
+                part_size,
+                parallel_parts,
+            } => {
+                let body = body.0.lock().await.take().ok_or_else(|| {
+                    StorageError::InvalidInput(format!("{}: the source was read already", clip.key))
+                })?;
+                if clip.size <= *part_size {
+                    let chunks: Vec<Bytes> = body.try_collect().await?;
+                    self.put_single(clip, chunks.concat().into(), &calls)
+                        .await?
+                } else {
+                    let parts = Parts::Stream {
+                        body,
+                        pending: bytes::BytesMut::new(),
+                    };
+                    self.put_multipart(clip, parts, *part_size, *parallel_parts, hook, &calls)
+                        .await?
+                }
             }
         };
         Ok(match created {
@@ -354,7 +473,7 @@ impl S3TierStore {
     async fn put_multipart(
         &self,
         clip: &NewClip,
-        path: &std::path::Path,
+        source: Parts,
         part_size: u64,
         parallel: usize,
         hook: Option<&PartHook>,
@@ -391,7 +510,7 @@ impl S3TierStore {
             })?
             .to_string();
         let result = self
-            .send_parts(clip, path, part_size, parallel, hook, &upload_id, calls)
+            .send_parts(clip, source, part_size, parallel, hook, &upload_id, calls)
             .await;
         let parts = match result {
             Ok(parts) => parts,
@@ -451,13 +570,13 @@ impl S3TierStore {
         }
     }
 
-    /// Read the file in order, part by part (the full-object hash follows the reads),
+    /// Read the source in order, part by part (the full-object hash follows the reads),
     /// with at most `parallel` parts in flight; the full hash must be the clip's.
     #[allow(clippy::too_many_arguments)]
     async fn send_parts(
         &self,
         clip: &NewClip,
-        path: &std::path::Path,
+        mut source: Parts,
         part_size: u64,
         parallel: usize,
         hook: Option<&PartHook>,
@@ -466,10 +585,6 @@ impl S3TierStore {
     ) -> Result<Vec<CompletedPart>, StorageError> {
         let loc = self.loc(Tier::Hot);
         let (bucket, key) = (loc.bucket.clone(), loc.object_key(&clip.key));
-        let read_err = |e: std::io::Error| {
-            StorageError::InvalidInput(format!("reading {}: {e}", path.display()))
-        };
-        let mut file = std::fs::File::open(path).map_err(read_err)?;
         let mut full = Sha256::new();
         let mut inflight = FuturesUnordered::new();
         let mut parts = Vec::new();
@@ -483,20 +598,17 @@ impl S3TierStore {
             }
             let len = part_size.min(clip.size - offset);
             number += 1;
-            // Read and hash off the async threads; the full-object hasher goes along.
-            let (f, h, data, part_sha) = tokio::task::spawn_blocking(move || {
-                use std::io::Read;
-                let mut data = vec![0u8; len as usize];
-                let r = file.read_exact(&mut data);
+            let data = source.read(len as usize).await?;
+            // Hash off the async threads; the full-object hasher goes along.
+            let (h, data, part_sha) = tokio::task::spawn_blocking(move || {
                 let mut h = full;
                 h.update(&data);
                 let part_sha = Sha256::digest(&data);
-                r.map(|()| (file, h, data, part_sha))
+                (h, data, part_sha)
             })
             .await
-            .map_err(|e| StorageError::InvalidInput(format!("reading a part: {e}")))?
-            .map_err(read_err)?;
-            (file, full) = (f, h);
+            .map_err(|e| StorageError::InvalidInput(format!("hashing a part: {e}")))?;
+            full = h;
             offset += len;
             self.metrics.hashed(len);
             let checksum = base64::engine::general_purpose::STANDARD.encode(part_sha);
