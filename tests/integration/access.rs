@@ -780,3 +780,81 @@ async fn export_copies_are_verified_and_deleted_keep_for_after_closing() -> Resu
     );
     Ok(())
 }
+
+/// A request with export copies that is deleted (not closed) stays, held by its
+/// finalizer, until its copies are deleted `keepFor` after the deletion; then it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_request_keeps_its_finalizer_until_its_copies_are_deleted() -> Result<()> {
+    let s = servers();
+    let t = Tenant::on_backend("disclose-del", Backend::Minio).await?;
+    let export = format!("{}-export", t.ns);
+    evidence_operator_tests::tenant::create_bucket(&t.s3, &export, true, false).await?;
+    t.put_clip("a.mp4", Some("non-evidential"), 2, &[(TAG_OFFICER, "PC 7")])
+        .await?;
+    t.apply_policy(
+        "policy",
+        json!({ "default": { "retention": "31d", "onExpiry": "Delete" } }),
+    )
+    .await?;
+    t.apply_bucket("unit", &Backend::Minio.endpoint(s), "1h")
+        .await?;
+    t.apply(json!({
+        "apiVersion": "evidence.bwv.io/v1alpha1", "kind": "AccessRequest",
+        "metadata": { "name": "sar" },
+        "spec": {
+            "bucketRef": { "name": "unit" },
+            "kind": "SubjectAccess",
+            "reference": "SAR-7",
+            "receivedAt": "2026-12-01T09:00:00Z",
+            "selector": { "officer": "PC 7" },
+            "export": { "bucket": export, "copy": true, "keepFor": "3d" },
+        }
+    }))
+    .await?;
+    let requests: Api<AccessRequest> = Api::namespaced(t.client.clone(), &t.ns);
+    let copies = || async {
+        let listed = t.s3.list_objects_v2().bucket(&export).send().await?;
+        anyhow::Ok(
+            listed
+                .contents()
+                .iter()
+                .filter(|o| o.key().is_some_and(|k| k.contains("/clips/")))
+                .count(),
+        )
+    };
+    let op = RunningOperator::for_namespace(&t.ns, &[]).await?;
+    op.check(async {
+        eventually(Duration::from_secs(90), "the copy made", || async {
+            let st = serde_json::to_value(requests.get("sar").await?.status)?;
+            Ok((st["copies"] == 1).then_some(()))
+        })
+        .await?;
+        requests.delete("sar", &Default::default()).await?;
+        // (the operator's clock runs two days ahead; keepFor is three)
+        let r = requests.get("sar").await?;
+        ensure!(
+            r.metadata.deletion_timestamp.is_some(),
+            "being deleted, held by the finalizer"
+        );
+        ensure!(copies().await? == 1, "the copy stays within keepFor");
+        Ok(())
+    })
+    .await?;
+    let mut later = evidence_operator_tests::operator::settings(&t.ns, &[])?;
+    later.controllers.clock_offset =
+        evidence_operator_tests::operator::CLOCK_AHEAD + TimeDelta::days(2);
+    let op = RunningOperator::start(s.kube_client().await?, later)?;
+    op.check(async {
+        eventually(Duration::from_secs(90), "the request gone", || async {
+            Ok(requests.get_opt("sar").await?.is_none().then_some(()))
+        })
+        .await?;
+        ensure!(copies().await? == 0, "its copy deleted");
+        ensure!(
+            t.keys(&t.hot).await?.contains("a.mp4"),
+            "the clip itself untouched"
+        );
+        Ok(())
+    })
+    .await
+}
