@@ -118,6 +118,7 @@ fn clips(now: DateTime<Utc>) -> Vec<Clip> {
                 sha256: None,
                 uploaded_at: None,
                 legal_hold: tier == Tier::LegalHold,
+                plain_headers: None,
             }
         })
         .collect()

@@ -225,6 +225,7 @@ pub fn planning_clips(n: usize, now: DateTime<Utc>) -> Vec<Clip> {
                 sha256: None,
                 uploaded_at: None,
                 legal_hold: tier == Tier::LegalHold,
+                plain_headers: None,
             }
         })
         .collect()

@@ -876,6 +876,81 @@ async fn a_move_records_the_upload_time_and_the_next_move_carries_it() -> Result
     Ok(())
 }
 
+/// A clip as the dock ingest writes it (a content type, the recorded SHA-256 and an
+/// upload time, nothing else) moves out of hot with one request, a `CopyObject`, where
+/// the listing showed its headers (MinIO's extension): no HEAD of the source. The copy
+/// records the hot `LastModified` (not the uploader's claim), the SHA-256 and the content
+/// type. Without the extension, the move takes its HEAD as before.
+#[tokio::test]
+async fn an_ingested_clip_moves_out_of_hot_without_a_head() -> Result<()> {
+    for list_metadata in [true, false] {
+        let opts = StoreOptions {
+            list_metadata,
+            ..StoreOptions::default()
+        };
+        let s = setup(Layout::Separate, opts).await?;
+        let data = clip_data("ingested", 3000);
+        let hot = s.cfg.tiers.get(Tier::Hot);
+        s.fx.s3
+            .put_object()
+            .bucket(&hot.bucket)
+            .key(hot.object_key("ingested.mp4"))
+            .body(ByteStream::from(data.clone()))
+            .content_type("video/mp4")
+            .metadata(META_SHA256, sha_hex(&data))
+            .metadata(META_UPLOADED_AT, "2020-01-01T00:00:00Z")
+            .tagging(tagging_query([(TAG_CATEGORY, "murder")]))
+            .send()
+            .await?;
+        let clip = listed(&s.store, Tier::Hot, "ingested.mp4").await?;
+        ensure!(
+            clip.plain_headers.is_some() == list_metadata,
+            "plain headers known only from the extension: {clip:?}"
+        );
+        let m = s.store.metrics();
+        let heads = m.requests("head_object", "ok");
+        let copies = m.requests("copy_object", "ok");
+        s.store.move_clip(&clip, Tier::Cool).await?;
+        let (heads, copies) = (
+            m.requests("head_object", "ok") - heads,
+            m.requests("copy_object", "ok") - copies,
+        );
+        ensure!(copies == 1, "one copy: {copies}");
+        ensure!(
+            (heads == 0) == list_metadata,
+            "list_metadata={list_metadata}: {heads} HEAD(s)"
+        );
+        ensure!(
+            record_of(&s.fx, Tier::Cool, "ingested.mp4").await? == Some(clip.last_modified),
+            "the hot LastModified is recorded, not the uploader's 2020"
+        );
+        let cool = s.cfg.tiers.get(Tier::Cool);
+        let head =
+            s.fx.s3
+                .head_object()
+                .bucket(&cool.bucket)
+                .key(cool.object_key("ingested.mp4"))
+                .send()
+                .await?;
+        ensure!(
+            head.content_type() == Some("video/mp4")
+                && head.metadata().and_then(|m| m.get(META_SHA256)) == Some(&sha_hex(&data)),
+            "{head:?}"
+        );
+        ensure!(
+            s.fx.s3
+                .head_object()
+                .bucket(&hot.bucket)
+                .key(hot.object_key("ingested.mp4"))
+                .send()
+                .await
+                .is_err(),
+            "the source is deleted once the copy is verified"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_clip_that_no_longer_matches_its_recorded_checksum_is_never_moved() -> Result<()> {
     // A clip whose content was altered after its SHA-256 was recorded (tampering, or
@@ -1075,6 +1150,7 @@ async fn a_non_uk_bucket_is_refused_and_nothing_is_written() -> Result<()> {
         sha256: None,
         uploaded_at: None,
         legal_hold: false,
+        plain_headers: None,
     };
     for result in [
         store.verify_region().await.map(|_| ()),

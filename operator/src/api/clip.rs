@@ -166,6 +166,21 @@ pub struct Clip {
     pub uploaded_at: Option<DateTime<Utc>>,
     /// Whether an Object Lock legal hold is ON for this version.
     pub legal_hold: bool,
+    /// Its headers, where the listing showed all of them and they hold nothing a move
+    /// must carry but the content type (MinIO's listing extension: a clip as the dock
+    /// ingest writes it). A move out of the hot tier then needs no HEAD of the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_headers: Option<PlainHeaders>,
+}
+
+/// The headers of an object whose user metadata is only what the operator records
+/// (`evidence-sha256`, `evidence-uploaded-at`, which a move rewrites): what a copy
+/// must carry of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlainHeaders {
+    /// `Content-Type`.
+    #[serde(rename = "ct", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 impl Clip {

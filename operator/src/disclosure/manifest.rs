@@ -184,6 +184,7 @@ mod tests {
             sha256: None,
             uploaded_at: None,
             legal_hold: tier == Tier::LegalHold,
+            plain_headers: None,
         }
     }
 

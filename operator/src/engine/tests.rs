@@ -49,6 +49,7 @@ fn clip(key: &str, tier: Tier, uploaded: &str, tags: &[(&str, &str)]) -> Clip {
         sha256: None,
         uploaded_at: None,
         legal_hold: false,
+        plain_headers: None,
     }
 }
 
@@ -753,6 +754,7 @@ fn a_clip() -> impl Strategy<Value = Clip> {
                 sha256: None,
                 uploaded_at,
                 legal_hold,
+                plain_headers: None,
             },
         )
 }

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::clip::{Clip, Tag, Tier};
+use crate::api::clip::{Clip, PlainHeaders, Tag, Tier};
 
 /// What a clip's listing entry does not say on most stores: read per object, or carried
 /// by the listing itself where the store has MinIO's listing extension.
@@ -24,6 +24,10 @@ pub struct ClipFacts {
     /// The `evidence-uploaded-at` user metadata (the upload time a move recorded), when
     /// read and an RFC 3339 time.
     pub uploaded_at: Option<DateTime<Utc>>,
+    /// The object's headers, when the listing showed all of them and they are plain
+    /// ([`PlainHeaders`]).
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub plain_headers: Option<PlainHeaders>,
 }
 
 /// One object of a tier as a listing showed it.
@@ -59,6 +63,7 @@ impl ListedObject {
             sha256: facts.sha256,
             uploaded_at: facts.uploaded_at,
             legal_hold: facts.legal_hold,
+            plain_headers: facts.plain_headers,
         }
     }
 }

@@ -366,6 +366,7 @@ mod tests {
             sha256: None,
             uploaded_at: None,
             legal_hold: false,
+            plain_headers: None,
         };
         assert!(matches!(
             store.move_clip(&clip, Tier::Hot).await,

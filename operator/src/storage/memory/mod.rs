@@ -375,6 +375,7 @@ impl TierStore for MemoryTierStore {
                 sha256: v.recorded(),
                 legal_hold: v.legal_hold,
                 uploaded_at: v.uploaded_at(),
+                plain_headers: None,
             }))
     }
 

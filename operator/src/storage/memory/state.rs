@@ -90,6 +90,7 @@ impl Version {
             sha256: self.recorded(),
             uploaded_at: self.uploaded_at(),
             legal_hold: self.legal_hold,
+            plain_headers: None,
         }
     }
 

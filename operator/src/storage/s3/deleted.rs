@@ -274,6 +274,7 @@ impl S3TierStore {
                         sha256: head.sha_meta,
                         uploaded_at: head.uploaded_at,
                         legal_hold: head.legal_hold,
+                        plain_headers: None,
                     }),
                     _ => None,
                 }

@@ -36,7 +36,7 @@ use aws_smithy_xml::decode::{Document, ScopedDecoder, try_data};
 use bytes::Bytes;
 
 use crate::{
-    api::clip::{META_SHA256, META_UPLOADED_AT, Tag, parse_uploaded_at},
+    api::clip::{META_SHA256, META_UPLOADED_AT, PlainHeaders, Tag, parse_uploaded_at},
     storage::ClipFacts,
 };
 
@@ -232,7 +232,21 @@ fn parse_entry(
         tags,
         ..Default::default()
     };
+    // Plain: nothing in the headers that a copy would have to carry but the content
+    // type (what the operator records it rewrites; checksums are the copy's own).
+    let mut plain = Some(PlainHeaders::default());
     for (name, value) in metadata {
+        let operators = name == sha_name
+            || name == uploaded_name
+            || name.starts_with("x-amz-object-lock-")
+            || name.starts_with("x-amz-checksum-");
+        if name == "content-type" {
+            if let Some(p) = plain.as_mut() {
+                p.content_type = Some(value.clone());
+            }
+        } else if !operators {
+            plain = None;
+        }
         if name == sha_name {
             let v = value.to_ascii_lowercase();
             if v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -244,6 +258,7 @@ fn parse_entry(
             extras.legal_hold = value.eq_ignore_ascii_case("ON");
         }
     }
+    extras.plain_headers = plain;
     Ok(Some((key, version, extras)))
 }
 
@@ -279,6 +294,10 @@ mod tests {
         );
         assert!(!e.legal_hold);
         assert_eq!(
+            e.plain_headers, None,
+            "X-Amz-Meta-Foo is for a copy to carry"
+        );
+        assert_eq!(
             e.uploaded_at,
             Some(
                 DateTime::parse_from_rfc3339("2026-02-01T10:00:00.123Z")
@@ -301,6 +320,17 @@ mod tests {
         let untagged = &idx[&("c3.mp4".to_string(), Some("null".to_string()))];
         assert!(untagged.tags.is_empty() && !untagged.legal_hold && untagged.sha256.is_none());
         assert_eq!(untagged.uploaded_at, None);
+        // Only a content type and the lock's own headers: plain.
+        for e in [held, untagged] {
+            assert!(e.plain_headers.is_some(), "{e:?}");
+        }
+        assert_eq!(
+            untagged
+                .plain_headers
+                .as_ref()
+                .and_then(|p| p.content_type.as_deref()),
+            Some("video/mp4")
+        );
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl S3TierStore {
                     sha256: h.sha_meta,
                     legal_hold: h.legal_hold,
                     uploaded_at: h.uploaded_at,
+                    plain_headers: None,
                 }))
         } else {
             // No HEAD: the recorded upload time is unknown, and the engine counts from
@@ -452,6 +453,7 @@ impl S3TierStore {
             sha256: extras.sha256,
             legal_hold: extras.legal_hold,
             uploaded_at: extras.uploaded_at,
+            plain_headers: extras.plain_headers,
         }))
     }
 }

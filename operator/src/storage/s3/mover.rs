@@ -226,15 +226,45 @@ impl S3TierStore {
     /// must record the upload time (and any upload-time metadata the uploader wrote must
     /// not travel), nor for a source with no recorded upload time (moved by an earlier
     /// version of the operator): those take a HEAD and rewrite the metadata.
+    ///
+    /// A hot-tier clip whose listing showed all its headers, plain (only a content type
+    /// besides what the operator records: a clip as the dock ingest writes it), needs no
+    /// HEAD either: its copy rewrites the metadata (`REPLACE`) with the listed SHA-256,
+    /// the upload time its `LastModified` (never an uploader's claim) and the listed
+    /// content type. The listed SHA-256 is only what the copy is checked against: the
+    /// store computes the copy's own from the bytes, so a wrong or stale one fails the
+    /// move, and the source stays.
     fn listed_source(&self, clip: &Clip, same_object: bool) -> Option<Head> {
         let sha = clip.sha256.as_ref()?;
-        if same_object
-            || self.is_multipart(clip.size)
-            || clip.tier == Tier::Hot
-            || clip.uploaded_at.is_none()
-        {
+        if same_object || self.is_multipart(clip.size) {
             return None;
         }
+        if clip.tier == Tier::Hot {
+            let plain = clip.plain_headers.as_ref()?;
+            return Some(Head {
+                version_id: clip.version_id.clone(),
+                size: clip.size,
+                class: clip
+                    .storage_class
+                    .clone()
+                    .unwrap_or_else(|| "STANDARD".into()),
+                sha_meta: Some(sha.clone()),
+                s3_sha256: None,
+                metadata: HashMap::new(),
+                content_type: plain.content_type.clone(),
+                content_encoding: None,
+                content_disposition: None,
+                content_language: None,
+                cache_control: None,
+                legal_hold: clip.legal_hold,
+                last_modified: Some(clip.last_modified),
+                uploaded_at: None,
+                // the metadata is rewritten, not kept
+                from_listing: false,
+            });
+        }
+        // (a source with no recorded upload time takes a HEAD and gets one)
+        clip.uploaded_at?;
         Some(Head {
             version_id: clip.version_id.clone(),
             size: clip.size,
