@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# make e2e-node: the operator image and the Helm chart, run for real on a one-node
+# cluster on this machine (tests/e2e/node/cluster.sh: a kubelet, containerd, a bridge
+# CNI, kube-proxy and the control plane, all built from source and cached by
+# tests/servers/install.sh), then the shared scenario (tests/e2e/scenario.sh) and the
+# proofs: two Ready replicas and one leader, leader hand-over, metrics through the
+# Service, the probes, the chart's RBAC, helm upgrade and helm uninstall.
+#
+#   tests/e2e/node/run.sh               # root; tear-down always (trap)
+#   KEEP_NODE=1 tests/e2e/node/run.sh   # leave the node up (then: cluster.sh down)
+# Everything lives under target/e2e-node (the cluster) and target/e2e-node-image (the
+# image); docs/e2e-node.md says what it starts and what differs from kind.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+dir="$root/target/e2e-node"
+t0=$SECONDS
+WORK="$dir/work"
+
+cleanup() {
+  local rc=$?
+  if [[ -n "${KEEP_NODE:-}" ]]; then
+    echo "[e2e] KEEP_NODE set: the node is still up; source $dir/env, stop with tests/e2e/node/cluster.sh down" >&2
+  else
+    "$here/cluster.sh" down --dir "$dir" || true
+  fi
+  (( rc == 0 )) || echo "[e2e] FAILED after $((SECONDS - t0))s (logs were in $dir/logs; KEEP_NODE=1 keeps them)" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# shellcheck source=../scenario.sh
+. "$root/tests/e2e/scenario.sh"
+
+[[ $EUID -eq 0 ]] || fail "make e2e-node needs root (the kubelet, containerd and the CNI plugins do)"
+helm_bin="$("$root/tests/servers/install.sh" helm | sed -n 's/^helm=//p')"
+
+log "image (image/build.sh: the Dockerfile's final stage over image/rootfs.sh's rootfs)"
+t_image=$SECONDS
+"$root/image/build.sh" --out "$root/target/e2e-node-image" --tag evidence-operator:e2e
+t_image=$((SECONDS - t_image))
+
+log "node (tests/e2e/node/cluster.sh up)"
+t_node=$SECONDS
+"$here/cluster.sh" up --dir "$dir"
+t_node=$((SECONDS - t_node))
+# shellcheck disable=SC1091
+. "$dir/env"
+mkdir -p "$WORK"; : > "$WORK/proofs"
+"$here/cluster.sh" import --dir "$dir" "$root/target/e2e-node-image/evidence-operator.tar"
+
+# --- the hooks the scenario needs ---------------------------------------------------
+k() { "$E2E_KUBECTL" "$@"; }
+# (helm built without its Makefile's ldflags assumes Kubernetes 1.20 when templating)
+helm_() {
+  case "$1" in
+    template) "$helm_bin" "$@" --kube-version "$KUBE_VERSION" ;;
+    *) "$helm_bin" "$@" ;;
+  esac
+}
+KUBE_VERSION="$(k version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
+s3_req() { # METHOD PATH [curl args]: one signed request to the node's MinIO
+  local m="$1" p="$2"; shift 2
+  curl -sS --fail --aws-sigv4 "aws:amz:$E2E_S3_REGION:s3" --user "$E2E_S3_ACCESS_KEY:$E2E_S3_SECRET_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -X "$m" "$@" "$E2E_S3_ENDPOINT/$p"
+}
+s3_mb() {
+  local lock=(); [[ "${2:-}" == lock ]] && lock=(-H "x-amz-bucket-object-lock-enabled: true")
+  s3_req PUT "$1" "${lock[@]}" --data-binary \
+    "<CreateBucketConfiguration><LocationConstraint>$E2E_S3_REGION</LocationConstraint></CreateBucketConfiguration>" >/dev/null
+}
+s3_put() { # the upload time is set with MinIO's replication header (root credentials)
+  local mtime=(); [[ -n "${4:-}" ]] && mtime=(-H "X-Minio-Source-Mtime: $4")
+  local tags; tags="$(python3 -c 'import sys,urllib.parse; print("&".join(urllib.parse.quote(k,safe="")+"="+urllib.parse.quote(v,safe="") for k,v in (p.split("=",1) for p in sys.argv[1].split("&"))))' "$3")"
+  printf 'clip %s\n' "$2" | s3_req PUT "$1/$2" --data-binary @- -H "x-amz-tagging: $tags" "${mtime[@]}" >/dev/null
+}
+s3_has() {
+  local prefix; prefix="$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1],safe=""))' "$2")"
+  s3_req GET "$1?list-type=2&prefix=$prefix" | grep -qF "<Key>$2</Key>"
+}
+s3_legal_hold() { s3_req GET "$1/$2?legal-hold=" 2>/dev/null | sed -n 's:.*<Status>\(ON\|OFF\)</Status>.*:\1:p'; }
+metrics_of_service() {
+  local ip port
+  ip="$(k -n "$OP_NS" get svc "$RELEASE-metrics" -o jsonpath='{.spec.clusterIP}')"
+  port="$(k -n "$OP_NS" get svc "$RELEASE-metrics" -o jsonpath='{.spec.ports[0].port}')"
+  curl -sf --max-time 5 "http://$ip:$port/metrics"
+}
+metrics_of_pod() {
+  local ip; ip="$(k -n "$OP_NS" get pod "$1" -o jsonpath='{.status.podIP}')"
+  curl -sf --max-time 3 "http://$ip:8080/metrics"
+}
+S3_ENDPOINT_FROM_PODS="$E2E_S3_ENDPOINT" S3_ACCESS_KEY="$E2E_S3_ACCESS_KEY" S3_SECRET_KEY="$E2E_S3_SECRET_KEY"
+S3_CAN_BACKDATE=1 IMAGE_REPOSITORY=evidence-operator IMAGE_TAG=e2e
+
+# --- the probes (node only: it can cut a pod's route and stop MinIO) --------------------
+ready_count() { k -n "$OP_NS" get pods -l app.kubernetes.io/name=evidence-operator \
+  -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true; }
+pod_count() { live_operator_pods | wc -w | tr -d ' '; }
+prove_probes() {
+  local p ip restarts
+  for p in $(live_operator_pods); do
+    ip="$(k -n "$OP_NS" get pod "$p" -o jsonpath='{.status.podIP}')"
+    [[ "$(curl -sf "http://$ip:8080/healthz")" == ok ]] || fail "$p: /healthz"
+    [[ "$(curl -sf "http://$ip:8080/readyz")" == ready ]] || fail "$p: /readyz"
+  done
+  restarts="$(k -n "$OP_NS" get pods -l app.kubernetes.io/name=evidence-operator -o jsonpath='{.items[*].status.containerStatuses[0].restartCount}')"
+  proof "probes-answer: /healthz=ok and /readyz=ready on every pod; restart counts [$restarts] (liveness never failed)"
+
+  # MinIO stopped (SIGSTOP: it holds its connections and answers nothing) for 15 s:
+  # what do the probes do?
+  local minio_pid min_ready=2 n end
+  minio_pid="$(awk '$1 == "minio" { print $2 }' "$dir/pids")"
+  kill -STOP "$minio_pid"
+  end=$((SECONDS + 15))
+  while (( SECONDS < end )); do n="$(ready_count)"; (( n < min_ready )) && min_ready=$n; sleep 1; done
+  kill -CONT "$minio_pid"
+  proof "readiness-with-minio-stopped: MinIO frozen 15 s; Ready pods stayed at minimum $min_ready of 2 (the chart's /readyz reports start-up and API connection, not S3 health: a store outage shows in the EvidenceBucket's conditions and metrics, not in pod readiness)"
+
+  # the API server route cut for the pods: a replacement pod never becomes Ready
+  local api_port victim newpod
+  api_port="$(sed -n 's#.*server: https://[^:]*:\([0-9]*\)#\1#p' "$KUBECONFIG" | head -n 1)"
+  iptables -I INPUT -s 10.213.0.0/24 -d "$E2E_NODE_IP" -p tcp --dport "$api_port" -j REJECT --reject-with tcp-reset
+  victim="$(live_operator_pods | tr ' ' '\n' | grep -vx "$(lease_holder)" | head -n 1)"
+  k -n "$OP_NS" delete pod "$victim" --wait=true --timeout=60s >/dev/null
+  wait_until 60 "a replacement pod" equals 2 pod_count
+  newpod="$(live_operator_pods | tr ' ' '\n' | grep -vx "$(lease_holder)" | head -n 1)"
+  local notready=0 code
+  end=$((SECONDS + 20))
+  while (( SECONDS < end )); do
+    [[ "$(k -n "$OP_NS" get pod "$newpod" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]] && break
+    notready=$((notready + 1)); sleep 1
+  done
+  code="$(curl -s -o /dev/null -w '%{http_code}' "http://$(k -n "$OP_NS" get pod "$newpod" -o jsonpath='{.status.podIP}'):8080/readyz" || true)"
+  iptables -D INPUT -s 10.213.0.0/24 -d "$E2E_NODE_IP" -p tcp --dport "$api_port" -j REJECT --reject-with tcp-reset
+  (( notready >= 20 )) || fail "$newpod became Ready without a route to the API server"
+  k -n "$OP_NS" wait pod "$newpod" --for=condition=Ready --timeout=120s >/dev/null
+  proof "readiness-without-api-server: with the pods' route to the API server cut, the new pod $newpod stayed NotReady for 20 s (/readyz answered HTTP $code); route restored: Ready"
+}
+
+# --- run ---------------------------------------------------------------------------
+t_scn=$SECONDS
+install_chart
+prove_one_leader
+met_scenario
+prove_failover
+prove_metrics
+prove_probes
+prove_rbac
+prove_upgrade
+prove_uninstall
+t_scn=$((SECONDS - t_scn))
+
+echo
+echo "=== make e2e-node: PASSED in $((SECONDS - t0))s (image ${t_image}s, node up ${t_node}s, scenario and proofs ${t_scn}s)"
+sed 's/^PROOF /  /' "$WORK/proofs"
