@@ -46,8 +46,8 @@ rm -f "$out/evidence-operator.tar"
 buildah "${storage[@]}" push --quiet "$tag" "docker-archive:$out/evidence-operator.tar:$name:$version"
 
 # what the image is: user, entrypoint, no shell
-config="$(buildah "${storage[@]}" inspect --type image --format '{{.OCIv1.Config.User}} {{json .OCIv1.Config.Entrypoint}}' "$tag")"
-[[ "$config" == '65532:65532 ["/usr/local/bin/evidence-operator"]' ]] || { log "unexpected image config: $config"; exit 1; }
+config="$(buildah "${storage[@]}" inspect --type image --format '{{.OCIv1.Config.User}} {{.OCIv1.Config.Entrypoint}}' "$tag")"
+[[ "$config" == '65532:65532 [/usr/local/bin/evidence-operator]' ]] || { log "unexpected image config: $config"; exit 1; }
 if [[ -e "$out/rootfs/bin/sh" || -e "$out/rootfs/usr/bin/sh" ]]; then log "the image has a shell"; exit 1; fi
 buildah "${storage[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
 rm -rf "$out/storage" "$out/runroot"

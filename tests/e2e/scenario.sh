@@ -13,7 +13,10 @@
 #   metrics_of_service       prints the metrics Service's /metrics (through the Service)
 #   metrics_of_pod POD       prints one pod's /metrics
 # and the variables
-#   S3_ENDPOINT_FROM_PODS S3_ACCESS_KEY S3_SECRET_KEY S3_CAN_BACKDATE
+#   S3_ENDPOINT_FROM_PODS S3_ENDPOINT_HOST S3_ACCESS_KEY S3_SECRET_KEY S3_CAN_BACKDATE
+#   (S3_ENDPOINT_HOST goes into the chart's allowedEndpoints: with the default, an empty
+#   list, the chart sets EVIDENCE_ALLOWED_ENDPOINTS="" and the operator reads that as a
+#   list of one empty host, refusing every endpoint: EndpointNotAllowed)
 #   IMAGE_REPOSITORY IMAGE_TAG WORK (a scratch directory)
 # Every check prints one "ok:" line; proofs print "PROOF <name>: ..." lines that the
 # driver collects into its summary.
@@ -63,9 +66,12 @@ install_chart() { # extra helm arguments...
   k create namespace "$OP_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   k label namespace "$OP_NS" --overwrite pod-security.kubernetes.io/enforce=restricted \
     pod-security.kubernetes.io/enforce-version=latest >/dev/null
+  # the tenant's namespace first: the chart's Role for its Secrets goes there
+  k apply -f "$E2E_ROOT/deploy/examples/00-namespace.yaml" >/dev/null
   helm_ install "$RELEASE" "$E2E_ROOT/charts/evidence-operator" --namespace "$OP_NS" \
     --set image.repository="$IMAGE_REPOSITORY",image.tag="$IMAGE_TAG",image.pullPolicy=Never \
     --set replicaCount=2 --set "credentialsNamespaces={$TENANT_NS}" \
+    --set "allowedEndpoints={$S3_ENDPOINT_HOST}" \
     "$@" --wait --timeout 180s >/dev/null
   k -n "$OP_NS" wait pods -l app.kubernetes.io/name=evidence-operator --for=condition=Ready --timeout=120s >/dev/null
   local pods; pods="$(live_operator_pods)"
@@ -129,10 +135,13 @@ met_scenario() {
 
   log "the tenant (deploy/examples/, pointed at the store), applied with kubectl"
   tenant | k apply -f - >/dev/null
-  k -n "$TENANT_NS" wait retentionpolicy/met-bwv --for=condition=Ready --timeout=120s >/dev/null
-  log "ok: RetentionPolicy met-bwv Ready"
   k -n "$TENANT_NS" wait evidencebucket/westminster --for=condition=Ready --timeout=180s >/dev/null
   log "ok: EvidenceBucket westminster Ready"
+  # The operator writes no status on a RetentionPolicy (RetentionPolicyStatus is declared
+  # but never set), so `kubectl wait --for=condition=Ready` cannot be used on it; the
+  # bucket's PolicyResolved condition says the policy compiled and is in use.
+  k -n "$TENANT_NS" wait evidencebucket/westminster --for=condition=PolicyResolved --timeout=60s >/dev/null
+  log "ok: RetentionPolicy met-bwv resolved (EvidenceBucket condition PolicyResolved)"
   wait_until 120 "clip-0002 moved to the cool tier" s3_has "$COOL" 2026/03/02/BWV-0099/clip-0002.mp4
   ! s3_has "$HOT" 2026/03/02/BWV-0099/clip-0002.mp4 || fail "clip-0002 still in hot after its move"
   s3_has "$HOT" recent/BWV-0100/clip-0003.mp4 || fail "the safety floor must keep a clip uploaded moments ago"

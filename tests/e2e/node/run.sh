@@ -90,7 +90,7 @@ metrics_of_pod() {
   local ip; ip="$(k -n "$OP_NS" get pod "$1" -o jsonpath='{.status.podIP}')"
   curl -sf --max-time 3 "http://$ip:8080/metrics"
 }
-S3_ENDPOINT_FROM_PODS="$E2E_S3_ENDPOINT" S3_ACCESS_KEY="$E2E_S3_ACCESS_KEY" S3_SECRET_KEY="$E2E_S3_SECRET_KEY"
+S3_ENDPOINT_FROM_PODS="$E2E_S3_ENDPOINT" S3_ENDPOINT_HOST="$E2E_NODE_IP" S3_ACCESS_KEY="$E2E_S3_ACCESS_KEY" S3_SECRET_KEY="$E2E_S3_SECRET_KEY"
 S3_CAN_BACKDATE=1 IMAGE_REPOSITORY=evidence-operator IMAGE_TAG=e2e
 
 # --- the probes (node only: it can cut a pod's route and stop MinIO) --------------------
