@@ -176,6 +176,7 @@ prove_one_leader() {
 prove_failover() {
   local old new start duration lease_s
   old="$(lease_holder)"
+  local standby; standby="$(live_operator_pods | tr ' ' '\n' | grep -vx "$old" | head -n 1)"
   lease_s="$(k -n "$OP_NS" get lease "$RELEASE" -o jsonpath='{.spec.leaseDurationSeconds}')"
   log "deleting the leader pod $old (lease duration ${lease_s}s)"
   start=$SECONDS
@@ -193,7 +194,8 @@ prove_failover() {
   s3_put "$HOT" 2026/03/03/BWV-0007/clip-0005.mp4 "evidence.bwv.io/category=use-of-force&evidence.bwv.io/camera=BWV-0007&evidence.bwv.io/recorded-at=2026-03-03T09:00:00Z"
   k -n "$TENANT_NS" annotate evidencebucket/westminster --overwrite e2e.evidence.bwv.io/poke="$(date +%s)" >/dev/null
   wait_until 150 "clip-0005 moved by the new leader" s3_has "$COOL" 2026/03/03/BWV-0007/clip-0005.mp4
-  proof "failover: leader $old deleted; $new took the Lease after ${duration}s (lease duration ${lease_s}s) and the sweep went on (clip-0005 moved to cool)"
+  local who="the standby"; [[ "$new" == "$standby" ]] || who="not the standby $standby but the replacement pod"
+  proof "failover: leader $old deleted; $who $new took the Lease after ${duration}s (lease duration ${lease_s}s) and the sweep went on (clip-0005 moved to cool)"
   k -n "$OP_NS" rollout status deploy/"$RELEASE" --timeout=120s >/dev/null
 }
 

@@ -18,8 +18,10 @@ dir="$root/target/e2e-node"
 t0=$SECONDS
 WORK="$dir/work"
 
+cut_api=() # the iptables rule that cuts the pods' route to the API server, while in force
 cleanup() {
   local rc=$?
+  (( ${#cut_api[@]} )) && iptables -D "${cut_api[@]}" 2>/dev/null
   if [[ -n "${KEEP_NODE:-}" ]]; then
     echo "[e2e] KEEP_NODE set: the node is still up; source $dir/env, stop with tests/e2e/node/cluster.sh down" >&2
   else
@@ -120,7 +122,8 @@ prove_probes() {
   # the API server route cut for the pods: a replacement pod never becomes Ready
   local api_port victim newpod
   api_port="$(sed -n 's#.*server: https://[^:]*:\([0-9]*\)#\1#p' "$KUBECONFIG" | head -n 1)"
-  iptables -I INPUT -s 10.213.0.0/24 -d "$E2E_NODE_IP" -p tcp --dport "$api_port" -j REJECT --reject-with tcp-reset
+  cut_api=(INPUT -i evid0 -d "$E2E_NODE_IP" -p tcp --dport "$api_port" -j REJECT --reject-with tcp-reset)
+  iptables -I "${cut_api[@]}"
   victim="$(live_operator_pods | tr ' ' '\n' | grep -vx "$(lease_holder)" | head -n 1)"
   k -n "$OP_NS" delete pod "$victim" --wait=true --timeout=60s >/dev/null
   wait_until 60 "a replacement pod" equals 2 pod_count
@@ -132,7 +135,7 @@ prove_probes() {
     notready=$((notready + 1)); sleep 1
   done
   code="$(curl -s -o /dev/null -w '%{http_code}' "http://$(k -n "$OP_NS" get pod "$newpod" -o jsonpath='{.status.podIP}'):8080/readyz" || true)"
-  iptables -D INPUT -s 10.213.0.0/24 -d "$E2E_NODE_IP" -p tcp --dport "$api_port" -j REJECT --reject-with tcp-reset
+  iptables -D "${cut_api[@]}"; cut_api=()
   (( notready >= 20 )) || fail "$newpod became Ready without a route to the API server"
   k -n "$OP_NS" wait pod "$newpod" --for=condition=Ready --timeout=120s >/dev/null
   proof "readiness-without-api-server: with the pods' route to the API server cut, the new pod $newpod stayed NotReady for 20 s (/readyz answered HTTP $code); route restored: Ready"
