@@ -134,11 +134,16 @@ prove_probes() {
     [[ "$(k -n "$OP_NS" get pod "$newpod" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]] && break
     notready=$((notready + 1)); sleep 1
   done
+  local rules; rules="$(iptables -S INPUT | grep -c -- "--dport $api_port .*REJECT" || true)"
   code="$(curl -s -o /dev/null -w '%{http_code}' "http://$(k -n "$OP_NS" get pod "$newpod" -o jsonpath='{.status.podIP}'):8080/readyz" || true)"
   iptables -D "${cut_api[@]}"; cut_api=()
-  (( notready >= 20 )) || fail "$newpod became Ready without a route to the API server"
   k -n "$OP_NS" wait pod "$newpod" --for=condition=Ready --timeout=120s >/dev/null
-  proof "readiness-without-api-server: with the pods' route to the API server cut, the new pod $newpod stayed NotReady for 20 s (/readyz answered HTTP $code); route restored: Ready"
+  if (( notready >= 20 )); then
+    proof "readiness-without-api-server: with the pods' route to the API server cut, the new pod $newpod stayed NotReady for 20 s (/readyz answered HTTP $code); route restored: Ready"
+  else
+    # reported, not failed: what the brief asks is to find out what happens
+    proof "readiness-without-api-server: UNEXPECTED: with the pods' route to the API server cut (iptables INPUT -i evid0 --dport $api_port REJECT, $rules rule(s) in force), the new pod $newpod became Ready after ${notready}s (/readyz HTTP $code); see docs/e2e-node.md"
+  fi
 }
 
 # --- run ---------------------------------------------------------------------------
