@@ -219,7 +219,7 @@ prove_metrics() {
 
 prove_rbac() {
   local sa="system:serviceaccount:$OP_NS:$RELEASE" can=() cannot=() v
-  for v in "get evidencebuckets.evidence.bwv.io -n $TENANT_NS" "patch evidencebuckets.evidence.bwv.io/status -n $TENANT_NS" \
+  for v in "get evidencebuckets.evidence.bwv.io -n $TENANT_NS" "patch evidencebuckets.evidence.bwv.io --subresource=status -n $TENANT_NS" \
            "get secrets/westminster-s3 -n $TENANT_NS" "update leases.coordination.k8s.io/$RELEASE -n $OP_NS"; do
     # shellcheck disable=SC2086
     if k auth can-i $v --as "$sa" >/dev/null 2>&1; then can+=("$v"); else fail "the chart's RBAC should grant: $v"; fi
