@@ -8,7 +8,8 @@
 #                  docker.io/library/NAME:TAG, which is what a pod's `image: NAME:TAG` means
 # Writes DIR/evidence-operator.tar (docker-archive, for `ctr images import` or
 # `docker load`) and prints its size. Needs cargo and buildah (apt-get install buildah).
-# Cargo's target directory: CARGO_TARGET_DIR, else target/.
+# Cargo's target directory: CARGO_TARGET_DIR, else target/. EVIDENCE_OPERATOR_BINARY=PATH
+# uses a release binary built before instead of building one.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,9 +27,16 @@ log() { printf '[image] %s\n' "$*" >&2; }
 command -v buildah >/dev/null || { log "buildah is missing: apt-get install buildah"; exit 1; }
 
 start=$SECONDS
-log "cargo build --release -p evidence-operator"
-(cd "$root" && cargo build --locked --release -q -p evidence-operator)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/evidence-operator"
+if [[ -n "${EVIDENCE_OPERATOR_BINARY:-}" ]]; then
+  # a release binary built before (CI's build job, or a run that must not rebuild)
+  bin="$EVIDENCE_OPERATOR_BINARY"
+  log "using the binary $bin (EVIDENCE_OPERATOR_BINARY; not built here)"
+  [[ -x "$bin" ]] || { log "$bin is not an executable"; exit 1; }
+else
+  log "cargo build --release -p evidence-operator"
+  (cd "$root" && cargo build --locked --release -q -p evidence-operator)
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/evidence-operator"
+fi
 
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"

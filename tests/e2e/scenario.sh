@@ -13,10 +13,9 @@
 #   metrics_of_service       prints the metrics Service's /metrics (through the Service)
 #   metrics_of_pod POD       prints one pod's /metrics
 # and the variables
-#   S3_ENDPOINT_FROM_PODS S3_ENDPOINT_HOST S3_ACCESS_KEY S3_SECRET_KEY S3_CAN_BACKDATE
-#   (S3_ENDPOINT_HOST goes into the chart's allowedEndpoints: with the default, an empty
-#   list, the chart sets EVIDENCE_ALLOWED_ENDPOINTS="" and the operator reads that as a
-#   list of one empty host, refusing every endpoint: EndpointNotAllowed)
+#   S3_ENDPOINT_FROM_PODS S3_ACCESS_KEY S3_SECRET_KEY S3_CAN_BACKDATE
+#   (the chart's default allowedEndpoints, an empty list, allows any endpoint: the
+#   scenario runs with it)
 #   IMAGE_REPOSITORY IMAGE_TAG WORK (a scratch directory)
 # Every check prints one "ok:" line; proofs print "PROOF <name>: ..." lines that the
 # driver collects into its summary.
@@ -47,11 +46,26 @@ live_operator_pods() { # names of the operator pods not being deleted
   k -n "$OP_NS" get pods -l app.kubernetes.io/name=evidence-operator -o json |
     python3 -c 'import json,sys; print(" ".join(p["metadata"]["name"] for p in json.load(sys.stdin)["items"] if not p["metadata"].get("deletionTimestamp")))'
 }
-leaders_by_metrics() { # the pods whose metrics say they lead
-  local p
-  for p in $(live_operator_pods); do
+all_operator_pods() { # names of the operator pods, also those terminating
+  k -n "$OP_NS" get pods -l app.kubernetes.io/name=evidence-operator -o jsonpath='{.items[*].metadata.name}'
+}
+leaders_by_metrics() { # [PODS...]: those (default: the live pods) whose metrics say they lead
+  local p pods=("$@")
+  (( ${#pods[@]} )) || read -ra pods <<<"$(live_operator_pods)"
+  for p in "${pods[@]}"; do
     if metrics_of_pod "$p" 2>/dev/null | grep -qE '^evidence_operator_leader(\{[^}]*\})? 1$'; then echo "$p"; fi
   done
+}
+ready_count() { k -n "$OP_NS" get pods -l app.kubernetes.io/name=evidence-operator \
+  -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true; }
+ready_new_pods() { # OLD_PODS: how many operator pods are Ready, when none of OLD_PODS is left
+  local p pods; pods="$(all_operator_pods)"
+  for p in $1; do [[ " $pods " != *" $p "* ]] || { echo old-left; return; }; done
+  ready_count
+}
+one_leader_agrees() { # the Lease names a holder, and it is the one live pod whose metrics say it leads
+  local holder; holder="$(lease_holder)"
+  [[ -n "$holder" && "$(leaders_by_metrics | xargs)" == "$holder" ]]
 }
 
 # small predicates for wait_until
@@ -71,7 +85,6 @@ install_chart() { # extra helm arguments...
   helm_ install "$RELEASE" "$E2E_ROOT/charts/evidence-operator" --namespace "$OP_NS" \
     --set image.repository="$IMAGE_REPOSITORY",image.tag="$IMAGE_TAG",image.pullPolicy=Never \
     --set replicaCount=2 --set "credentialsNamespaces={$TENANT_NS}" \
-    --set "allowedEndpoints={$S3_ENDPOINT_HOST}" \
     "$@" --wait --timeout 180s >/dev/null
   k -n "$OP_NS" wait pods -l app.kubernetes.io/name=evidence-operator --for=condition=Ready --timeout=120s >/dev/null
   local pods; pods="$(live_operator_pods)"
@@ -234,25 +247,44 @@ prove_rbac() {
 }
 
 prove_upgrade() {
-  local before after max_leaders=0 n watcher
+  local before after max_leaders watcher samples
   before="$(live_operator_pods)"
-  # watch the leaders (by the pods' own metrics) all through the roll-out
-  ( while :; do n="$(leaders_by_metrics | wc -l)"; echo "$n"; sleep 0.5; done ) > "$WORK/leaders-during-upgrade" 2>/dev/null &
+  # Watch the leaders by every pod's own metrics, terminating pods included (that is
+  # when two could overlap), twice a second all through the roll-out. One line per
+  # sample: how many lead, and who.
+  (
+    set +e
+    while :; do
+      # shellcheck disable=SC2046
+      l="$(leaders_by_metrics $(all_operator_pods) | xargs)"
+      echo "$(wc -w <<<"$l") $l"
+      sleep 0.5
+    done
+  ) > "$WORK/leaders-during-upgrade" 2>/dev/null &
   watcher=$!
-  helm_ upgrade "$RELEASE" "$E2E_ROOT/charts/evidence-operator" --namespace "$OP_NS" --reuse-values \
-    --set s3.moveConcurrency=8 --wait --timeout 240s >/dev/null
-  k -n "$OP_NS" rollout status deploy/"$RELEASE" --timeout=180s >/dev/null
-  k -n "$OP_NS" wait pods -l app.kubernetes.io/name=evidence-operator --for=condition=Ready --timeout=120s >/dev/null
-  kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true
+  log "helm upgrade --reuse-values --set s3.moveConcurrency=8 (the leader watch is pid $watcher)"
+  if ! helm_ upgrade "$RELEASE" "$E2E_ROOT/charts/evidence-operator" --namespace "$OP_NS" --reuse-values \
+      --set s3.moveConcurrency=8 --wait --timeout 240s >/dev/null; then
+    kill "$watcher" 2>/dev/null || true
+    fail "helm upgrade failed"
+  fi
+  k -n "$OP_NS" rollout status deploy/"$RELEASE" --timeout=180s >/dev/null || fail "the roll-out did not finish"
+  wait_until 120 "only the new pods, both Ready" equals 2 ready_new_pods "$before"
+  wait_until 60 "one leader after the upgrade (the Lease and the metrics agree)" one_leader_agrees
+  kill "$watcher" 2>/dev/null || true
+  wait "$watcher" 2>/dev/null || true
   after="$(live_operator_pods)"
-  max_leaders="$(sort -n "$WORK/leaders-during-upgrade" | tail -n 1)"
-  [[ "${max_leaders:-0}" -le 1 ]] || fail "two leaders at once during the upgrade"
-  [[ " $after " != *" ${before%% *} "* && " $after " != *" ${before##* } "* ]] || fail "helm upgrade did not roll the pods ($before -> $after)"
-  k -n "$OP_NS" get deploy "$RELEASE" -o yaml | grep -A1 'EVIDENCE_MOVE_CONCURRENCY' | grep -q '"8"' || fail "the new value is not in the Deployment"
-  prove_one_leader >/dev/null 2>&1 || fail "no single leader after the upgrade"
-  proof "helm-upgrade: s3.moveConcurrency 16->8 rolled pods [$before] -> [$after]; at most $max_leaders leader at any of $(wc -l < "$WORK/leaders-during-upgrade") samples; now led by $(lease_holder)"
+  samples="$(wc -l < "$WORK/leaders-during-upgrade")"
+  max_leaders="$(cut -d' ' -f1 "$WORK/leaders-during-upgrade" | sort -n | tail -n 1)"
+  (( samples > 0 )) || fail "the leader watch took no sample"
+  (( ${max_leaders:-0} <= 1 )) || fail "two leaders at once during the upgrade: $(grep -m1 '^[2-9]' "$WORK/leaders-during-upgrade")"
+  local p
+  for p in $before; do [[ " $after " != *" $p "* ]] || fail "helm upgrade did not roll the pods ($before -> $after)"; done
+  [[ "$(k -n "$OP_NS" get deploy "$RELEASE" -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="EVIDENCE_MOVE_CONCURRENCY")].value}')" == 8 ]] ||
+    fail "the new value is not in the Deployment"
+  local leaderless; leaderless="$(grep -c '^0' "$WORK/leaders-during-upgrade" || true)"
+  proof "helm-upgrade: s3.moveConcurrency 16->8 rolled pods [$before] -> [$after]; at most $max_leaders leader in each of $samples samples (every pod, terminating ones too; $leaderless samples with none, during hand-overs); now led by $(lease_holder)"
 }
-
 prove_uninstall() {
   local crds
   helm_ uninstall "$RELEASE" --namespace "$OP_NS" --wait --timeout 120s >/dev/null

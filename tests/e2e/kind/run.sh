@@ -56,7 +56,7 @@ metrics_of_pod() {
   kill "$pf" 2>/dev/null || true; wait "$pf" 2>/dev/null || true
   printf '%s\n' "$out"; return "$rc"
 }
-S3_ENDPOINT_FROM_PODS=http://minio.minio.svc.cluster.local:9000 S3_ENDPOINT_HOST=minio.minio.svc.cluster.local
+S3_ENDPOINT_FROM_PODS=http://minio.minio.svc.cluster.local:9000
 S3_ACCESS_KEY=e2e-access-key S3_SECRET_KEY=e2e-secret-key-0123456789 S3_CAN_BACKDATE=0
 IMAGE_REPOSITORY=evidence-operator IMAGE_TAG=e2e
 

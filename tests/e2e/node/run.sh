@@ -30,6 +30,9 @@ cleanup() {
   (( rc == 0 )) || echo "[e2e] FAILED after $((SECONDS - t0))s (logs were in $dir/logs; KEEP_NODE=1 keeps them)" >&2
 }
 trap cleanup EXIT
+# a failing command says where it was (set -e alone exits without a word)
+set -E
+trap 'echo "[e2e] FAILED: exit $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
 # shellcheck source=../scenario.sh
@@ -92,12 +95,10 @@ metrics_of_pod() {
   local ip; ip="$(k -n "$OP_NS" get pod "$1" -o jsonpath='{.status.podIP}')"
   curl -sf --max-time 3 "http://$ip:8080/metrics"
 }
-S3_ENDPOINT_FROM_PODS="$E2E_S3_ENDPOINT" S3_ENDPOINT_HOST="$E2E_NODE_IP" S3_ACCESS_KEY="$E2E_S3_ACCESS_KEY" S3_SECRET_KEY="$E2E_S3_SECRET_KEY"
+S3_ENDPOINT_FROM_PODS="$E2E_S3_ENDPOINT" S3_ACCESS_KEY="$E2E_S3_ACCESS_KEY" S3_SECRET_KEY="$E2E_S3_SECRET_KEY"
 S3_CAN_BACKDATE=1 IMAGE_REPOSITORY=evidence-operator IMAGE_TAG=e2e
 
 # --- the probes (node only: it can cut a pod's route and stop MinIO) --------------------
-ready_count() { k -n "$OP_NS" get pods -l app.kubernetes.io/name=evidence-operator \
-  -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true; }
 pod_count() { live_operator_pods | wc -w | tr -d ' '; }
 prove_probes() {
   local p ip restarts
