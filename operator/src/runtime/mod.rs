@@ -24,7 +24,9 @@ use crate::{
     api::regions::AllowedRegions,
     audit::AuditMetrics,
     catalogue::{Catalogue, CatalogueMetrics},
-    controller::{self, Context, bucket, leader, legal_hold, metrics::Metrics, requests},
+    controller::{
+        self, Context, bucket, leader, legal_hold, metrics::Metrics, requests, retention_policy,
+    },
     storage::{StorageMetrics, StoreOptions},
 };
 use server::Health;
@@ -366,6 +368,11 @@ pub async fn run_with(
             stop.clone(),
         )));
         controllers.push(tokio::spawn(requests::controller(
+            ctx.clone(),
+            ns.clone(),
+            stop.clone(),
+        )));
+        controllers.push(tokio::spawn(retention_policy::controller(
             ctx.clone(),
             ns,
             stop.clone(),
