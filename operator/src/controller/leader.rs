@@ -21,9 +21,9 @@
 //! - on graceful shutdown the leader clears `holderIdentity`, so a standby takes over at
 //!   its next retry instead of waiting for the Lease to expire;
 //! - a Lease so released goes to a standby that was waiting, not to the pod started to
-//!   replace the leader: a candidate that has been one for less than the lease duration
-//!   takes a free Lease only when it saw it free at its previous round too, which leaves
-//!   every older standby (it tries at least once a retry period) the first go
+//!   replace the leader: a candidate whose *first* look at the Lease finds it free
+//!   leaves it for one retry period (it takes it at its next round if still free), and a
+//!   standby, which saw it held and tries at least once a retry period, comes first
 //!   ([`may_take`]);
 //! - every round that the API server answers (even with an error status) is published,
 //!   for readiness: a replica that has not heard from the API server within the renew
@@ -96,7 +96,6 @@ pub async fn run(
     } = published;
     let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
     let mut observed: Option<Observed> = None;
-    let candidate_since = Instant::now();
     // When the last successful renewal (or acquisition) was sent.
     let mut last_renew: Option<Instant> = None;
     // The duration the Lease says, as another replica reads it (whole seconds).
@@ -106,7 +105,7 @@ pub async fn run(
         let sent = Instant::now();
         let round = tokio::time::timeout(
             settings.retry_period,
-            try_acquire_or_renew(&api, &settings, &mut observed, candidate_since),
+            try_acquire_or_renew(&api, &settings, &mut observed),
         );
         // While leading, the renew deadline is a timer of its own: a request that hangs
         // does not delay the step-down.
@@ -204,26 +203,24 @@ fn answered(round: &Result<bool, kube::Error>) -> bool {
 struct Sight<'a> {
     /// The holder (None: free, released by its last holder).
     holder: Option<&'a str>,
-    /// The record has not changed since this replica's previous round.
-    unchanged: bool,
+    /// This replica looked at the Lease before (an earlier round of this process).
+    looked_before: bool,
     /// How long, by this replica's clock, the record has not changed.
     unchanged_for: Duration,
     /// The duration written in the Lease.
     duration: Duration,
-    /// How long this replica has been a candidate.
-    candidate_for: Duration,
 }
 
 /// Whether this replica may write itself into the Lease: it holds it; or the holder's
-/// Lease expired by this replica's clock; or the Lease is free and either this replica
-/// has been a candidate for at least `lease_duration` (a waiting standby) or it saw it
-/// free at its previous round too (a newer candidate leaves a released Lease to the
-/// standbys for one retry period).
+/// Lease expired by this replica's clock; or the Lease is free and this is not this
+/// process's first look at it. A pod started to replace a deleted leader, finding the
+/// Lease just released, so leaves it one retry period to the standby that was waiting
+/// (and that sees it free within one retry period of the release).
 fn may_take(s: &LeaseSettings, sight: Sight<'_>) -> bool {
     match sight.holder {
         Some(h) if h == s.identity => true,
         Some(_) => sight.unchanged_for >= sight.duration,
-        None => sight.candidate_for >= s.lease_duration || sight.unchanged,
+        None => sight.looked_before,
     }
 }
 
@@ -232,7 +229,6 @@ async fn try_acquire_or_renew(
     api: &Api<Lease>,
     s: &LeaseSettings,
     observed: &mut Option<Observed>,
-    candidate_since: Instant,
 ) -> Result<bool, kube::Error> {
     let current = match api.get_opt(&s.name).await? {
         Some(lease) => lease,
@@ -264,6 +260,7 @@ async fn try_acquire_or_renew(
     let rv = current.metadata.resource_version.clone();
     let now = Instant::now();
 
+    let looked_before = observed.is_some();
     // Track when the record last changed, by our own clock.
     let changed = observed
         .as_ref()
@@ -284,12 +281,11 @@ async fn try_acquire_or_renew(
         .unwrap_or(s.lease_duration);
     let sight = Sight {
         holder: holder.as_deref(),
-        unchanged: !changed,
+        looked_before,
         unchanged_for: observed
             .as_ref()
             .map_or(Duration::ZERO, |o| now.duration_since(o.since)),
         duration,
-        candidate_for: now.duration_since(candidate_since),
     };
     if !may_take(s, sight) {
         return Ok(false);
@@ -352,35 +348,38 @@ mod tests {
         }
     }
 
-    fn sight(holder: Option<&str>, unchanged_for: u64, candidate_for: u64) -> Sight<'_> {
+    fn sight(holder: Option<&str>, looked_before: bool, unchanged_for: u64) -> Sight<'_> {
         Sight {
             holder,
-            unchanged: unchanged_for > 0,
+            looked_before,
             unchanged_for: Duration::from_secs(unchanged_for),
             duration: Duration::from_secs(15),
-            candidate_for: Duration::from_secs(candidate_for),
         }
     }
 
     #[test]
     fn a_held_lease_is_taken_only_once_expired_by_our_clock() {
         let s = settings();
-        assert!(may_take(&s, sight(Some("me"), 0, 0)), "renewing our own");
-        assert!(!may_take(&s, sight(Some("other"), 14, 600)));
-        assert!(may_take(&s, sight(Some("other"), 15, 600)));
+        assert!(
+            may_take(&s, sight(Some("me"), false, 0)),
+            "our own, after a restart"
+        );
+        assert!(may_take(&s, sight(Some("me"), true, 0)), "renewing our own");
+        assert!(!may_take(&s, sight(Some("other"), true, 14)));
+        assert!(may_take(&s, sight(Some("other"), true, 15)));
     }
 
     #[test]
     fn a_released_lease_goes_to_the_waiting_standby_first() {
         let s = settings();
-        // the standby, a candidate for ten minutes, takes it the round it sees it free
-        assert!(may_take(&s, sight(None, 0, 600)));
-        // the pod just started to replace the leader leaves it one round ...
-        assert!(!may_take(&s, sight(None, 0, 1)));
+        // the standby, which saw it held (however briefly), takes it the round it sees it
+        // free (the record just changed)
+        assert!(may_take(&s, sight(None, true, 0)));
+        // the pod just started to replace the leader, finding it free at its first look,
+        // leaves it one round ...
+        assert!(!may_take(&s, sight(None, false, 0)));
         // ... and takes it at the next if nobody did
-        assert!(may_take(&s, sight(None, 2, 3)));
-        // a candidate as old as the lease duration is a standby
-        assert!(may_take(&s, sight(None, 0, 15)));
+        assert!(may_take(&s, sight(None, true, 2)));
     }
 
     #[test]
