@@ -89,6 +89,14 @@ endif
 demo: ## Local control plane + MinIO + operator, clips moving between tiers (Ctrl-C to stop)
 	tests/demo/run.sh
 
+.PHONY: image
+image: ## Build the operator image here, no registry: image/rootfs.sh + the Dockerfile's final stage (buildah); target/image/evidence-operator.tar
+	image/build.sh --out $(CURDIR)/target/image --tag evidence-operator:dev
+
+.PHONY: e2e-node
+e2e-node: ## Root: the image and the Helm chart on a real one-node cluster here (kubelet, containerd, bridge CNI); see docs/e2e-node.md. Not part of make test
+	tests/e2e/node/run.sh
+
 .PHONY: clean-cache
 clean-cache: ## Remove the cached server binaries (~/.cache/evidence-operator)
 	rm -rf "$${EVIDENCE_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/evidence-operator}"

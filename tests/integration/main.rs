@@ -17,6 +17,7 @@ mod crds;
 mod ingest;
 mod operator;
 mod packaging;
+mod policy;
 mod rbac;
 mod restore;
 mod retention;

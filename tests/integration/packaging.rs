@@ -522,6 +522,7 @@ fn rbac_is_least_privilege() {
         "evidence.bwv.io/accessrequests:patch",
         "evidence.bwv.io/accessrequests/status:patch",
         "evidence.bwv.io/evidencebuckets/status:patch",
+        "evidence.bwv.io/retentionpolicies/status:patch",
         "evidence.bwv.io/legalholds/status:patch",
         "events.k8s.io/events:create",
         "events.k8s.io/events:patch",

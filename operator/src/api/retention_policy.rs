@@ -159,14 +159,20 @@ pub enum RetentionClock {
     Upload,
 }
 
-/// What the operator last observed about this policy.
+/// What the operator last observed about this policy (written by the leading replica,
+/// by server-side apply).
 #[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionPolicyStatus {
-    /// Standard conditions; `Ready` is `True` when the policy compiles and is in use.
+    /// Standard conditions. `Ready` is `True` with reason `Valid` when the policy passes
+    /// the checks the operator applies to it (category names well formed and unique, no
+    /// retention shorter than `minimumAge`, `restoreWindow` at most 90 days) and
+    /// compiles; `False` with reason `Invalid` otherwise, the message listing each
+    /// problem with its field. Whether a bucket uses the policy is in that bucket's
+    /// `PolicyResolved` condition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// The `metadata.generation` these conditions describe.
+    /// The `metadata.generation` of the spec these conditions describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

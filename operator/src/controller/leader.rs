@@ -19,7 +19,15 @@
 //!   Lease): the operator bounds the work still in flight after a step-down by it, so
 //!   nothing this replica started is still running when a standby may take over;
 //! - on graceful shutdown the leader clears `holderIdentity`, so a standby takes over at
-//!   its next retry instead of waiting for the Lease to expire.
+//!   its next retry instead of waiting for the Lease to expire;
+//! - a Lease so released goes to a standby that was waiting, not to the pod started to
+//!   replace the leader: a candidate whose *first* look at the Lease finds it free
+//!   leaves it for one retry period (it takes it at its next round if still free), and a
+//!   standby, which saw it held and tries at least once a retry period, comes first
+//!   ([`may_take`]);
+//! - every round that the API server answers (even with an error status) is published,
+//!   for readiness: a replica that has not heard from the API server within the renew
+//!   deadline can neither lead nor take over (see `runtime::server`).
 
 use std::time::Duration;
 
@@ -54,23 +62,38 @@ pub struct LeaseSettings {
 }
 
 /// What a candidate observed of the Lease, for expiry by the local clock.
+#[derive(Debug)]
 struct Observed {
     resource_version: Option<String>,
     holder: Option<String>,
     since: Instant,
 }
 
-/// Runs the election until `shutdown` is cancelled. `leading` is set to `true` while this
-/// replica holds the Lease, and `expiry` to the earliest instant (this replica's
-/// monotonic clock) at which another replica may consider it expired. On shutdown a
-/// held Lease is released.
+/// What the election publishes.
+#[derive(Debug)]
+pub struct Published {
+    /// `true` while this replica holds the Lease.
+    pub leading: watch::Sender<bool>,
+    /// The earliest instant (this replica's monotonic clock) at which another replica
+    /// may consider the Lease expired.
+    pub expiry: watch::Sender<Option<Instant>>,
+    /// When the API server last answered a round (for readiness).
+    pub contact: watch::Sender<Option<Instant>>,
+}
+
+/// Runs the election until `shutdown` is cancelled, publishing what it knows in
+/// `published`. On shutdown a held Lease is released.
 pub async fn run(
     client: Client,
     settings: LeaseSettings,
-    leading: watch::Sender<bool>,
-    expiry: watch::Sender<Option<Instant>>,
+    published: Published,
     shutdown: CancellationToken,
 ) {
+    let Published {
+        leading,
+        expiry,
+        contact,
+    } = published;
     let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
     let mut observed: Option<Observed> = None;
     // When the last successful renewal (or acquisition) was sent.
@@ -96,6 +119,11 @@ pub async fn run(
             },
             None => Some(round.await),
         };
+        if let Some(Ok(r)) = &result
+            && answered(r)
+        {
+            contact.send_replace(Some(Instant::now()));
+        }
         match result {
             Some(Ok(Ok(true))) => {
                 if !*leading.borrow() {
@@ -164,6 +192,38 @@ fn lease_seconds(d: Duration) -> i32 {
     i32::try_from(d.as_secs().max(1)).unwrap_or(i32::MAX)
 }
 
+/// Whether the API server answered the round (a status such as 403 or 409 is an
+/// answer; a connection refused or reset, a TLS failure, a timeout are not).
+fn answered(round: &Result<bool, kube::Error>) -> bool {
+    matches!(round, Ok(_) | Err(kube::Error::Api(_)))
+}
+
+/// What a candidate sees of the Lease at one round.
+#[derive(Debug, Clone, Copy)]
+struct Sight<'a> {
+    /// The holder (None: free, released by its last holder).
+    holder: Option<&'a str>,
+    /// This replica looked at the Lease before (an earlier round of this process).
+    looked_before: bool,
+    /// How long, by this replica's clock, the record has not changed.
+    unchanged_for: Duration,
+    /// The duration written in the Lease.
+    duration: Duration,
+}
+
+/// Whether this replica may write itself into the Lease: it holds it; or the holder's
+/// Lease expired by this replica's clock; or the Lease is free and this is not this
+/// process's first look at it. A pod started to replace a deleted leader, finding the
+/// Lease just released, so leaves it one retry period to the standby that was waiting
+/// (and that sees it free within one retry period of the release).
+fn may_take(s: &LeaseSettings, sight: Sight<'_>) -> bool {
+    match sight.holder {
+        Some(h) if h == s.identity => true,
+        Some(_) => sight.unchanged_for >= sight.duration,
+        None => sight.looked_before,
+    }
+}
+
 /// One round: returns whether this replica holds the Lease afterwards.
 async fn try_acquire_or_renew(
     api: &Api<Lease>,
@@ -200,6 +260,7 @@ async fn try_acquire_or_renew(
     let rv = current.metadata.resource_version.clone();
     let now = Instant::now();
 
+    let looked_before = observed.is_some();
     // Track when the record last changed, by our own clock.
     let changed = observed
         .as_ref()
@@ -218,11 +279,15 @@ async fn try_acquire_or_renew(
         .and_then(|v| u64::try_from(v).ok())
         .map(Duration::from_secs)
         .unwrap_or(s.lease_duration);
-    let expired = observed
-        .as_ref()
-        .map(|o| now.duration_since(o.since) >= duration)
-        .unwrap_or(false);
-    if !(held_by_me || holder.is_none() || expired) {
+    let sight = Sight {
+        holder: holder.as_deref(),
+        looked_before,
+        unchanged_for: observed
+            .as_ref()
+            .map_or(Duration::ZERO, |o| now.duration_since(o.since)),
+        duration,
+    };
+    if !may_take(s, sight) {
         return Ok(false);
     }
 
@@ -266,4 +331,64 @@ async fn release(api: &Api<Lease>, s: &LeaseSettings) -> Result<(), kube::Error>
     lease.spec = Some(spec);
     api.replace(&s.name, &PostParams::default(), &lease).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> LeaseSettings {
+        LeaseSettings {
+            namespace: "ops".into(),
+            name: "evidence-operator".into(),
+            identity: "me".into(),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+
+    fn sight(holder: Option<&str>, looked_before: bool, unchanged_for: u64) -> Sight<'_> {
+        Sight {
+            holder,
+            looked_before,
+            unchanged_for: Duration::from_secs(unchanged_for),
+            duration: Duration::from_secs(15),
+        }
+    }
+
+    #[test]
+    fn a_held_lease_is_taken_only_once_expired_by_our_clock() {
+        let s = settings();
+        assert!(
+            may_take(&s, sight(Some("me"), false, 0)),
+            "our own, after a restart"
+        );
+        assert!(may_take(&s, sight(Some("me"), true, 0)), "renewing our own");
+        assert!(!may_take(&s, sight(Some("other"), true, 14)));
+        assert!(may_take(&s, sight(Some("other"), true, 15)));
+    }
+
+    #[test]
+    fn a_released_lease_goes_to_the_waiting_standby_first() {
+        let s = settings();
+        // the standby, which saw it held (however briefly), takes it the round it sees it
+        // free (the record just changed)
+        assert!(may_take(&s, sight(None, true, 0)));
+        // the pod just started to replace the leader, finding it free at its first look,
+        // leaves it one round ...
+        assert!(!may_take(&s, sight(None, false, 0)));
+        // ... and takes it at the next if nobody did
+        assert!(may_take(&s, sight(None, true, 2)));
+    }
+
+    #[test]
+    fn an_error_status_is_an_answer_a_broken_connection_is_not() {
+        assert!(answered(&Ok(true)));
+        assert!(answered(&Ok(false)));
+        let forbidden = kube::core::Status::failure("forbidden", "Forbidden").with_code(403);
+        assert!(answered(&Err(kube::Error::Api(Box::new(forbidden)))));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(!answered(&Err(kube::Error::Service(Box::new(reset)))));
+    }
 }

@@ -9,6 +9,7 @@
 //!   (by sweeping its bucket without it) before the LegalHold goes away.
 //! - [`requests`]: ClipRestore and AccessRequest naming a bucket that does not exist (the
 //!   bucket controller does everything else for them).
+//! - [`retention_policy`]: a RetentionPolicy's own status (`Ready`: valid or not).
 //! - [`sweep`]: one sweep of one bucket: list, plan, execute, count.
 //! - [`status`]: pure condition helpers and the one status writer ([`status::apply_status`]).
 //! - [`leader`]: Lease-based leader election.
@@ -19,6 +20,7 @@ pub mod leader;
 pub mod legal_hold;
 pub mod metrics;
 pub mod requests;
+pub mod retention_policy;
 pub mod status;
 pub mod sweep;
 

@@ -24,7 +24,9 @@ use crate::{
     api::regions::AllowedRegions,
     audit::AuditMetrics,
     catalogue::{Catalogue, CatalogueMetrics},
-    controller::{self, Context, bucket, leader, legal_hold, metrics::Metrics, requests},
+    controller::{
+        self, Context, bucket, leader, legal_hold, metrics::Metrics, requests, retention_policy,
+    },
     storage::{StorageMetrics, StoreOptions},
 };
 use server::Health;
@@ -274,11 +276,17 @@ pub async fn run_with(
             };
             // The election stops (and the Lease is released) only after the controllers
             // have stopped, so a standby never acts while this replica finishes its moves.
+            // ready only while the API server answers the election (runtime::server)
+            let (contact, contact_rx) = watch::channel(None);
+            health.track_api(contact_rx, e.renew_deadline);
             let task = tokio::spawn(leader::run(
                 client.clone(),
                 lease,
-                lead_tx,
-                expiry_tx,
+                leader::Published {
+                    leading: lead_tx,
+                    expiry: expiry_tx,
+                    contact,
+                },
                 election_stop.clone(),
             ));
             (Some(task), None)
@@ -366,6 +374,11 @@ pub async fn run_with(
             stop.clone(),
         )));
         controllers.push(tokio::spawn(requests::controller(
+            ctx.clone(),
+            ns.clone(),
+            stop.clone(),
+        )));
+        controllers.push(tokio::spawn(retention_policy::controller(
             ctx.clone(),
             ns,
             stop.clone(),
