@@ -64,8 +64,14 @@ BENCH_JOB ?= compare
 BENCH_CLIPS ?= 10000
 BENCH_RSS_AT ?= 100000
 BENCH_ARGS ?=
+# The request job's own default N (100,000) unless BENCH_CLIPS is given.
+ifeq ($(origin BENCH_CLIPS),file)
+BENCH_REQUEST_CLIPS := 100000
+else
+BENCH_REQUEST_CLIPS := $(BENCH_CLIPS)
+endif
 .PHONY: bench
-bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more), in target/bench/; BENCH_JOB=steady: the catalogue's steady sweep on MinIO and SeaweedFS, in target/bench/steady/; BENCH_JOB=ingest: the dock ingest vs rclone and s5cmd, then expire and move of ingested clips, in target/bench/ingest/
+bench: ## Operator vs rclone, s5cmd and the S3 ceiling (BENCH_CLIPS=100000 for more), in target/bench/; BENCH_JOB=steady: the catalogue's steady sweep on MinIO and SeaweedFS, in target/bench/steady/; BENCH_JOB=ingest: the dock ingest vs rclone and s5cmd, then expire and move of ingested clips, in target/bench/ingest/; BENCH_JOB=request: answering an AccessRequest over 100,000 clips with and without the catalogue, in target/bench/request/
 ifeq ($(BENCH_JOB),steady)
 	tests/servers/install.sh minio seaweedfs > /dev/null
 	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- steady \
@@ -81,8 +87,13 @@ else ifeq ($(BENCH_JOB),ingest)
 	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- ingest \
 	  --small-clips $(BENCH_CLIPS) --sweep-clips $(BENCH_CLIPS) --data target/bench/ingest-data --out target/bench/ingest \
 	  --command-line "make bench BENCH_JOB=ingest BENCH_CLIPS=$(BENCH_CLIPS) $(BENCH_ARGS)" $(BENCH_ARGS)
+else ifeq ($(BENCH_JOB),request)
+	tests/servers/install.sh minio seaweedfs > /dev/null
+	$(CARGO) run --release --locked -q -p evidence-operator-tests --bin evidence-bench -- request \
+	  --clips $(BENCH_REQUEST_CLIPS) --data target/bench/request-data --out target/bench/request \
+	  --command-line "make bench BENCH_JOB=request BENCH_CLIPS=$(BENCH_REQUEST_CLIPS) $(BENCH_ARGS)" $(BENCH_ARGS)
 else
-	@echo "BENCH_JOB must be compare (the default), steady or ingest" >&2; exit 2
+	@echo "BENCH_JOB must be compare (the default), steady, ingest or request" >&2; exit 2
 endif
 
 .PHONY: demo

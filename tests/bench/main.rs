@@ -7,6 +7,7 @@
 //! cargo run --release -p evidence-operator-tests --bin evidence-bench -- run --help
 //! make bench BENCH_JOB=steady BENCH_CLIPS=100000   # the catalogue's steady sweep
 //! make bench BENCH_JOB=ingest                      # the dock ingest, then expire and move
+//! make bench BENCH_JOB=request                     # answering an AccessRequest, 100,000 clips
 //! ```
 //!
 //! Results: `target/bench/results.json` and `target/bench/results.md`. Every figure is
@@ -20,6 +21,10 @@
 //! The `ingest` job ([`ingest`]) measures the dock ingest against `rclone copy` and
 //! `s5cmd cp`, and the expire and move sweeps of ingested clips against the peers above:
 //! results in `target/bench/ingest/`.
+//!
+//! The `request` job ([`request`]) measures the answer to an AccessRequest (search,
+//! SHA-256 of the clips found, manifest) over N clips with and without the catalogue, on
+//! MinIO and SeaweedFS: results in `target/bench/request/`.
 
 mod data;
 mod dock;
@@ -28,6 +33,7 @@ mod ingest_report;
 mod minio;
 mod operate;
 mod report;
+mod request;
 mod seaweedfs;
 mod steady;
 mod tools;
@@ -77,6 +83,9 @@ enum Cmd {
     /// One ingest of a dock by the operator's library (the driver runs this as a child
     /// process).
     IngestOne(dock::IngestOneArgs),
+    /// The answer to an AccessRequest over N clips (search, SHA-256 of the clips found,
+    /// manifest), without and with the catalogue, on MinIO and SeaweedFS.
+    Request(request::RequestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +153,16 @@ async fn main() -> Result<()> {
             ingest::run(
                 args,
                 ingest::Paths {
+                    root: repo_root(),
+                    driver: std::env::current_exe()?,
+                },
+            )
+            .await
+        }
+        Cmd::Request(args) => {
+            request::run(
+                args,
+                steady::Paths {
                     root: repo_root(),
                     driver: std::env::current_exe()?,
                 },

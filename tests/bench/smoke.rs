@@ -4,8 +4,11 @@
 //! (`make bench BENCH_JOB=steady`) runs its sweeps at 300 clips on its own MinIO and
 //! SeaweedFS within the request bounds, then again on MinIO, reusing its dataset;
 //! and the `ingest` job (`make bench BENCH_JOB=ingest`) lands every clip of a 100-clip
-//! and a 2-clip dock with every tool, then expires and moves 100 ingested clips. Speed is
-//! not asserted: at this N the figures are dominated by process start-up.
+//! and a 2-clip dock with every tool, then expires and moves 100 ingested clips; and the
+//! `request` job (`make bench BENCH_JOB=request`) answers its two requests over 300
+//! clips on MinIO, exactly, with and without the catalogue (SeaweedFS apart: its start
+//! and seeding would double the test's time; the job's code is the same). Speed is not
+//! asserted: at this N the figures are dominated by process start-up.
 
 use std::process::Command;
 
@@ -314,5 +317,106 @@ fn bench_ingest_lands_every_clip_then_expires_and_moves_the_ingested_clips() {
     }
     let goals = report["goals"].as_array().map_or(0, Vec::len);
     assert_eq!(goals, 5, "{report}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The request smoke's N.
+const REQUEST_CLIPS: u64 = 300;
+
+#[test]
+fn bench_request_answers_both_requests_exactly_with_and_without_the_catalogue() {
+    let dir = std::env::temp_dir().join(format!("evidence-bench-request-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_evidence-bench"))
+        .args([
+            "request",
+            "--servers",
+            "minio",
+            "--runs",
+            "1",
+            "--clips",
+            &REQUEST_CLIPS.to_string(),
+        ])
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .status()
+        .unwrap_or_else(|e| panic!("starting evidence-bench request: {e}"));
+    assert!(status.success(), "evidence-bench request failed: {status}");
+    let md = std::fs::read_to_string(dir.join("out/results.md"))
+        .unwrap_or_else(|e| panic!("results.md: {e}"));
+    assert!(md.contains("plain ÷ catalogue"), "{md}");
+    let json = std::fs::read_to_string(dir.join("out/results.json"))
+        .unwrap_or_else(|e| panic!("results.json: {e}"));
+    let report: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    let servers = report["servers"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = servers
+        .iter()
+        .filter_map(|s| s["server"].as_str())
+        .collect();
+    assert_eq!(names, ["minio"]);
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(u64::MAX);
+    for s in &servers {
+        let name = s["server"].as_str().unwrap_or("?");
+        // The fill lists every clip once and reads each one's tags.
+        let fill = &s["fill"];
+        assert_eq!(n(fill, "clips"), REQUEST_CLIPS, "{name}: {fill}");
+        assert!(n(fill, "tag_reads") >= REQUEST_CLIPS, "{name}: {fill}");
+        let cases = s["cases"].as_array().cloned().unwrap_or_default();
+        let requests: Vec<&str> = cases.iter().filter_map(|c| c["request"].as_str()).collect();
+        assert_eq!(requests, ["sar-officer", "disclosure-month"], "{name}");
+        for c in &cases {
+            let expected = n(c, "expected");
+            assert!(expected > 0, "{name}: {c}");
+            let answers = c["answers"].as_array().cloned().unwrap_or_default();
+            let got: Vec<&str> = answers
+                .iter()
+                .filter_map(|a| a["answer"].as_str())
+                .collect();
+            let want: &[&str] = if name == "minio" {
+                &["plain", "plain-extension", "catalogue"]
+            } else {
+                &["plain", "catalogue"]
+            };
+            assert_eq!(got, want, "{name}");
+            let answer = |a: &str| {
+                answers
+                    .iter()
+                    .find(|x| x["answer"] == a)
+                    .and_then(|x| x["runs"].get(0))
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{name}: no {a} answer in {c}"))
+            };
+            for a in &answers {
+                assert_eq!(a["correct"], true, "{name}: {a}");
+            }
+            for a in want {
+                let r = answer(a);
+                assert_eq!(n(&r, "found"), expected, "{name} {a}: {r}");
+                assert!(
+                    r["seconds"].as_f64().unwrap_or(0.0) > 0.0,
+                    "{name} {a}: {r}"
+                );
+            }
+            // Without the catalogue every clip's tags are read; with it, none beyond the
+            // spread refresh, and fewer requests in all.
+            let (plain, cat) = (answer("plain"), answer("catalogue"));
+            assert!(n(&plain, "tag_reads") >= REQUEST_CLIPS, "{name}: {plain}");
+            assert_eq!(
+                n(&cat, "tag_reads"),
+                n(&cat, "refresh_reads"),
+                "{name}: {cat}"
+            );
+            assert!(n(&cat, "requests") < n(&plain, "requests"), "{name}: {cat}");
+            let ratio = c["over_catalogue"]["plain"]["requests"]
+                .as_f64()
+                .unwrap_or(0.0);
+            assert!(ratio > 1.0 && ratio.is_finite(), "{name}: {ratio}");
+            if name == "minio" {
+                let ext = answer("plain-extension");
+                assert_eq!(n(&ext, "tag_reads"), 0, "{name}: {ext}");
+            }
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -76,7 +76,7 @@ const COOL: &str = "steady-cool";
 const LOCK: &str = "steady-lock";
 
 /// The base clips' categories (kept 100 years, never cooled, by the bench policy).
-const KEPT: [&str; 5] = [
+pub(crate) const KEPT: [&str; 5] = [
     "murder",
     "domestic-abuse",
     "stop-and-search",
@@ -199,7 +199,7 @@ pub struct SweepResult {
 }
 
 /// The 1-minute load average (`/proc/loadavg`; 0 where missing).
-fn load_average() -> f64 {
+pub(crate) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
@@ -269,27 +269,45 @@ pub struct SteadyReport {
 }
 
 /// A running server of either kind.
-enum Server {
+pub(crate) enum Server {
     Minio(Minio),
     Seaweedfs(Seaweedfs),
 }
 
 impl Server {
-    fn endpoint(&self) -> &str {
+    /// Start a server of `kind` (`minio`, else SeaweedFS) over the data kept in `dir`
+    /// (its `minio/` or `seaweedfs/`), with the root secret the data was written with.
+    pub(crate) async fn start_keeping(
+        kind: &str,
+        binary: &Path,
+        dir: &Path,
+        secret: &str,
+    ) -> Result<Server> {
+        Ok(match kind {
+            "minio" => {
+                Server::Minio(Minio::start_keeping(binary, &dir.join("minio"), secret).await?)
+            }
+            _ => Server::Seaweedfs(
+                Seaweedfs::start_keeping(binary, &dir.join("seaweedfs"), secret).await?,
+            ),
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &str {
         match self {
             Server::Minio(m) => &m.endpoint,
             Server::Seaweedfs(s) => &s.endpoint,
         }
     }
 
-    fn credentials(&self) -> (&str, &str) {
+    pub(crate) fn credentials(&self) -> (&str, &str) {
         match self {
             Server::Minio(m) => (&m.access_key, &m.secret_key),
             Server::Seaweedfs(s) => (&s.access_key, &s.secret_key),
         }
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         match self {
             Server::Minio(m) => m.client(),
             Server::Seaweedfs(s) => s.client(),
@@ -297,7 +315,7 @@ impl Server {
     }
 
     /// Requests served so far by API, where the server counts them (MinIO).
-    async fn requests(&self) -> Result<Option<BTreeMap<String, u64>>> {
+    pub(crate) async fn requests(&self) -> Result<Option<BTreeMap<String, u64>>> {
         match self {
             Server::Minio(m) => Ok(Some(m.requests().await?)),
             Server::Seaweedfs(_) => Ok(None),
@@ -305,14 +323,14 @@ impl Server {
     }
 
     /// The `--endpoint-region` a store over it needs (SeaweedFS reports no region).
-    fn endpoint_region(&self) -> Option<String> {
+    pub(crate) fn endpoint_region(&self) -> Option<String> {
         match self {
             Server::Minio(_) => None,
             Server::Seaweedfs(s) => Some(s.declaration()),
         }
     }
 
-    async fn stop(self) -> Result<()> {
+    pub(crate) async fn stop(self) -> Result<()> {
         match self {
             Server::Minio(m) => m.stop_keeping().await,
             Server::Seaweedfs(s) => s.stop_keeping().await,
@@ -328,7 +346,7 @@ pub struct Paths {
     pub driver: PathBuf,
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -446,12 +464,7 @@ async fn bench_server(
     };
     let reused = marker.is_some();
     let started = Instant::now();
-    let server = match kind {
-        "minio" => Server::Minio(Minio::start_keeping(binary, &dir.join("minio"), &secret).await?),
-        _ => Server::Seaweedfs(
-            Seaweedfs::start_keeping(binary, &dir.join("seaweedfs"), &secret).await?,
-        ),
-    };
+    let server = Server::start_keeping(kind, binary, &dir, &secret).await?;
     let start_seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "[steady] {kind} up on {} in {start_seconds:.1} s",
@@ -594,7 +607,7 @@ async fn seed_base(server: &Server, kind: &str, args: &SteadyArgs) -> Result<Mar
 }
 
 /// Keys under `prefix` in `bucket`.
-async fn keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+pub(crate) async fn keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut pages = client
         .list_objects_v2()
@@ -614,7 +627,7 @@ async fn keys(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>
 }
 
 /// Delete every object under `prefix` in `bucket` (unversioned); how many.
-async fn delete_prefix(client: &Client, bucket: &str, prefix: &str) -> Result<usize> {
+pub(crate) async fn delete_prefix(client: &Client, bucket: &str, prefix: &str) -> Result<usize> {
     let all = keys(client, bucket, prefix).await?;
     for batch in all.chunks(1000) {
         let objects = batch
@@ -637,7 +650,7 @@ async fn delete_prefix(client: &Client, bucket: &str, prefix: &str) -> Result<us
 }
 
 /// Bytes of the files under `dir`.
-fn du(dir: &Path) -> u64 {
+pub(crate) fn du(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
