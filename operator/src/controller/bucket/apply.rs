@@ -14,7 +14,7 @@ use kube::ResourceExt;
 
 use super::{clock, fence::ApiHoldFence, refusal::Refusal, validate::ValidatedBucket};
 use crate::{
-    api::{EvidenceBucket, clip::Tier, evidence_bucket::TAKE_OVER_ANNOTATION},
+    api::{EvidenceBucket, LegalHold, clip::Tier, evidence_bucket::TAKE_OVER_ANNOTATION},
     audit::{AuditAction, AuditLog, AuditSink, BucketAudit, ObjectInfo},
     catalogue::CataloguedStore,
     controller::{
@@ -264,6 +264,29 @@ pub async fn apply(
     }
     if let Some(h) = outcome.audit_head.clone() {
         audit_head = Some(h);
+    }
+    // Holds that came (or went) while the sweep ran: its fence acted on them, naming
+    // their cases; their own records (created, changed, deleted) are written now, so
+    // that every hold in force is in the chain even when it lived between two sweeps.
+    if let Ok(holds) =
+        super::dereference::naming(&ctx.client, &ns, &eb.name_any(), |h: &LegalHold| {
+            &h.spec.bucket_ref.name
+        })
+        .await
+    {
+        let holds: Vec<&LegalHold> = holds.iter().collect();
+        let (entries, seen) = policy_entries(ctx, &key, valid.policy, &holds).await;
+        if !entries.is_empty() {
+            if let Some(receipt) = sink.record(entries).await.map_err(audit)? {
+                audit_head = Some((receipt.batch, receipt.head));
+            }
+            ctx.policies_recorded
+                .lock()
+                .await
+                .entry(key.clone())
+                .or_default()
+                .extend(seen);
+        }
     }
 
     // Integrity sweep (opt-in): re-read a sample, compare, record; never delete.

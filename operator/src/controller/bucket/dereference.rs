@@ -68,7 +68,7 @@ pub async fn dereference(client: &Client, eb: &EvidenceBucket) -> Result<Derefer
 
 /// The objects of kind `K` in namespace `ns` whose bucket reference (`bucket_ref`)
 /// names the EvidenceBucket `name`: one list of the namespace.
-async fn naming<K>(
+pub(super) async fn naming<K>(
     client: &Client,
     ns: &str,
     name: &str,
