@@ -196,13 +196,17 @@ async fn lifecycle(backend: Backend) -> Result<()> {
     .await?;
     eventually(
         Duration::from_secs(60),
-        "both CASE-9 clips held",
+        "both CASE-9 clips held and their sources deleted",
         || async {
             let lock = t.keys(&t.lock).await?;
+            // (a move deletes its sources in one batch after the chunk's copies are
+            // verified and held: the hold can be seen a moment before that)
             if lock.contains("force-old.mp4")
                 && lock.contains("force-young.mp4")
                 && t.held("force-old.mp4").await?
                 && t.held("force-young.mp4").await?
+                && !t.keys(&t.hot).await?.contains("force-young.mp4")
+                && !t.keys(&t.cool).await?.contains("force-old.mp4")
             {
                 Ok(Some(()))
             } else {
