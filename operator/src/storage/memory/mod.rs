@@ -564,24 +564,14 @@ impl TierStore for MemoryTierStore {
 
     async fn read_clip(&self, clip: &Clip) -> Result<super::ByteChunks, StorageError> {
         let s = self.state();
-        let v = s
-            .find(clip.tier, &clip.key, clip.version_id.as_deref())
-            .ok_or_else(|| StorageError::NotFound {
-                bucket: clip.tier.to_string(),
-                key: clip.key.clone(),
-            })?;
+        let v = s.listed_version(clip)?;
         let data = bytes::Bytes::from(v.data.clone());
         Ok(Box::pin(futures::stream::once(async move { Ok(data) })))
     }
 
     async fn clip_sha256(&self, clip: &Clip) -> Result<String, StorageError> {
         let s = self.state();
-        let v = s
-            .find(clip.tier, &clip.key, clip.version_id.as_deref())
-            .ok_or_else(|| StorageError::NotFound {
-                bucket: clip.tier.to_string(),
-                key: clip.key.clone(),
-            })?;
+        let v = s.listed_version(clip)?;
         Ok(v.recorded().unwrap_or_else(|| sha_hex(&v.data)))
     }
 

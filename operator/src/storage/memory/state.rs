@@ -255,6 +255,15 @@ impl State {
         }
     }
 
+    /// The version a clip was listed as, or `NotFound`.
+    pub(super) fn listed_version(&self, clip: &Clip) -> Result<&Version, StorageError> {
+        self.find(clip.tier, &clip.key, clip.version_id.as_deref())
+            .ok_or_else(|| StorageError::NotFound {
+                bucket: clip.tier.to_string(),
+                key: clip.key.clone(),
+            })
+    }
+
     pub(super) fn find_mut(
         &mut self,
         tier: Tier,

@@ -239,33 +239,7 @@ impl S3TierStore {
         if same_object || self.is_multipart(clip.size) {
             return None;
         }
-        if clip.tier == Tier::Hot {
-            let plain = clip.plain_headers.as_ref()?;
-            return Some(Head {
-                version_id: clip.version_id.clone(),
-                size: clip.size,
-                class: clip
-                    .storage_class
-                    .clone()
-                    .unwrap_or_else(|| "STANDARD".into()),
-                sha_meta: Some(sha.clone()),
-                s3_sha256: None,
-                metadata: HashMap::new(),
-                content_type: plain.content_type.clone(),
-                content_encoding: None,
-                content_disposition: None,
-                content_language: None,
-                cache_control: None,
-                legal_hold: clip.legal_hold,
-                last_modified: Some(clip.last_modified),
-                uploaded_at: None,
-                // the metadata is rewritten, not kept
-                from_listing: false,
-            });
-        }
-        // (a source with no recorded upload time takes a HEAD and gets one)
-        clip.uploaded_at?;
-        Some(Head {
+        let listed = Head {
             version_id: clip.version_id.clone(),
             size: clip.size,
             class: clip
@@ -284,7 +258,21 @@ impl S3TierStore {
             last_modified: Some(clip.last_modified),
             uploaded_at: clip.uploaded_at,
             from_listing: true,
-        })
+        };
+        if clip.tier == Tier::Hot {
+            let plain = clip.plain_headers.as_ref()?;
+            return Some(Head {
+                content_type: plain.content_type.clone(),
+                // an uploader's claim is never the upload time
+                uploaded_at: None,
+                // the metadata is rewritten, not kept
+                from_listing: false,
+                ..listed
+            });
+        }
+        // (a source with no recorded upload time takes a HEAD and gets one)
+        clip.uploaded_at?;
+        Some(listed)
     }
 
     /// One move, the steps of the module doc in order. With `defer`, step 8 hands the
