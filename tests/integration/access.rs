@@ -239,6 +239,37 @@ fn sha_hex(b: &[u8]) -> String {
         .collect()
 }
 
+/// `evidence-operator audit show --bucket BUCKET --request NAME -o json`, as the CLI runs it.
+async fn request_records(
+    t: &Tenant,
+    bucket: &str,
+    request: &str,
+) -> Result<evidence_operator::cli::audit::Report> {
+    use clap::Parser;
+    use evidence_operator::cli::{
+        Cli, Command,
+        audit::{AuditCommand, run_show},
+    };
+    let argv = [
+        "evidence-operator",
+        "audit",
+        "show",
+        "--bucket",
+        bucket,
+        "--request",
+        request,
+        "-o",
+        "json",
+    ];
+    let Command::Audit(a) = Cli::try_parse_from(argv)?.command else {
+        anyhow::bail!("not audit")
+    };
+    let AuditCommand::Show(show) = a.command else {
+        anyhow::bail!("not show")
+    };
+    run_show(&show, Some(t.client.clone())).await
+}
+
 fn share_args(argv: &[&str]) -> Result<evidence_operator::cli::share::ShareArgs> {
     use clap::Parser;
     use evidence_operator::cli::{Cli, Command};
@@ -430,32 +461,7 @@ async fn a_manifest_lists_the_clips_with_their_hashes_and_every_share_is_audited
         ensure!(status == 403, "an expired link is refused: {status}");
 
         // The chain: verified, and the request's records.
-        let shown = {
-            use clap::Parser;
-            use evidence_operator::cli::{
-                Cli, Command,
-                audit::{AuditCommand, run_show},
-            };
-            let Command::Audit(a) = Cli::try_parse_from([
-                "evidence-operator",
-                "audit",
-                "show",
-                "--bucket",
-                &bucket,
-                "--request",
-                "cps",
-                "-o",
-                "json",
-            ])?
-            .command
-            else {
-                anyhow::bail!("not audit")
-            };
-            let AuditCommand::Show(show) = a.command else {
-                anyhow::bail!("not show")
-            };
-            run_show(&show, Some(t.client.clone())).await?
-        };
+        let shown = request_records(&t, &bucket, "cps").await?;
         ensure!(
             shown.broken.is_none(),
             "the chain verifies: {:?}",
@@ -741,32 +747,7 @@ async fn export_copies_are_verified_and_deleted_keep_for_after_closing() -> Resu
     .await?;
     // Every copy and every deletion recorded.
     let bucket = format!("{}/unit", t.ns);
-    let shown = {
-        use clap::Parser;
-        use evidence_operator::cli::{
-            Cli, Command,
-            audit::{AuditCommand, run_show},
-        };
-        let Command::Audit(a) = Cli::try_parse_from([
-            "evidence-operator",
-            "audit",
-            "show",
-            "--bucket",
-            &bucket,
-            "--request",
-            "cps",
-            "-o",
-            "json",
-        ])?
-        .command
-        else {
-            anyhow::bail!("not audit")
-        };
-        let AuditCommand::Show(show) = a.command else {
-            anyhow::bail!("not show")
-        };
-        run_show(&show, Some(t.client.clone())).await?
-    };
+    let shown = request_records(&t, &bucket, "cps").await?;
     ensure!(shown.broken.is_none(), "{:?}", shown.broken);
     let out: Value = serde_json::from_str(&shown.output)?;
     let count = |a: &str| {
