@@ -36,6 +36,7 @@ mod deleted;
 mod extended;
 mod list;
 mod mover;
+mod parts;
 mod proof;
 mod recheck;
 mod tagging;
