@@ -60,7 +60,10 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(
     name = "evidence-bench",
-    about = "Benchmark the operator against rclone, s5cmd and the S3 ceiling"
+    about = "Benchmark the operator against rclone, s5cmd and the S3 ceiling",
+    // `make bench` passes its defaults first and `BENCH_ARGS` after them: a flag given
+    // again there wins.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -75,7 +78,6 @@ enum Cmd {
     /// on MinIO and SeaweedFS, over datasets kept between runs.
     Steady(steady::SteadyArgs),
     /// One operator sweep of one bucket (the driver runs this as a child process).
-    #[command(args_override_self = true)]
     Operate(operate::OperateArgs),
     /// The dock ingest against rclone and s5cmd, then expire and move sweeps of the
     /// ingested clips against rclone, s5cmd and the ceiling.

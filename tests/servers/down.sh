@@ -35,7 +35,8 @@ done
 for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 watchdog="$(sed -n 's/^watchdog //p' "$dir/pids")"
 rm -f "$dir/pids" "$dir/env"
-rm -rf "$dir/etcd" "$dir/minio" "$dir/minio-us" "$dir/seaweedfs" "$dir/seaweedfs-s3.json" "$dir/pki" "$dir/kubeconfig"
+rm -rf "$dir/etcd" "$dir/minio" "$dir/minio-us" "$dir/seaweedfs" "$dir/seaweedfs-s3.json" "$dir/pki" "$dir/kubeconfig" \
+  "$dir/catalogues"
 # SeaweedFS's gRPC unix sockets are always /tmp/seaweedfs-<server>-grpc-<port>.sock (no
 # flag moves them) and outlive it: those of the ports it was given.
 if [[ -f "$dir/seaweedfs.ports" ]]; then
@@ -43,5 +44,7 @@ if [[ -f "$dir/seaweedfs.ports" ]]; then
   rm -f "$dir/seaweedfs.ports"
 fi
 [[ -n "$keep_logs" ]] || rm -f "$dir"/*.log
+# Nothing else is left in a directory the servers had to themselves: remove it too.
+rmdir "$dir" 2>/dev/null || true
 if [[ -n "$watchdog" && "$watchdog" != "$PPID" ]]; then kill "$watchdog" 2>/dev/null || true; fi
 echo "[servers] stopped ${#pids[@]} server process(es) from $dir" >&2

@@ -34,6 +34,7 @@ use super::{
     S3TierStore,
     checksum::full_object_sha256,
     client::Calls,
+    list::unquote,
     parts::{Parts, StreamBody},
     tagging_query,
 };
@@ -133,6 +134,8 @@ pub enum Created {
     Written {
         /// The version written, where the bucket is versioned.
         version_id: Option<String>,
+        /// The ETag the store answered (quotes removed), when it sent one.
+        etag: Option<String>,
         /// Parts, for a multipart upload (0 for a single `PutObject`).
         parts: u32,
         /// How it was confirmed.
@@ -293,11 +296,13 @@ impl S3TierStore {
         Ok(match created {
             Created::Written {
                 version_id,
+                etag,
                 parts,
                 confirmed,
                 ..
             } => Created::Written {
                 version_id,
+                etag,
                 parts,
                 confirmed,
                 requests: calls.get(),
@@ -329,6 +334,11 @@ impl S3TierStore {
                     .set_metadata(Some(clip.metadata.clone()))
                     .tagging(&tagging)
                     .body(ByteStream::from(bytes.clone()))
+                    // The body is covered by `x-amz-checksum-sha256`, which is signed and
+                    // which the store verifies: signing the payload too would hash every
+                    // byte twice more (here and at the store) for nothing.
+                    .customize()
+                    .disable_payload_signing()
                     .send()
             })
             .await;
@@ -339,6 +349,7 @@ impl S3TierStore {
         };
         let answered = full_object_sha256(out.checksum_sha256(), out.checksum_type());
         let version_id = out.version_id().map(str::to_string);
+        let etag = out.e_tag().map(unquote);
         if let Some(sha) = answered {
             if sha != clip.sha256 {
                 self.metrics.mismatch();
@@ -352,22 +363,24 @@ impl S3TierStore {
             self.metrics.verification("s3_checksum");
             return Ok(Created::Written {
                 version_id,
+                etag,
                 parts: 0,
                 confirmed: Confirmed::Answer,
                 requests: 0,
             });
         }
-        self.confirm(clip, &bucket, &key, version_id, 0, calls)
+        self.confirm(clip, &bucket, &key, (version_id, etag), 0, calls)
             .await
     }
 
     /// HEAD the written object: its size and recorded SHA-256 must be the clip's.
+    /// `written`: the version id and ETag the write answered.
     async fn confirm(
         &self,
         clip: &NewClip,
         bucket: &str,
         key: &str,
-        version_id: Option<String>,
+        (version_id, etag): (Option<String>, Option<String>),
         parts: u32,
         calls: &Calls,
     ) -> Result<Created, StorageError> {
@@ -395,6 +408,7 @@ impl S3TierStore {
         self.metrics.verification("head");
         Ok(Created::Written {
             version_id: version_id.or(head.version_id),
+            etag,
             parts,
             confirmed: Confirmed::Head,
             requests: 0,
@@ -471,8 +485,11 @@ impl S3TierStore {
             .await;
         match done {
             Ok(out) => {
-                let version = out.version_id().map(str::to_string);
-                self.confirm(clip, &bucket, &key, version, n, calls).await
+                let written = (
+                    out.version_id().map(str::to_string),
+                    out.e_tag().map(unquote),
+                );
+                self.confirm(clip, &bucket, &key, written, n, calls).await
             }
             Err(f) if exists(&f) => {
                 self.abort(&bucket, &key, &upload_id, calls).await;
@@ -556,6 +573,9 @@ impl S3TierStore {
                             .part_number(number)
                             .checksum_sha256(&checksum)
                             .body(ByteStream::from(body.clone()))
+                            // As for a single PUT: the part's signed checksum covers it.
+                            .customize()
+                            .disable_payload_signing()
                             .send()
                     })
                     .await
