@@ -117,6 +117,9 @@ pub struct OperateReport {
     /// `listed`), when swept through it.
     #[serde(default)]
     pub catalogue_lookups: BTreeMap<String, u64>,
+    /// Clips the catalogue learned from `ingested` audit records before the sweep.
+    #[serde(default)]
+    pub learned: usize,
     /// Tiers not listed because their memo held.
     #[serde(default)]
     pub unlisted: Vec<String>,
@@ -203,6 +206,16 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         None => None,
     };
     let bucket_catalogue = catalogue.as_ref().map(|c| c.bucket("bench/unit", &cfg));
+    // As the operator does before each sweep: learn the clips docks ingested from their
+    // audit records.
+    let learned = match &bucket_catalogue {
+        Some(b) => {
+            b.learn_ingested(&log, "bench/unit", Utc::now())
+                .await?
+                .entries
+        }
+        None => 0,
+    };
     let store: Box<dyn TierStore> = match &bucket_catalogue {
         Some(b) => Box::new(CataloguedStore::new(Arc::new(s3), b.clone())),
         None => Box::new(s3),
@@ -256,12 +269,13 @@ pub async fn operate(args: OperateArgs) -> Result<()> {
         catalogue_lookups: catalogue
             .as_ref()
             .map(|c| {
-                ["hit", "new", "changed", "refresh", "listed"]
+                ["hit", "ingested", "new", "changed", "refresh", "listed"]
                     .into_iter()
                     .map(|r| (r.to_string(), c.metrics().lookups(r)))
                     .collect()
             })
             .unwrap_or_default(),
+        learned,
         unlisted: out.unlisted.iter().map(ToString::to_string).collect(),
         clips_by_tier: out
             .totals

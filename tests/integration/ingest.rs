@@ -29,7 +29,7 @@ use evidence_operator::{
     },
     storage::{S3TierStore, StorageMetrics, conformance::sha_hex},
 };
-use evidence_operator_tests::{Backend, Tenant, servers, unique_name};
+use evidence_operator_tests::{Backend, RunningOperator, Tenant, eventually, servers, unique_name};
 use futures::FutureExt;
 
 const MIB: usize = 1024 * 1024;
@@ -545,5 +545,134 @@ async fn a_non_uk_hot_bucket_gets_nothing() -> Result<()> {
     assert!(t.keys(&t.hot).await?.is_empty(), "nothing was written");
     assert!(t.keys(&t.lock).await?.is_empty(), "no audit record either");
     std::fs::remove_dir_all(&dock)?;
+    Ok(())
+}
+
+/// The sum of the operator's metric `name` over the series whose labels include
+/// `label` (`key="value"`, or "" for all).
+fn metric(text: &str, name: &str, label: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Issue 19: a clip a dock ingested is known to the operator before it first lists
+/// it. On SeaweedFS (listings carry no tags, as on AWS S3) the operator learns each
+/// clip's tags, SHA-256 and headers from its `ingested` audit record, so its first
+/// sweep reads no tag of an ingested clip to plan, and a due clip's move sends no HEAD
+/// of its source. The tag reads left: the clips moved into the cool tier, listed there
+/// for the first time, and each moved clip's source read again just before it is
+/// deleted; the HEADs: SeaweedFS's copies verified (its CopyObject answers with no
+/// checksum). Without what the records say, each ingested clip would cost a tag read
+/// in the listing and each move a HEAD of its source too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_operator_knows_ingested_clips_from_their_audit_records_on_seaweedfs() -> Result<()> {
+    let s = servers();
+    let dock = new_dock()?;
+    let (t, target) = tenant("ingest-known", Backend::Seaweedfs, &dock).await?;
+    let (old, young) = (6, 6);
+    let recorded = |days: i64| {
+        (Utc::now() - TimeDelta::days(days))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    for i in 0..old {
+        let side = sidecar("domestic-abuse", "BWV-K1", Some(&recorded(40)));
+        clip(&dock, &format!("old-{i}"), None, 4096, Some(side))?;
+    }
+    for i in 0..young {
+        let side = sidecar("domestic-abuse", "BWV-K1", Some(&recorded(2)));
+        clip(&dock, &format!("young-{i}"), None, 4096, Some(side))?;
+    }
+    let report = ingest(&target, &opts(&dock), &Quiet).await?;
+    assert_eq!(report.count(Outcome::Ingested), old + young, "{report:?}");
+    let ingested = records(&target).await?;
+    assert!(
+        ingested.iter().all(|r| r.written.is_some()),
+        "every ingested record says what was written"
+    );
+
+    let flags = Backend::Seaweedfs.operator_flags(s);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let op = RunningOperator::for_namespace(&t.ns, &flags).await?;
+    let metrics = op.metrics.clone();
+    let text = op
+        .check(async {
+            eventually(
+                std::time::Duration::from_secs(60),
+                "the old clips moved",
+                || async {
+                    let cool = t.keys(&t.cool).await?;
+                    let hot = t.keys(&t.hot).await?;
+                    let moved = cool.iter().filter(|k| k.contains("/old-")).count();
+                    let left = hot.iter().filter(|k| k.contains("/old-")).count();
+                    Ok((moved == old && left == 0).then_some(()))
+                },
+            )
+            .await?;
+            eventually(std::time::Duration::from_secs(30), "Ready", || async {
+                let ready = t.condition("unit", "Ready").await?;
+                Ok(ready.filter(|r| r.0 == "True").map(|_| ()))
+            })
+            .await?;
+            Ok(metrics.render()?)
+        })
+        .await?;
+    let hot = t.keys(&t.hot).await?;
+    assert_eq!(
+        hot.iter().filter(|k| k.contains("/young-")).count(),
+        young,
+        "the young clips stay: {hot:?}"
+    );
+    let lookups = |result: &str| {
+        metric(
+            &text,
+            "evidence_operator_catalogue_lookups_total",
+            &format!("result=\"{result}\""),
+        )
+    };
+    let requests = |op: &str| {
+        metric(
+            &text,
+            "evidence_operator_storage_requests_total",
+            &format!("operation=\"{op}\""),
+        )
+    };
+    println!(
+        "lookups: ingested {}, hit {}, new {}, changed {}, refresh {}; requests: get_object_tagging {}, head_object {}, copy_object {}",
+        lookups("ingested"),
+        lookups("hit"),
+        lookups("new"),
+        lookups("changed"),
+        lookups("refresh"),
+        requests("get_object_tagging"),
+        requests("head_object"),
+        requests("copy_object"),
+    );
+    assert_eq!(
+        lookups("ingested") as usize,
+        old + young,
+        "every ingested clip was known from its record when first listed"
+    );
+    assert_eq!(
+        requests("get_object_tagging"),
+        lookups("new") + lookups("changed") + lookups("refresh") + old as u64,
+        "the only tag reads: of clips the catalogue did not know, and of each moved \
+         clip's source again just before it is deleted (the point of no return)"
+    );
+    assert_eq!(
+        lookups("new") as usize,
+        old,
+        "the clips not known: those moved into the cool tier, listed there"
+    );
+    assert!(
+        requests("head_object") as usize <= old,
+        "no HEAD of a moved clip's source (at most one of each copy): {} HEADs for {old} moves",
+        requests("head_object")
+    );
+    std::fs::remove_dir_all(&dock).ok();
     Ok(())
 }

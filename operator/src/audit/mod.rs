@@ -32,7 +32,7 @@ use async_trait::async_trait;
 pub use self::{
     chain::{Break, StoredObject, Verification, verify},
     metrics::AuditMetrics,
-    record::{Actor, AuditAction, ClipRef, Entry, ObjectInfo, Record, Share},
+    record::{Actor, AuditAction, ClipRef, Entry, ObjectInfo, Record, Share, Written},
     store::{AuditLog, AuditTarget, Head, Receipt},
 };
 use crate::storage::StorageError;

@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::api::clip::Tier;
+use crate::api::clip::{Tag, Tier};
 
 /// The `prev` of the first record of a chain: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -230,6 +230,27 @@ pub struct Share {
     pub expires: String,
 }
 
+/// What an ingest wrote into the hot tier (an `ingested` record). With the record's
+/// clip (key, version, size) and SHA-256, it is what the operator's clip catalogue needs
+/// to know the new clip without reading it back from storage
+/// (`catalogue::ingested`). Not proof of anything: the catalogue uses it only for the
+/// version the listing shows, and every destructive action still reads the clip again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Written {
+    /// The ETag the store answered (quotes removed).
+    pub etag: String,
+    /// The storage class asked for; none: the store's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// The `Content-Type` written.
+    pub content_type: String,
+    /// The tags written.
+    pub tags: Vec<Tag>,
+    /// The `evidence-uploaded-at` metadata written (the store's clock, RFC 3339).
+    pub uploaded_at: String,
+}
+
 /// What the controller hands to the audit log: everything but the chain fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -255,6 +276,8 @@ pub struct Entry {
     pub object: Option<ObjectInfo>,
     /// To whom a link was given, for `shared` records.
     pub share: Option<Share>,
+    /// What an ingest wrote, for `ingested` records.
+    pub written: Option<Written>,
 }
 
 impl Entry {
@@ -277,6 +300,7 @@ impl Entry {
             cases: Vec::new(),
             object: None,
             share: None,
+            written: None,
         }
     }
 
@@ -294,6 +318,7 @@ impl Entry {
             cases: Vec::new(),
             object: Some(object),
             share: None,
+            written: None,
         }
     }
 }
@@ -340,6 +365,9 @@ pub struct Record {
     /// To whom a link was given, for `shared` records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<Share>,
+    /// What an ingest wrote, for `ingested` records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<Written>,
     /// SHA-256 (hex) of the previous record's line; [`GENESIS`] for the first.
     pub prev: String,
 }
@@ -399,6 +427,7 @@ pub fn seal(
             cases: e.cases.clone(),
             object: e.object.clone(),
             share: e.share.clone(),
+            written: e.written.clone(),
             prev: prev.clone(),
         };
         let line = serde_json::to_vec(&record)?;

@@ -101,6 +101,9 @@ pub struct AuditLog {
     requester: Requester,
     target: AuditTarget,
     head: Mutex<Option<Head>>,
+    /// Batch numbers this process wrote and a reader of others' batches has not yet
+    /// passed ([`AuditLog::wrote`]).
+    written: std::sync::Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -161,6 +164,7 @@ impl AuditLog {
             requester: Requester::new(client, RETRY, StorageMetrics::unregistered()),
             target,
             head: Mutex::new(None),
+            written: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 
@@ -225,6 +229,9 @@ impl AuditLog {
             let key = batch_key(&self.target.prefix, sealed.batch);
             match self.put_new(&key, sealed.body).await {
                 Ok(()) => {
+                    if let Ok(mut w) = self.written.lock() {
+                        w.insert(sealed.batch);
+                    }
                     *cache = Some(Head {
                         next_batch: sealed.batch + 1,
                         hash: sealed.head.clone(),
@@ -375,6 +382,72 @@ impl AuditLog {
             next_batch: lo + 1,
             hash: line_hash(last),
         })
+    }
+
+    /// Whether this process wrote batch `n` (since [`AuditLog::forget_written_before`]
+    /// last passed it): a reader of the batches other writers add need not read it.
+    pub fn wrote(&self, n: u64) -> bool {
+        self.written.lock().is_ok_and(|w| w.contains(&n))
+    }
+
+    /// Stop remembering the batches written below `n` (a reader has passed them).
+    pub fn forget_written_before(&self, n: u64) {
+        if let Ok(mut w) = self.written.lock() {
+            *w = w.split_off(&n);
+        }
+    }
+
+    /// The numbers of the batches stored from `from` on, at most `limit` of them, in
+    /// order: one `ListObjectsV2` (`start-after`) per 1,000.
+    pub async fn batches_from(&self, from: u64, limit: usize) -> Result<Vec<u64>, AuditError> {
+        let bucket = &self.target.bucket;
+        let mut start_after = (from > 0).then(|| batch_key(&self.target.prefix, from - 1));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let page = self
+                .requester
+                .send("list_objects_v2", bucket, None, || {
+                    self.requester
+                        .client()
+                        .list_objects_v2()
+                        .bucket(bucket)
+                        .prefix(&self.target.prefix)
+                        .set_start_after(start_after.clone())
+                        .send()
+                })
+                .await
+                .map_err(|f| request_error("list_objects_v2", bucket, None, f))?;
+            let keys: Vec<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
+            out.extend(
+                keys.iter()
+                    .filter_map(|k| parse_batch_key(&self.target.prefix, k))
+                    .filter(|n| *n >= from),
+            );
+            match keys.last() {
+                Some(last) if page.is_truncated() == Some(true) => {
+                    start_after = Some((*last).to_string());
+                }
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The records of batch `n` as stored now (its current version; the verifier, not
+    /// this, judges the chain).
+    pub async fn read_batch(&self, n: u64) -> Result<Vec<Record>, AuditError> {
+        let key = batch_key(&self.target.prefix, n);
+        let body = self.get(&key, None).await?;
+        body.split(|c| *c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|e| AuditError::Broken {
+                    key: key.clone(),
+                    message: format!("a line is not a record: {e}"),
+                })
+            })
+            .collect()
     }
 
     /// Read one batch object (version) whole, with storage's object read.

@@ -21,7 +21,8 @@ use super::entry::{Entry, next_refresh};
 
 /// The split points of each tier table.
 const SPLITS: TableDefinition<&str, &[u8]> = TableDefinition::new("splits");
-/// The memo of each tier table.
+/// The memo of each tier table (keyed by the table), and where the reader of each
+/// bucket's audit chain is (`chain/<hot table>`, `super::ingested`).
 const MEMOS: TableDefinition<&str, &[u8]> = TableDefinition::new("memos");
 /// Small values of the catalogue itself (`term`: the leadership term memos belong to).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -193,6 +194,56 @@ impl Db {
                     }
                 }
                 for (key, entry) in &put {
+                    t.insert(key.as_str(), entry.encode().as_slice())
+                        .map_err(db_err)?;
+                    index
+                        .insert(index_key(key, entry, interval).as_str(), &[][..])
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    /// Insert entries learned from the audit chain (`super::ingested`), each unless the
+    /// table already holds an entry for the same write (version id, ETag and size):
+    /// what was read from storage, or already seen listed, is not replaced by what a
+    /// record says. Durable, as a record once passed is not read again.
+    pub(super) async fn seed(
+        &self,
+        table: String,
+        put: Vec<(String, Entry)>,
+        interval: Duration,
+    ) -> Result<(), CatalogueError> {
+        if put.is_empty() {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        blocking(move || {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&table);
+                let index_name = index_table(&table, interval);
+                let index_def: TableDefinition<&str, &[u8]> = TableDefinition::new(&index_name);
+                let mut t = txn.open_table(def).map_err(db_err)?;
+                let mut index = txn.open_table(index_def).map_err(db_err)?;
+                for (key, entry) in &put {
+                    let old = t
+                        .get(key.as_str())
+                        .map_err(db_err)?
+                        .and_then(|v| Entry::decode(v.value()));
+                    if let Some(old) = &old {
+                        if old.version_id == entry.version_id
+                            && old.etag == entry.etag
+                            && old.size == entry.size
+                        {
+                            continue;
+                        }
+                        index
+                            .remove(index_key(key, old, interval).as_str())
+                            .map_err(db_err)?;
+                    }
                     t.insert(key.as_str(), entry.encode().as_slice())
                         .map_err(db_err)?;
                     index

@@ -34,6 +34,12 @@ pub struct Entry {
     /// When they were read, seconds since the epoch.
     #[serde(rename = "r")]
     pub read_at: i64,
+    /// For an entry learned from an ingest's audit record and not yet seen listed
+    /// ([`super::ingested`]): the window (milliseconds since the epoch) the listed
+    /// `LastModified` must fall in, since the ingest knew the version, ETag and size it
+    /// wrote but not the store's `LastModified` (`last_modified_ms` is 0 meanwhile).
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<(i64, i64)>,
 }
 
 impl Entry {
@@ -47,19 +53,34 @@ impl Entry {
             last_modified_ms: object.last_modified.timestamp_millis(),
             facts,
             read_at: now.timestamp(),
+            window: None,
         }
+    }
+
+    /// This entry as `object` lists it: a learned entry's window closed on the listed
+    /// `LastModified`, so that from now on only that exact version matches.
+    pub fn seen(mut self, object: &ListedObject) -> Self {
+        if self.window.take().is_some() {
+            self.last_modified_ms = object.last_modified.timestamp_millis();
+        }
+        self
     }
 
     /// Whether `object`, as listed now, is the version this entry describes. An
     /// overwrite changes the version id (versioned) or the ETag and `LastModified`; a
     /// storage-class change, the class. A retag changes none of these: it is found by
-    /// the refresh ([`refresh_due`]) or at the point of no return.
+    /// the refresh ([`refresh_due`]) or at the point of no return. A learned entry
+    /// (`window`) takes any `LastModified` in its window.
     pub fn describes(&self, object: &ListedObject) -> bool {
+        let modified = object.last_modified.timestamp_millis();
         self.version_id == object.version_id
             && self.etag == object.etag
             && self.size == object.size
             && self.storage_class == object.storage_class
-            && self.last_modified_ms == object.last_modified.timestamp_millis()
+            && match self.window {
+                None => self.last_modified_ms == modified,
+                Some((from, until)) => (from..=until).contains(&modified),
+            }
     }
 
     /// Encode for the store.

@@ -214,8 +214,10 @@ async fn merge(
         }
     };
     let (mut hits, mut new, mut changed, mut refresh, mut listed) = (0, 0, 0, 0, 0);
+    let mut ingested = 0;
     let mut out: Vec<Result<Clip, StorageError>> = Vec::with_capacity(objects.len());
     let mut to_read: Vec<ListedObject> = Vec::new();
+    let mut put = Vec::new();
     for o in objects {
         let entry = known.remove(&o.key);
         if cat.skipped(tier, &o.key) {
@@ -234,7 +236,14 @@ async fn merge(
                 if e.describes(&o)
                     && !refresh_due(&o.key, e.read_at, now, cat.opts.tag_refresh) =>
             {
-                hits += 1;
+                if e.window.is_some() {
+                    // Learned from an ingest's record, now seen listed: kept as this
+                    // exact version from now on.
+                    ingested += 1;
+                    put.push((o.key.clone(), e.clone().seen(&o)));
+                } else {
+                    hits += 1;
+                }
                 out.push(Ok(o.into_clip(tier, e.facts)));
             }
             Some(e) if e.describes(&o) => {
@@ -265,7 +274,6 @@ async fn merge(
         .buffered(cat.opts.read_concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
-    let mut put = Vec::new();
     for (o, facts) in read {
         match facts {
             Ok(Some(facts)) => {
@@ -283,6 +291,7 @@ async fn merge(
     m.lookup("changed", changed);
     m.lookup("refresh", refresh);
     m.lookup("listed", listed);
+    m.lookup("ingested", ingested);
     let removed = remove.len() as u64;
     match cat
         .db

@@ -26,6 +26,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`entry`] | an [`Entry`], identity and refresh rules (pure) |
+//! | [`ingested`] | entries learned from the audit chain's `ingested` records, before the clips are first listed |
 //! | `db` (private) | the redb file: tables, range reads, batched writes, split points |
 //! | `listing` (private) | a catalogued listing: pages merged with the entries, reads only where needed, parallel key ranges |
 //! | [`memo`] | tiers that need no listing: a quiet tier's [`TierMemo`], its clips refreshed from the catalogue |
@@ -33,6 +34,7 @@
 
 mod db;
 pub mod entry;
+pub mod ingested;
 mod listing;
 pub mod memo;
 pub mod store;
@@ -118,7 +120,7 @@ impl CatalogueMetrics {
         let lookups = IntCounterVec::new(
             Opts::new(
                 "catalogue_lookups_total",
-                "Listed clips by what the catalogue knew: hit (facts reused), new, changed (another version), refresh (periodic re-read), listed (the listing carried the facts)",
+                "Listed clips by what the catalogue knew: hit (facts reused), ingested (facts from the ingest's audit record), new, changed (another version), refresh (periodic re-read), listed (the listing carried the facts)",
             ),
             &["result"],
         );

@@ -68,6 +68,10 @@ pub struct ClipReport {
     pub version_id: Option<String>,
     /// Whether the dock file was removed (`--remove-source`).
     pub source_removed: bool,
+    /// What was written, for its `ingested` audit record (which the operator's clip
+    /// catalogue learns from).
+    #[serde(skip)]
+    pub written: Option<crate::audit::Written>,
 }
 
 /// The whole run.
@@ -165,6 +169,7 @@ mod tests {
             detail: "why".into(),
             version_id: None,
             source_removed: false,
+            written: None,
         };
         let mut r = IngestReport {
             target: "s3://hot/".into(),

@@ -23,12 +23,15 @@ use super::{
 };
 use crate::{
     api::clip::{META_SHA256, META_UPLOADED_AT, Tier, format_uploaded_at},
-    audit::{Actor, AuditAction, AuditLog, ClipRef, Entry, verify},
+    audit::{Actor, AuditAction, AuditLog, ClipRef, Entry, Written, verify},
     storage::{
         S3TierStore, StorageError, StorageMetrics, TierStore,
         s3::{ClipBody, Confirmed, Created, ExistingObject, NewClip},
     },
 };
+
+/// The `Content-Type` of an ingested clip.
+const CONTENT_TYPE: &str = "video/mp4";
 
 /// The store's clock: a `Date` reading carried forward by the local monotonic clock
 /// (the dock's wall clock is never read).
@@ -245,6 +248,7 @@ fn entry(c: &ClipReport, m: &ClipMeta, opts: &IngestOptions, now: DateTime<Utc>)
     e.to_tier = Some(Tier::Hot);
     e.sha256 = c.sha256.clone();
     e.cases = m.case.iter().cloned().collect();
+    e.written = c.written.clone();
     e
 }
 
@@ -330,6 +334,7 @@ impl ClipCtx<'_> {
             detail: String::new(),
             version_id: None,
             source_removed: false,
+            written: None,
         };
         let meta = match self.meta(path) {
             Ok(m) => m,
@@ -476,6 +481,7 @@ impl ClipCtx<'_> {
                 tracing::info!(key, aborted, "aborted incomplete uploads of an earlier run");
             }
         }
+        let uploaded_at = format_uploaded_at(self.clock.now());
         let new = NewClip {
             key: key.clone(),
             size: report.size,
@@ -483,12 +489,9 @@ impl ClipCtx<'_> {
             tags: meta.tags(),
             metadata: HashMap::from([
                 (META_SHA256.to_string(), sha.clone()),
-                (
-                    META_UPLOADED_AT.to_string(),
-                    format_uploaded_at(self.clock.now()),
-                ),
+                (META_UPLOADED_AT.to_string(), uploaded_at.clone()),
             ]),
-            content_type: "video/mp4".into(),
+            content_type: CONTENT_TYPE.into(),
             body,
         };
         match self
@@ -498,12 +501,20 @@ impl ClipCtx<'_> {
         {
             Created::Written {
                 version_id,
+                etag,
                 parts,
                 confirmed,
                 requests,
             } => {
                 report.outcome = Outcome::Ingested;
                 report.version_id = version_id;
+                report.written = etag.map(|etag| Written {
+                    etag,
+                    storage_class: self.store.config().tiers.hot.storage_class.clone(),
+                    content_type: CONTENT_TYPE.into(),
+                    tags: new.tags.clone(),
+                    uploaded_at,
+                });
                 report.detail = format!(
                     "SHA-256 verified by the store ({}), {}, {requests} requests",
                     match confirmed {

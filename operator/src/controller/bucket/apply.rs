@@ -230,6 +230,21 @@ pub async fn apply(
         requests: kube::Api::namespaced(ctx.client.clone(), &ns),
         start_preserves: valid.preserves.clone(),
     };
+    // What docks ingested since the last sweep: the catalogue learns those clips from
+    // their audit records, so that listing them reads nothing more of them. Not
+    // fatal: a clip not learned is read from storage, as any new clip is.
+    if let Some(cat) = &opts.catalogue {
+        match cat.learn_ingested(&audit_log, &key, Utc::now()).await {
+            Ok(learned) if learned.entries > 0 => {
+                info!(bucket = %key, clips = learned.entries, batches = learned.batches,
+                      "learned ingested clips from the audit chain");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(bucket = %key, error = %e, "could not read what docks ingested from the audit chain; the clips are read from storage");
+            }
+        }
+    }
     let swept = sweep::sweep(
         store.as_ref(),
         &planner,

@@ -56,7 +56,8 @@ pub(super) enum Cursor {
     Versions(Option<String>, Option<String>),
 }
 
-fn unquote(etag: &str) -> String {
+/// An ETag without its quotes (as listings and write answers quote it).
+pub(super) fn unquote(etag: &str) -> String {
     etag.trim_matches('"').to_string()
 }
 
