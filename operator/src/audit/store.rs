@@ -21,6 +21,11 @@
 //! key cannot change the locked original, only stack a new version on top, which the
 //! verifier reports as a note.
 //!
+//! Reading what other writers added (the catalogue learns ingested clips so,
+//! `catalogue::ingested`): [`AuditLog::batches_from`] lists the batch numbers from one
+//! on, [`AuditLog::read_batch`] reads one batch's current version, and
+//! [`AuditLog::wrote`] tells the batches this process wrote itself, which need no read.
+//!
 //! Every request (puts, listings, reads, and the integrity sweep's re-reads) goes
 //! through the storage layer's one request path, `storage::s3::Requester`: its retry
 //! loop (throttling and transient failures, [`RETRY`]) with the SDK's own retries off,

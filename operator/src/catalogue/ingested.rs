@@ -110,9 +110,10 @@ impl BucketCatalogue {
     /// Learn the hot-tier clips that `ingested` records of `bucket` name in the batches
     /// added to `log` since the last call: one listing of the chain's new batch keys,
     /// one read per batch another writer added. Records older than a refresh interval
-    /// are passed by (their entries would be due at once). Failures of the catalogue
-    /// file are counted and logged (the clips are read from storage instead); a chain
-    /// that cannot be read is the caller's to report.
+    /// are passed by (their entries would be due at once), and so is a batch that is
+    /// not records. Failures of the catalogue file are counted and logged (the clips are
+    /// read from storage instead); a chain that cannot be read is the caller's to report
+    /// (what was read before is kept, the rest read next time).
     pub async fn learn_ingested(
         &self,
         log: &AuditLog,
@@ -133,9 +134,23 @@ impl BucketCatalogue {
         let mut learned = Learned::default();
         let oldest = now - TimeDelta::from_std(self.opts.tag_refresh).unwrap_or(TimeDelta::MAX);
         let mut next = start;
+        let mut failed = None;
         for &n in &batches {
             if !log.wrote(n) {
-                let records = log.read_batch(n).await?;
+                let records = match log.read_batch(n).await {
+                    Ok(records) => records,
+                    // Not records (the verifier reports it): nothing to learn there.
+                    Err(e @ AuditError::Broken { .. }) => {
+                        tracing::warn!(batch = n, error = %e, "an audit batch that is not records; passed by");
+                        next = n + 1;
+                        continue;
+                    }
+                    // Read again next sweep; what was learned so far is kept.
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
                 learned.batches += 1;
                 let entries: Vec<(String, Entry)> = records
                     .iter()
@@ -167,7 +182,10 @@ impl BucketCatalogue {
             self.metrics.error();
             tracing::warn!(error = %e, "could not record the catalogue's chain position");
         }
-        Ok(learned)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(learned),
+        }
     }
 }
 
