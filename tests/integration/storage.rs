@@ -951,6 +951,66 @@ async fn an_ingested_clip_moves_out_of_hot_without_a_head() -> Result<()> {
     Ok(())
 }
 
+/// The world changes between the listing and the move: an ingested clip (plain
+/// headers, so its move takes no HEAD and trusts the listing) is overwritten with other
+/// bytes after it was listed. The copy the store makes is of the new bytes, its checksum
+/// is not the listed SHA-256, and the source stays: the move never deletes what it did
+/// not verify.
+#[tokio::test]
+async fn a_clip_overwritten_after_its_listing_is_not_moved_on_the_listing_word() -> Result<()> {
+    let s = setup(
+        Layout::Separate,
+        StoreOptions {
+            list_metadata: true,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    let hot = s.cfg.tiers.get(Tier::Hot);
+    let put = |data: Vec<u8>| {
+        let (s3, bucket, key) = (
+            s.fx.s3.clone(),
+            hot.bucket.clone(),
+            hot.object_key("raced.mp4"),
+        );
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(data.clone()))
+                .content_type("video/mp4")
+                .metadata(META_SHA256, sha_hex(&data))
+                .tagging(tagging_query([(TAG_CATEGORY, "murder")]))
+                .send()
+                .await
+        }
+    };
+    let first = clip_data("as listed", 4000);
+    put(first.clone()).await?;
+    let clip = listed(&s.store, Tier::Hot, "raced.mp4").await?;
+    ensure!(clip.plain_headers.is_some(), "the no-HEAD path: {clip:?}");
+    // After the listing, before the move: another write of the key.
+    let second = clip_data("written after the listing", 4000);
+    put(second.clone()).await?;
+    let heads = s.store.metrics().requests("head_object", "ok");
+    let err = s.store.move_clip(&clip, Tier::Cool).await.unwrap_err();
+    ensure!(
+        matches!(&err, StorageError::ChecksumMismatch { expected, found, .. }
+            if *expected == sha_hex(&first) && *found == sha_hex(&second)),
+        "{err}"
+    );
+    ensure!(
+        s.store.metrics().requests("head_object", "ok") == heads,
+        "the source was not read: the store's checksum of the copy decided"
+    );
+    let src = s.fx.versions(Tier::Hot, "raced.mp4").await?;
+    ensure!(
+        src.len() == 1 && src[0].1 == sha_hex(&second),
+        "the source stays as written: {src:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_clip_that_no_longer_matches_its_recorded_checksum_is_never_moved() -> Result<()> {
     // A clip whose content was altered after its SHA-256 was recorded (tampering, or

@@ -229,57 +229,72 @@ pub(super) async fn policy_entries(
         );
         let (all, changed_by) = managers(meta);
         let before = recorded.get(&uid).copied();
-        let (action, reason, mark) = if let Some(t) = &meta.deletion_timestamp {
+        let first_seen = |generation: i64| {
+            if generation <= 1 {
+                (
+                    AuditAction::PolicyCreated,
+                    format!("{kind} {name} in force (generation {generation})"),
+                )
+            } else {
+                (
+                    AuditAction::PolicyChanged,
+                    format!(
+                        "{kind} {name} in force at generation {generation} (first seen by this replica)"
+                    ),
+                )
+            }
+        };
+        let (steps, mark) = if let Some(t) = &meta.deletion_timestamp {
             if before == Some(-1) {
                 continue;
             }
-            (
+            let deleted = (
                 AuditAction::PolicyDeleted,
                 format!(
                     "{kind} {name} deleted at {} (the API server's audit log names the requester)",
                     t.0
                 ),
-                -1,
-            )
+            );
+            // One that came and went between two looks (created and deleted while a
+            // sweep ran) is in the chain as in force before it is deleted: at the
+            // generation before its deletion (which counts as a change of a custom
+            // resource's generation).
+            match before {
+                None => (vec![first_seen((generation - 1).max(1)), deleted], -1),
+                Some(_) => (vec![deleted], -1),
+            }
         } else {
             match before {
                 Some(g) if g == generation => continue,
                 Some(g) => (
-                    AuditAction::PolicyChanged,
-                    format!("{kind} {name} changed: generation {g} -> {generation}"),
+                    vec![(
+                        AuditAction::PolicyChanged,
+                        format!("{kind} {name} changed: generation {g} -> {generation}"),
+                    )],
                     generation,
                 ),
-                None if generation <= 1 => (
-                    AuditAction::PolicyCreated,
-                    format!("{kind} {name} in force (generation {generation})"),
-                    generation,
-                ),
-                None => (
-                    AuditAction::PolicyChanged,
-                    format!(
-                        "{kind} {name} in force at generation {generation} (first seen by this replica)"
-                    ),
-                    generation,
-                ),
+                None => (vec![first_seen(generation)], generation),
             }
         };
-        let mut e = Entry::policy(
-            action,
-            ObjectInfo {
-                kind: kind.to_string(),
-                name,
-                uid: Some(uid.clone()),
-                generation: meta.generation,
-                managers: all,
-                changed_by,
-            },
-            reason,
-        );
-        if let Some(case) = case {
-            e.holds = vec![meta.name.clone().unwrap_or_default()];
-            e.cases = vec![case.to_string()];
+        for (action, reason) in steps {
+            let mut e = Entry::policy(
+                action,
+                ObjectInfo {
+                    kind: kind.to_string(),
+                    name: name.clone(),
+                    uid: Some(uid.clone()),
+                    generation: meta.generation,
+                    managers: all.clone(),
+                    changed_by: changed_by.clone(),
+                },
+                reason,
+            );
+            if let Some(case) = case {
+                e.holds = vec![meta.name.clone().unwrap_or_default()];
+                e.cases = vec![case.to_string()];
+            }
+            entries.push(e);
         }
-        entries.push(e);
         seen.push((uid, mark));
     }
     (entries, seen)
