@@ -313,9 +313,21 @@ impl AuditLog {
 
     /// Whether some batch numbered `b` or higher exists.
     async fn any_from(&self, b: u64) -> Result<bool, AuditError> {
-        let bucket = &self.target.bucket;
         let start_after = (b > 0).then(|| batch_key(&self.target.prefix, b - 1));
-        let out = self
+        let (numbers, _) = self.batch_page(start_after, Some(8)).await?;
+        Ok(numbers.iter().any(|n| *n >= b))
+    }
+
+    /// One `ListObjectsV2` page of the chain's keys after `start_after` (at most
+    /// `max_keys`): the batch numbers in it, and the key to start the next page after
+    /// when there is one.
+    async fn batch_page(
+        &self,
+        start_after: Option<String>,
+        max_keys: Option<i32>,
+    ) -> Result<(Vec<u64>, Option<String>), AuditError> {
+        let bucket = &self.target.bucket;
+        let page = self
             .requester
             .send("list_objects_v2", bucket, None, || {
                 self.requester
@@ -323,18 +335,22 @@ impl AuditLog {
                     .list_objects_v2()
                     .bucket(bucket)
                     .prefix(&self.target.prefix)
-                    .max_keys(8)
+                    .set_max_keys(max_keys)
                     .set_start_after(start_after.clone())
                     .send()
             })
             .await
             .map_err(|f| request_error("list_objects_v2", bucket, None, f))?;
-        Ok(out
-            .contents()
+        let keys: Vec<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
+        let numbers = keys
             .iter()
-            .filter_map(|o| o.key())
             .filter_map(|k| parse_batch_key(&self.target.prefix, k))
-            .any(|n| n >= b))
+            .collect();
+        let next = keys
+            .last()
+            .filter(|_| page.is_truncated() == Some(true))
+            .map(|k| (*k).to_string());
+        Ok((numbers, next))
     }
 
     /// Find the head in storage: the last batch, and the hash of its last line.
@@ -405,34 +421,14 @@ impl AuditLog {
     /// The numbers of the batches stored from `from` on, at most `limit` of them, in
     /// order: one `ListObjectsV2` (`start-after`) per 1,000.
     pub async fn batches_from(&self, from: u64, limit: usize) -> Result<Vec<u64>, AuditError> {
-        let bucket = &self.target.bucket;
         let mut start_after = (from > 0).then(|| batch_key(&self.target.prefix, from - 1));
         let mut out = Vec::new();
         while out.len() < limit {
-            let page = self
-                .requester
-                .send("list_objects_v2", bucket, None, || {
-                    self.requester
-                        .client()
-                        .list_objects_v2()
-                        .bucket(bucket)
-                        .prefix(&self.target.prefix)
-                        .set_start_after(start_after.clone())
-                        .send()
-                })
-                .await
-                .map_err(|f| request_error("list_objects_v2", bucket, None, f))?;
-            let keys: Vec<&str> = page.contents().iter().filter_map(|o| o.key()).collect();
-            out.extend(
-                keys.iter()
-                    .filter_map(|k| parse_batch_key(&self.target.prefix, k))
-                    .filter(|n| *n >= from),
-            );
-            match keys.last() {
-                Some(last) if page.is_truncated() == Some(true) => {
-                    start_after = Some((*last).to_string());
-                }
-                _ => break,
+            let (numbers, next) = self.batch_page(start_after, None).await?;
+            out.extend(numbers.into_iter().filter(|n| *n >= from));
+            match next {
+                Some(key) => start_after = Some(key),
+                None => break,
             }
         }
         out.truncate(limit);
