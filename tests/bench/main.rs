@@ -30,6 +30,7 @@ mod data;
 mod dock;
 mod ingest;
 mod ingest_report;
+mod kept;
 mod minio;
 mod operate;
 mod report;

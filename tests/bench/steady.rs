@@ -150,6 +150,12 @@ pub struct Marker {
     pub seed_concurrency: usize,
 }
 
+impl crate::kept::Seeded for Marker {
+    fn seeded(&self) -> (u32, &str, usize, usize) {
+        (self.version, &self.server, self.clips, self.clip_bytes)
+    }
+}
+
 /// One sweep's figures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepResult {
@@ -371,16 +377,7 @@ pub async fn run(args: SteadyArgs, ctx: Paths) -> Result<()> {
             other => bail!("unknown server {other:?} (minio, seaweedfs)"),
         };
         let binary = minio::tool_path(&ctx.root, tool)?;
-        let name = binary
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        versions.insert(
-            kind.clone(),
-            name.trim_start_matches("minio-")
-                .trim_start_matches("weed-")
-                .to_string(),
-        );
+        versions.insert(kind.clone(), crate::kept::server_version(&binary));
         servers.push(bench_server(kind, &binary, &args, &data, &ctx).await?);
         // Written after each server: a long run stopped later keeps what it measured.
         let md = write_report(&args, &out, &versions, &servers)?;
@@ -418,12 +415,8 @@ fn write_report(
         list_metadata: args.list_metadata,
         servers: servers.to_vec(),
     };
-    let json = serde_json::to_string_pretty(&report)?;
     let md = report.markdown();
-    for name in ["results".to_string(), format!("results-{}", args.clips)] {
-        std::fs::write(out.join(format!("{name}.json")), &json)?;
-        std::fs::write(out.join(format!("{name}.md")), &md)?;
-    }
+    crate::kept::write_results(out, args.clips, &report, &md)?;
     Ok(md)
 }
 
@@ -437,34 +430,11 @@ async fn bench_server(
     ctx: &Paths,
 ) -> Result<ServerResult> {
     let n = args.clips;
-    let dir = data.join(format!("{kind}-{n}"));
-    let marker_path = dir.join("marker.json");
-    let secret_path = dir.join("secret");
-    let marker: Option<Marker> = std::fs::read_to_string(&marker_path)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .filter(|m: &Marker| {
-            m.version == DATASET_VERSION
-                && m.server == kind
-                && m.clips == n
-                && m.clip_bytes == args.clip_bytes
-        });
-    let secret = match (&marker, std::fs::read_to_string(&secret_path)) {
-        (Some(_), Ok(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => {
-            if dir.exists() {
-                eprintln!("[steady] {kind}: no matching dataset in {dir:?}: seeding it again");
-                std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {dir:?}"))?;
-            }
-            std::fs::create_dir_all(&dir)?;
-            let s = minio::random_secret();
-            std::fs::write(&secret_path, &s)?;
-            s
-        }
-    };
+    let mut kept = crate::kept::open(data, (DATASET_VERSION, kind, n, args.clip_bytes), "steady")?;
+    let marker = kept.marker.take();
     let reused = marker.is_some();
     let started = Instant::now();
-    let server = Server::start_keeping(kind, binary, &dir, &secret).await?;
+    let server = Server::start_keeping(kind, binary, &kept.dir, &kept.secret).await?;
     let start_seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "[steady] {kind} up on {} in {start_seconds:.1} s",
@@ -476,8 +446,18 @@ async fn bench_server(
     };
     let result = match result {
         Ok(m) => {
-            std::fs::write(&marker_path, serde_json::to_string_pretty(&m)?)?;
-            sweeps(&server, kind, args, &dir, ctx, m, reused, start_seconds).await
+            kept.save(&m)?;
+            sweeps(
+                &server,
+                kind,
+                args,
+                &kept.dir,
+                ctx,
+                m,
+                reused,
+                start_seconds,
+            )
+            .await
         }
         Err(e) => Err(e),
     };

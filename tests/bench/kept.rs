@@ -1,0 +1,94 @@
+//! Datasets kept between runs of a bench job (`steady`, `request`): one directory per
+//! server and N (`<data>/<server>-<N>/`: the server's own data, its secret, and
+//! `marker.json` saying what was seeded there), reused by a later run whose marker
+//! matches and seeded again otherwise; and the report, written as `results.*` (the
+//! latest run) and `results-<N>.*` (kept when runs at another N follow).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// What a dataset's marker says was seeded: dataset version, server, clips, bytes per
+/// clip. A run reuses a dataset only when all four are what it asks for.
+pub trait Seeded {
+    /// The four, as seeded.
+    fn seeded(&self) -> (u32, &str, usize, usize);
+}
+
+/// A kept dataset's directory, opened for one run.
+pub struct Kept<M> {
+    /// `<data>/<server>-<N>/`.
+    pub dir: PathBuf,
+    /// Its marker, when it was there and matched: the dataset is reused.
+    pub marker: Option<M>,
+    /// The server's secret for this directory's data.
+    pub secret: String,
+}
+
+/// Open the dataset of `kind` at `n` clips of `clip_bytes` in `data`: its marker if it
+/// says `version`, `kind`, `n` and `clip_bytes` were seeded; otherwise the directory
+/// emptied and a new secret (`job` names the job in messages).
+pub fn open<M: DeserializeOwned + Seeded>(
+    data: &Path,
+    (version, kind, n, clip_bytes): (u32, &str, usize, usize),
+    job: &str,
+) -> Result<Kept<M>> {
+    let dir = data.join(format!("{kind}-{n}"));
+    let secret_path = dir.join("secret");
+    let marker: Option<M> = std::fs::read_to_string(dir.join("marker.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .filter(|m: &M| m.seeded() == (version, kind, n, clip_bytes));
+    let secret = match (&marker, std::fs::read_to_string(&secret_path)) {
+        (Some(_), Ok(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            if dir.exists() {
+                eprintln!("[{job}] {kind}: no matching dataset in {dir:?}: seeding it again");
+                std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {dir:?}"))?;
+            }
+            std::fs::create_dir_all(&dir)?;
+            let s = crate::minio::random_secret();
+            std::fs::write(&secret_path, &s)?;
+            s
+        }
+    };
+    Ok(Kept {
+        dir,
+        marker,
+        secret,
+    })
+}
+
+impl<M: Serialize> Kept<M> {
+    /// Record what the directory now holds.
+    pub fn save(&self, marker: &M) -> Result<()> {
+        std::fs::write(
+            self.dir.join("marker.json"),
+            serde_json::to_string_pretty(marker)?,
+        )?;
+        Ok(())
+    }
+}
+
+/// The version a server binary's file name carries (`minio-<v>`, `weed-<v>`).
+pub fn server_version(binary: &Path) -> String {
+    binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .trim_start_matches("minio-")
+        .trim_start_matches("weed-")
+        .to_string()
+}
+
+/// Write a report (and its Markdown) as `results.{json,md}` and `results-<n>.{json,md}`
+/// in `out`.
+pub fn write_results(out: &Path, n: usize, report: &impl Serialize, md: &str) -> Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    for name in ["results".to_string(), format!("results-{n}")] {
+        std::fs::write(out.join(format!("{name}.json")), &json)?;
+        std::fs::write(out.join(format!("{name}.md")), md)?;
+    }
+    Ok(())
+}
