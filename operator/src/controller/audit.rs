@@ -300,6 +300,17 @@ pub(super) async fn policy_entries(
     (entries, seen)
 }
 
+/// Remember, for the bucket `key`, the policy and hold generations [`policy_entries`]
+/// returned, once their records are written.
+pub(super) async fn remember_recorded(ctx: &Context, key: &str, seen: Vec<(String, i64)>) {
+    ctx.policies_recorded
+        .lock()
+        .await
+        .entry(key.to_string())
+        .or_default()
+        .extend(seen);
+}
+
 /// What the integrity sweep found.
 #[derive(Debug, Default)]
 pub struct IntegrityFound {

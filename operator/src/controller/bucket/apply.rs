@@ -21,7 +21,7 @@ use crate::{
         Context, Error,
         audit::{
             CountingSink, IntegrityFound, audit_condition, audit_skips, audit_target,
-            integrity_sweep, policy_entries,
+            integrity_sweep, policy_entries, remember_recorded,
         },
         key_of,
         status::Cond,
@@ -171,12 +171,7 @@ pub async fn apply(
             Err(e) => return Err(audit(e)),
         };
         audit_head = receipt.map(|r| (r.batch, r.head));
-        ctx.policies_recorded
-            .lock()
-            .await
-            .entry(key.clone())
-            .or_default()
-            .extend(seen);
+        remember_recorded(ctx, &key, seen).await;
     }
 
     // ClipRestores: before the sweep, which then lists the restored clips.
@@ -295,12 +290,7 @@ pub async fn apply(
             if let Some(receipt) = sink.record(entries).await.map_err(audit)? {
                 audit_head = Some((receipt.batch, receipt.head));
             }
-            ctx.policies_recorded
-                .lock()
-                .await
-                .entry(key.clone())
-                .or_default()
-                .extend(seen);
+            remember_recorded(ctx, &key, seen).await;
         }
     }
 
