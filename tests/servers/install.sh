@@ -116,16 +116,21 @@ on_path() { # $1 = binary name, $2 = pinned version; rest = its version command 
   return 1
 }
 
-build_kubernetes() { # builds kube-apiserver and kubectl from one consumer module
+# Build the k8s.io/kubernetes commands $2... at $KUBERNETES_VERSION from a consumer module
+# of their own, $builddir/kubernetes$1-<version> (one directory per caller: the builds
+# may run at the same time), in the order given: the last one is the binary
+# install_if_missing looks for.
+build_kubernetes_cmds() {
+  local suffix="$1"; shift
   local ver="$KUBERNETES_VERSION" minor="${KUBERNETES_VERSION#v1.}"
   local staging="v0.${minor}"
-  local mod="$builddir/kubernetes-$ver"
+  local mod="$builddir/kubernetes$suffix-$ver"
   rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
   go_retry go mod download -json "k8s.io/kubernetes@$ver" > download.json
   local upstream
   upstream="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$ver.mod"
   {
-    echo "module evidence-operator/build/kubernetes"
+    echo "module evidence-operator/build/kubernetes$suffix"
     echo
     grep -E '^go [0-9]' "$upstream"
     grep -E '^godebug ' "$upstream" || true
@@ -139,51 +144,25 @@ build_kubernetes() { # builds kube-apiserver and kubectl from one consumer modul
       while read -r m; do echo "	$m => $m $staging"; done
     echo ")"
   } > go.mod
-  go_retry go get "k8s.io/kubernetes/cmd/kube-apiserver@$ver" "k8s.io/kubernetes/cmd/kubectl@$ver"
+  local c gets=()
+  for c in "$@"; do gets+=("k8s.io/kubernetes/cmd/$c@$ver"); done
+  go_retry go get "${gets[@]}"
   local major="${ver#v}"; major="${major%%.*}"
   local minor_only="${minor%%.*}"
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor_only -X k8s.io/client-go/pkg/version.gitVersion=$ver -X k8s.io/component-base/version.gitTreeState=clean"
-  go build -trimpath -ldflags "$ld" -o "$bindir/kube-apiserver-$ver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$bindir/kube-apiserver-$ver.tmp" "$bindir/kube-apiserver-$ver"
-  go build -trimpath -ldflags "$ld" -o "$bindir/kubectl-$ver.tmp" k8s.io/kubernetes/cmd/kubectl
-  mv "$bindir/kubectl-$ver.tmp" "$bindir/kubectl-$ver"
-}
-
-# kubelet, kube-controller-manager, kube-scheduler and kube-proxy (make e2e-node), from a
-# consumer module of their own written the same way as build_kubernetes' (a separate
-# directory: the two builds may run at the same time).
-build_kubernetes_node() {
-  local ver="$KUBERNETES_VERSION" minor="${KUBERNETES_VERSION#v1.}"
-  local staging="v0.${minor}"
-  local mod="$builddir/kubernetes-node-$ver"
-  rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
-  go_retry go mod download -json "k8s.io/kubernetes@$ver" > download.json
-  local upstream
-  upstream="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$ver.mod"
-  {
-    echo "module evidence-operator/build/kubernetes-node"
-    echo
-    grep -E '^go [0-9]' "$upstream"
-    grep -E '^godebug ' "$upstream" || true
-    echo
-    echo "require k8s.io/kubernetes $ver"
-    echo
-    echo "replace ("
-    sed -n 's#^[[:space:]]*\(k8s.io/[^[:space:]]*\) => ./staging/.*#\1#p' "$upstream" |
-      while read -r m; do echo "	$m => $m $staging"; done
-    echo ")"
-  } > go.mod
-  local c
-  go_retry go get "k8s.io/kubernetes/cmd/kubelet@$ver" "k8s.io/kubernetes/cmd/kube-controller-manager@$ver" \
-    "k8s.io/kubernetes/cmd/kube-scheduler@$ver" "k8s.io/kubernetes/cmd/kube-proxy@$ver"
-  local major="${ver#v}"; major="${major%%.*}"
-  local minor_only="${minor%%.*}"
-  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor_only -X k8s.io/client-go/pkg/version.gitVersion=$ver -X k8s.io/component-base/version.gitTreeState=clean"
-  # kubelet last: its binary is the one install_if_missing looks for
-  for c in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+  for c in "$@"; do
     go build -trimpath -ldflags "$ld" -o "$bindir/$c-$ver.tmp" "k8s.io/kubernetes/cmd/$c"
     mv "$bindir/$c-$ver.tmp" "$bindir/$c-$ver"
   done
+}
+
+# kube-apiserver and kubectl (the test control plane).
+build_kubernetes() { build_kubernetes_cmds "" kube-apiserver kubectl; }
+
+# kubelet, kube-controller-manager, kube-scheduler and kube-proxy (make e2e-node); kubelet
+# last, as install_if_missing looks for it.
+build_kubernetes_node() {
+  build_kubernetes_cmds -node kube-controller-manager kube-scheduler kube-proxy kubelet
 }
 
 # The pod sandbox: upstream's pause.c from the same Kubernetes release, linked statically
