@@ -20,7 +20,7 @@
 //!   hold) leaves the source in place, and the next move completes it with exactly one
 //!   copy (into legal hold: the verified copy is reused, not redone).
 //!
-//! Run on `S3TierStore` against MinIO and SeaweedFS (`tests/integration/storage.rs`)
+//! Run on `S3TierStore` against MinIO and SeaweedFS (`tests/integration/storage/`)
 //! and on [`super::memory::MemoryTierStore`] (its unit tests).
 
 use std::{collections::HashMap, sync::Arc};
