@@ -89,6 +89,26 @@ pub struct SeedClip {
 }
 
 impl SeedClip {
+    /// Clip `i` of a dataset, keyed `<category>/<yyyy/mm/dd>/cam-<camera>/clip-<i>.mp4`.
+    pub fn new(
+        i: usize,
+        category: &'static str,
+        recorded: DateTime<Utc>,
+        camera: u32,
+        acted: bool,
+    ) -> Self {
+        SeedClip {
+            key: format!(
+                "{category}/{}/cam-{camera:04}/clip-{i:07}.mp4",
+                recorded.format("%Y/%m/%d")
+            ),
+            category,
+            recorded,
+            camera,
+            acted,
+        }
+    }
+
     /// The S3 `Tagging` header value (query-encoded).
     pub fn tagging(&self) -> String {
         tagging_query([
@@ -118,16 +138,7 @@ pub fn dataset(scenario: Scenario, n: usize, now: DateTime<Utc>) -> Vec<SeedClip
             let secs = i64::try_from(age_days * 86_400 + rng.range(0, 86_400)).unwrap_or(0);
             let recorded = now - TimeDelta::seconds(secs);
             let camera = u32::try_from(rng.range(0, 2000)).unwrap_or(0);
-            SeedClip {
-                key: format!(
-                    "{category}/{}/cam-{camera:04}/clip-{i:07}.mp4",
-                    recorded.format("%Y/%m/%d")
-                ),
-                category,
-                recorded,
-                camera,
-                acted,
-            }
+            SeedClip::new(i, category, recorded, camera, acted)
         })
         .collect()
 }

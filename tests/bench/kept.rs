@@ -4,10 +4,15 @@
 //! matches and seeded again otherwise; and the report, written as `results.*` (the
 //! latest run) and `results-<N>.*` (kept when runs at another N follow).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::{Context, Result};
 use serde::{Serialize, de::DeserializeOwned};
+
+use crate::steady::Server;
 
 /// What a dataset's marker says was seeded: dataset version, server, clips, bytes per
 /// clip. A run reuses a dataset only when all four are what it asks for.
@@ -60,14 +65,60 @@ pub fn open<M: DeserializeOwned + Seeded>(
     })
 }
 
+/// A kept dataset's server, up, and what its data holds.
+pub struct Started<M> {
+    /// The server, over the dataset's directory.
+    pub server: Server,
+    /// What the dataset holds: its marker, reused or just seeded.
+    pub marker: M,
+    /// Whether the dataset was reused (not seeded by this run).
+    pub reused: bool,
+    /// Seconds the server took to start.
+    pub start_seconds: f64,
+}
+
 impl<M: Serialize> Kept<M> {
-    /// Record what the directory now holds.
-    pub fn save(&self, marker: &M) -> Result<()> {
-        std::fs::write(
-            self.dir.join("marker.json"),
-            serde_json::to_string_pretty(marker)?,
-        )?;
-        Ok(())
+    /// Start `kind`'s server (`binary`) over this dataset and, when its marker did not
+    /// match, seed it with `seed` and record the new marker. The server is stopped
+    /// again when that fails.
+    pub async fn start(
+        self,
+        kind: &str,
+        binary: &Path,
+        job: &str,
+        seed: impl AsyncFnOnce(&Server) -> Result<M>,
+    ) -> Result<Started<M>> {
+        let started = Instant::now();
+        let server = Server::start_keeping(kind, binary, &self.dir, &self.secret).await?;
+        let start_seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "[{job}] {kind} up on {} in {start_seconds:.1} s",
+            server.endpoint()
+        );
+        let reused = self.marker.is_some();
+        let marker = match self.marker {
+            Some(m) => Ok(m),
+            None => seed(&server).await,
+        };
+        let marker = marker.and_then(|m| {
+            std::fs::write(
+                self.dir.join("marker.json"),
+                serde_json::to_string_pretty(&m)?,
+            )?;
+            Ok(m)
+        });
+        match marker {
+            Ok(marker) => Ok(Started {
+                server,
+                marker,
+                reused,
+                start_seconds,
+            }),
+            Err(e) => {
+                server.stop().await?;
+                Err(e)
+            }
+        }
     }
 }
 

@@ -179,16 +179,11 @@ pub struct AnswerRun {
     pub found: usize,
     /// The manifest's size, bytes.
     pub manifest_bytes: u64,
-    /// HTTP requests the stores sent (evidence and export).
-    pub requests: u64,
-    /// Requests counted at the server, by API (MinIO only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_requests: Option<BTreeMap<String, u64>>,
-    /// `GetObjectTagging` requests.
-    pub tag_reads: u64,
-    /// `HeadObject` requests (hold and recorded SHA-256 in the legal-hold tier's
-    /// listing; the SHA-256 of clips found).
-    pub head_reads: u64,
+    /// The requests it cost (the stores': evidence and export; the HEADs read the hold
+    /// and recorded SHA-256 in the legal-hold tier's listing, and the SHA-256 of clips
+    /// found).
+    #[serde(flatten)]
+    pub spent: Spent,
     /// Facts read again by the catalogue's spread refresh.
     pub refresh_reads: u64,
     /// Whether it found exactly the expected clips and wrote their manifest.
@@ -231,14 +226,10 @@ pub struct CaseResult {
     pub over_catalogue: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
-/// The catalogue's one-off fill: a listing of every tier through it.
+/// What one step (an answer, the catalogue's fill) cost in requests.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Fill {
-    /// Seconds.
-    pub seconds: f64,
-    /// Clips listed.
-    pub clips: usize,
-    /// HTTP requests the store sent.
+pub struct Spent {
+    /// HTTP requests the stores sent.
     pub requests: u64,
     /// Requests counted at the server, by API (MinIO only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,6 +238,18 @@ pub struct Fill {
     pub tag_reads: u64,
     /// `HeadObject` requests.
     pub head_reads: u64,
+}
+
+/// The catalogue's one-off fill: a listing of every tier through it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fill {
+    /// Seconds.
+    pub seconds: f64,
+    /// Clips listed.
+    pub clips: usize,
+    /// The requests it cost.
+    #[serde(flatten)]
+    pub spent: Spent,
     /// The catalogue's size on disk after it, bytes.
     pub catalogue_bytes: u64,
     /// The 1-minute load average as it started.
@@ -357,28 +360,24 @@ async fn bench_server(
     data: &Path,
 ) -> Result<ServerResult> {
     let n = args.clips;
-    let mut kept = crate::kept::open(data, (DATASET_VERSION, kind, n, args.clip_bytes), "request")?;
-    let marker = kept.marker.take();
-    let reused = marker.is_some();
-    let started = Instant::now();
-    let server = Server::start_keeping(kind, binary, &kept.dir, &kept.secret).await?;
-    let start_seconds = started.elapsed().as_secs_f64();
-    eprintln!(
-        "[request] {kind} up on {} in {start_seconds:.1} s",
-        server.endpoint()
-    );
-    let result = match marker {
-        Some(m) => Ok(m),
-        None => seed(&server, kind, args).await,
-    };
-    let result = match result {
-        Ok(m) => {
-            kept.save(&m)?;
-            answers(&server, kind, args, &kept.dir, m, reused, start_seconds).await
-        }
-        Err(e) => Err(e),
-    };
-    server.stop().await?;
+    let kept = crate::kept::open(data, (DATASET_VERSION, kind, n, args.clip_bytes), "request")?;
+    let dir = kept.dir.clone();
+    let s = kept
+        .start(kind, binary, "request", async |server| {
+            seed(server, kind, args).await
+        })
+        .await?;
+    let result = answers(
+        &s.server,
+        kind,
+        args,
+        &dir,
+        s.marker,
+        s.reused,
+        s.start_seconds,
+    )
+    .await;
+    s.server.stop().await?;
     result
 }
 
@@ -396,19 +395,7 @@ fn clip(i: usize, cameras: u32, reference: DateTime<Utc>) -> (Tier, SeedClip) {
     } else {
         Tier::Hot
     };
-    (
-        tier,
-        SeedClip {
-            key: format!(
-                "{category}/{}/cam-{camera:04}/clip-{i:07}.mp4",
-                recorded.format("%Y/%m/%d")
-            ),
-            category,
-            recorded,
-            camera,
-            acted: false,
-        },
-    )
+    (tier, SeedClip::new(i, category, recorded, camera, false))
 }
 
 /// Cameras (and officers) of a dataset of `n` clips: about 500 clips each.
@@ -604,6 +591,27 @@ struct Counts {
     refresh: u64,
 }
 
+impl Counts {
+    /// What was spent from `before` to these counts (and from `server_before` to
+    /// `server_after`, the server's own counts).
+    fn since(
+        &self,
+        before: &Counts,
+        server_before: Option<BTreeMap<String, u64>>,
+        server_after: Option<BTreeMap<String, u64>>,
+    ) -> Spent {
+        Spent {
+            requests: self.requests - before.requests,
+            server_requests: match (server_before, server_after) {
+                (Some(b), Some(a)) => Some(minio::diff(&b, &a)),
+                _ => None,
+            },
+            tag_reads: self.tags - before.tags,
+            head_reads: self.heads - before.heads,
+        }
+    }
+}
+
 impl Answerer {
     fn counts(&self) -> Counts {
         Counts {
@@ -696,13 +704,7 @@ impl Bench<'_> {
             write_seconds,
             found: n,
             manifest_bytes: bytes,
-            requests: after.requests - before.0.requests,
-            server_requests: match (before.1, server_after) {
-                (Some(b), Some(a)) => Some(minio::diff(&b, &a)),
-                _ => None,
-            },
-            tag_reads: after.tags - before.0.tags,
-            head_reads: after.heads - before.0.heads,
+            spent: after.since(&before.0, before.1, server_after),
             refresh_reads: after.refresh - before.0.refresh,
             correct,
             load_average: load,
@@ -717,9 +719,9 @@ impl Bench<'_> {
             r.sha_seconds,
             r.write_seconds,
             r.found,
-            r.requests,
-            r.tag_reads,
-            r.head_reads,
+            r.spent.requests,
+            r.spent.tag_reads,
+            r.spent.head_reads,
             r.refresh_reads
         );
         Ok(r)
@@ -850,19 +852,13 @@ async fn answers(
     let fill = Fill {
         seconds,
         clips,
-        requests: after.requests - before.0.requests,
-        server_requests: match (before.1, server_after) {
-            (Some(b), Some(a)) => Some(minio::diff(&b, &a)),
-            _ => None,
-        },
-        tag_reads: after.tags - before.0.tags,
-        head_reads: after.heads - before.0.heads,
+        spent: after.since(&before.0, before.1, server_after),
         catalogue_bytes: du(&catalogue_dir),
         load_average: load,
     };
     eprintln!(
         "[request] {kind}: catalogue filled in {seconds:.1} s ({clips} clips, {} requests, {} tag reads, {} HEAD)",
-        fill.requests, fill.tag_reads, fill.head_reads
+        fill.spent.requests, fill.spent.tag_reads, fill.spent.head_reads
     );
     if clips != dataset.clips {
         bail!(
@@ -900,7 +896,9 @@ async fn answers(
                         catalogue: a.catalogue.is_some(),
                         list_metadata: a.list_metadata,
                         median_seconds: median(runs.iter().map(|r| r.seconds).collect()),
-                        median_requests: median(runs.iter().map(|r| r.requests as f64).collect()),
+                        median_requests: median(
+                            runs.iter().map(|r| r.spent.requests as f64).collect(),
+                        ),
                         correct: runs.iter().all(|r| r.correct),
                         runs,
                     }
@@ -1028,15 +1026,16 @@ impl RequestReport {
                 "Catalogue fill (once, before the answers): {:.1} s, {} clips listed, {} requests{}, {} tag reads, {} HEAD; catalogue {:.1} MiB; load {:.1}.\n",
                 f.seconds,
                 thousands(f.clips as u64),
-                thousands(f.requests),
-                f.server_requests
+                thousands(f.spent.requests),
+                f.spent
+                    .server_requests
                     .as_ref()
                     .map_or(String::new(), |m| format!(
                         " (at the server: {})",
                         by_api(m)
                     )),
-                thousands(f.tag_reads),
-                thousands(f.head_reads),
+                thousands(f.spent.tag_reads),
+                thousands(f.spent.head_reads),
                 f.catalogue_bytes as f64 / (1024.0 * 1024.0),
                 f.load_average
             );
@@ -1068,9 +1067,12 @@ impl RequestReport {
                         m.sha_seconds,
                         m.write_seconds,
                         thousands(a.median_requests as u64),
-                        m.server_requests.as_ref().map_or("—".to_string(), by_api),
-                        thousands(m.tag_reads),
-                        thousands(m.head_reads),
+                        m.spent
+                            .server_requests
+                            .as_ref()
+                            .map_or("—".to_string(), by_api),
+                        thousands(m.spent.tag_reads),
+                        thousands(m.spent.head_reads),
                         thousands(m.refresh_reads),
                         if a.correct { "yes" } else { "**no**" },
                         m.load_average

@@ -430,38 +430,25 @@ async fn bench_server(
     ctx: &Paths,
 ) -> Result<ServerResult> {
     let n = args.clips;
-    let mut kept = crate::kept::open(data, (DATASET_VERSION, kind, n, args.clip_bytes), "steady")?;
-    let marker = kept.marker.take();
-    let reused = marker.is_some();
-    let started = Instant::now();
-    let server = Server::start_keeping(kind, binary, &kept.dir, &kept.secret).await?;
-    let start_seconds = started.elapsed().as_secs_f64();
-    eprintln!(
-        "[steady] {kind} up on {} in {start_seconds:.1} s",
-        server.endpoint()
-    );
-    let result = match marker {
-        Some(m) => Ok(m),
-        None => seed_base(&server, kind, args).await,
-    };
-    let result = match result {
-        Ok(m) => {
-            kept.save(&m)?;
-            sweeps(
-                &server,
-                kind,
-                args,
-                &kept.dir,
-                ctx,
-                m,
-                reused,
-                start_seconds,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    server.stop().await?;
+    let kept = crate::kept::open(data, (DATASET_VERSION, kind, n, args.clip_bytes), "steady")?;
+    let dir = kept.dir.clone();
+    let s = kept
+        .start(kind, binary, "steady", async |server| {
+            seed_base(server, kind, args).await
+        })
+        .await?;
+    let result = sweeps(
+        &s.server,
+        kind,
+        args,
+        &dir,
+        ctx,
+        s.marker,
+        s.reused,
+        s.start_seconds,
+    )
+    .await;
+    s.server.stop().await?;
     result
 }
 
