@@ -5,11 +5,12 @@
 //! latest run) and `results-<N>.*` (kept when runs at another N follow).
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::Instant,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::steady::Server;
@@ -141,5 +142,39 @@ pub fn write_results(out: &Path, n: usize, report: &impl Serialize, md: &str) ->
         std::fs::write(out.join(format!("{name}.json")), &json)?;
         std::fs::write(out.join(format!("{name}.md")), md)?;
     }
+    Ok(())
+}
+
+/// Measure each server of `kinds` (`minio`, `seaweedfs`) in turn with `bench` (given the
+/// kind and its binary under `root`), writing the report of those measured so far after
+/// each with `report` (given each server's version and the results): a long run stopped
+/// later keeps what it measured. The last report's Markdown is printed.
+pub async fn each_server<R>(
+    kinds: &[String],
+    root: &Path,
+    out: &Path,
+    clips: usize,
+    mut bench: impl AsyncFnMut(&str, &Path) -> Result<R>,
+    report: impl Fn(&BTreeMap<String, String>, &[R]) -> Result<String>,
+) -> Result<()> {
+    let mut versions = BTreeMap::new();
+    let mut results = Vec::new();
+    for kind in kinds {
+        if !["minio", "seaweedfs"].contains(&kind.as_str()) {
+            bail!("unknown server {kind:?} (minio, seaweedfs)");
+        }
+        let binary = crate::minio::tool_path(root, kind)?;
+        versions.insert(kind.clone(), server_version(&binary));
+        results.push(bench(kind, &binary).await?);
+        let md = report(&versions, &results)?;
+        if results.len() == kinds.len() {
+            println!("{md}");
+        }
+    }
+    eprintln!(
+        "wrote {:?} and {:?} (and results-{clips}.*)",
+        out.join("results.json"),
+        out.join("results.md"),
+    );
     Ok(())
 }

@@ -302,28 +302,15 @@ pub async fn run(args: RequestArgs, ctx: Paths) -> Result<()> {
     let out = absolute(&args.out)?;
     let data = absolute(&args.data)?;
     std::fs::create_dir_all(&out)?;
-    let mut versions = BTreeMap::new();
-    let mut servers = Vec::new();
-    for kind in &args.servers {
-        if !["minio", "seaweedfs"].contains(&kind.as_str()) {
-            bail!("unknown server {kind:?} (minio, seaweedfs)");
-        }
-        let binary = minio::tool_path(&ctx.root, kind)?;
-        versions.insert(kind.clone(), crate::kept::server_version(&binary));
-        servers.push(bench_server(kind, &binary, &args, &data).await?);
-        // Written after each server: a long run stopped later keeps what it measured.
-        let md = write_report(&args, &out, &versions, &servers)?;
-        if servers.len() == args.servers.len() {
-            println!("{md}");
-        }
-    }
-    eprintln!(
-        "wrote {:?} and {:?} (and results-{}.*)",
-        out.join("results.json"),
-        out.join("results.md"),
-        args.clips
-    );
-    Ok(())
+    crate::kept::each_server(
+        &args.servers,
+        &ctx.root,
+        &out,
+        args.clips,
+        async |kind, binary| bench_server(kind, binary, &args, &data).await,
+        |versions, servers| write_report(&args, &out, versions, servers),
+    )
+    .await
 }
 
 /// Write the report of the servers measured so far (the latest run, and a copy per N);
