@@ -208,11 +208,7 @@ pub async fn run(args: IngestArgs, paths: Paths) -> Result<()> {
     let (ingest, sweeps) = measured?;
 
     let mut report = IngestBenchReport {
-        command: if args.command_line.is_empty() {
-            std::env::args().collect::<Vec<_>>().join(" ")
-        } else {
-            args.command_line.clone()
-        },
+        command: crate::report::command_line(&args.command_line),
         finished: Utc::now(),
         machine: report::Machine::here(),
         versions: report::versions(&bins.rclone, &bins.s5cmd, &minio_bin),

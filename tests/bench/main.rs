@@ -213,11 +213,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let result = measure(&args, &server, &bins, &minio_bin).await;
     server.stop().await?;
     let mut report = result?;
-    report.command = if args.command_line.is_empty() {
-        std::env::args().collect::<Vec<_>>().join(" ")
-    } else {
-        args.command_line.clone()
-    };
+    report.command = crate::report::command_line(&args.command_line);
     let written = report::write_results(
         &out,
         &serde_json::to_string_pretty(&report)?,

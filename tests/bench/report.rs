@@ -175,6 +175,16 @@ pub struct Planning {
     pub actions: BTreeMap<String, u64>,
 }
 
+/// The command a report names: the one `make bench` passed (`--command-line`), else this
+/// process's own arguments.
+pub fn command_line(given: &str) -> String {
+    if given.is_empty() {
+        std::env::args().collect::<Vec<_>>().join(" ")
+    } else {
+        given.to_string()
+    }
+}
+
 /// The machine the run was on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {

@@ -388,11 +388,7 @@ fn write_report(
     servers: &[ServerResult],
 ) -> Result<String> {
     let report = SteadyReport {
-        command: if args.command_line.is_empty() {
-            std::env::args().collect::<Vec<_>>().join(" ")
-        } else {
-            args.command_line.clone()
-        },
+        command: crate::report::command_line(&args.command_line),
         machine: Machine::here(),
         versions: versions.clone(),
         clips: args.clips,
